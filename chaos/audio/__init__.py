@@ -1,0 +1,1 @@
+"""Audio: frame codec, playout model and howling detection, all pure code over bytes."""

@@ -1,0 +1,76 @@
+"""The `gameday` command.
+
+Each command group lives next to the concept it drives (``chaos/faults/cli.py`` for the proxy,
+``chaos/stack/cli.py`` for stacks); this module only assembles them and turns expected failures
+(``GamedayError``) into one readable message and the exit code DESIGN.md promises.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from chaos import __version__
+from chaos.errors import ExitCode, GamedayError
+from chaos.faults.cli import proxy_app
+from chaos.stack.cli import stack_app
+
+app = typer.Typer(
+    name="gameday",
+    help="Chaos experiments for live-audio streaming stacks: inject faults, storm the launch, "
+    "check the SLOs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(proxy_app, name="proxy")
+app.add_typer(stack_app, name="stack")
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+
+@app.command()
+def version() -> None:
+    """Print gameday's version and the versions it runs with.
+
+    [b]Example[/b]: gameday version
+    """
+    out_console.print(f"gameday {__version__}")
+    out_console.print(f"python {platform.python_version()} ({sys.executable})")
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Experiment YAML files to check.")],
+) -> None:
+    """Check experiment files without running anything; exit 2 with located errors if invalid.
+
+    [b]Examples[/b]:
+      gameday validate experiments/*.yaml
+      gameday validate my-launch.yaml
+    """
+    from chaos.experiment.validate import validate_files
+
+    raise typer.Exit(validate_files(files, out_console, err_console))
+
+
+def main() -> None:
+    """Entry point: run the app, mapping expected failures to exit codes without tracebacks."""
+    try:
+        app()
+    except GamedayError as exc:
+        err_console.print(f"[bold red]error[/]: {exc.render()}", markup=True)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(int(ExitCode.INTERRUPTED))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Errors a person can act on, each tied to the exit code DESIGN.md promises.
+
+The CLI turns any ``GamedayError`` into one readable message and its exit code, never a
+traceback; everything else that escapes is a bug and is allowed to show its traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    PASS = 0
+    SLO_FAILED = 1
+    INVALID_INPUT = 2
+    INFRASTRUCTURE = 3
+    INTERRUPTED = 130
+
+
+class GamedayError(Exception):
+    """An expected failure: says what went wrong, where, and what to do about it."""
+
+    exit_code: ExitCode = ExitCode.INFRASTRUCTURE
+
+    def __init__(self, what: str, *, where: str | None = None, fix: str | None = None) -> None:
+        self.what = what
+        self.where = where
+        self.fix = fix
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        head = f"{self.where}: {self.what}" if self.where else self.what
+        return f"{head}\n  fix: {self.fix}" if self.fix else head
+
+
+class InvalidInput(GamedayError):
+    """The user's input (a file, a flag, a value) is wrong; nothing was started or changed."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class InfrastructureError(GamedayError):
+    """A service gameday needs (stack, proxy, metrics) is unreachable or unhealthy."""
+
+    exit_code = ExitCode.INFRASTRUCTURE

@@ -1,0 +1,1 @@
+"""Experiment and stack-spec models, YAML loading with located validation errors."""

@@ -1,0 +1,1 @@
+"""Faults: toxic models, the Toxiproxy client, and the embedded Toxiproxy-compatible server."""

@@ -1,0 +1,1 @@
+"""Metrics: scraping /metrics endpoints, a Prometheus HTTP API backend, time series."""

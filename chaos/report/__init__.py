@@ -1,0 +1,1 @@
+"""Report: the run journal (history), its reader, and the reports derived from it."""

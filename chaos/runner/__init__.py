@@ -1,0 +1,1 @@
+"""Runner: the game-day timeline, guards, rollback and leases."""

@@ -1,0 +1,1 @@
+"""Search: hypothesis strategies over fault schedules and shrinking to a minimal one."""

@@ -1,0 +1,1 @@
+"""SLOs: objectives, windows bound to run phases, evaluation and rules export."""

@@ -1,0 +1,1 @@
+"""Stack backends: local processes, Docker, network namespaces, external endpoints."""

@@ -1,0 +1,1 @@
+"""Workload: arrival curves, speakers and listener probes (sans-IO cores plus adapters)."""

@@ -60,6 +60,30 @@ def validate(
     raise typer.Exit(validate_files(files, out_console, err_console))
 
 
+@app.command()
+def report(
+    journal: Annotated[Path, typer.Argument(help="A run's journal.jsonl.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Summarise a run from its journal alone: phases, faults, SLOs and the verdict.
+
+    [b]Examples[/b]:
+      gameday report runs/20261124T150000Z-1a2b3c4d/journal.jsonl
+      gameday report journal.jsonl --json | jq .verdict
+    """
+    import json
+
+    from chaos.report.console import print_summary
+    from chaos.report.journal import read_journal
+    from chaos.report.summary import summarize
+
+    summary = summarize(read_journal(journal))
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        print_summary(summary, out_console)
+
+
 def main() -> None:
     """Entry point: run the app, mapping expected failures to exit codes without tracebacks."""
     try:

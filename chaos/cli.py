@@ -84,6 +84,36 @@ def report(
         print_summary(summary, out_console)
 
 
+@app.command()
+def rollback(
+    toxiproxy_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Toxiproxy API URL (default: $TOXIPROXY_URL, else http://127.0.0.1:8474)."
+        ),
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Remove only the toxics this run created.")
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Remove every toxic and re-enable every proxy.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Show what would be removed; change nothing.")
+    ] = False,
+) -> None:
+    """Remove faults left behind on a Toxiproxy server (exit 3 if it is unreachable).
+
+    [b]Examples[/b]:
+      gameday rollback --all
+      gameday rollback --run-id 20261124T150000Z-1a2b3c4d --toxiproxy-url http://10.0.0.5:8474
+    """
+    from chaos.runner.rollback import rollback_command
+
+    for line in rollback_command(toxiproxy_url, run_id, everything=everything, dry_run=dry_run):
+        out_console.print(line, markup=False)
+
+
 def main() -> None:
     """Entry point: run the app, mapping expected failures to exit codes without tracebacks."""
     try:

@@ -1,0 +1,148 @@
+"""Remove faults that a run left behind on a Toxiproxy server.
+
+A run rolls back in ``finally``; this is for what survives anyway (a SIGKILLed harness, a
+crashed CI job, a hand-made experiment). Planning is pure over the server's proxy list, and the
+rollback itself is a sans-IO operation, so the CLI runs it with the sync client and the runner
+with the async one. Cleanup is idempotent: a toxic or proxy that vanished meanwhile (someone else
+cleaned up) counts as gone, not as a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chaos.errors import InvalidInput
+from chaos.faults.client import Api, Operation, Proxy, ToxiproxyClient, ToxiproxyNotFound
+from chaos.runner.run_tag import check_run_id, run_id_of
+
+
+@dataclass(frozen=True, slots=True)
+class ToxicRef:
+    proxy: str
+    name: str
+    type: str
+    stream: str
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackPlan:
+    """What to undo: toxics to remove first, then proxies to re-enable."""
+
+    toxics: tuple[ToxicRef, ...]
+    enable: tuple[str, ...]
+    left_disabled: tuple[str, ...]
+    """Disabled proxies a run-scoped rollback cannot attribute to the run, so leaves alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackReport:
+    url: str
+    run_id: str | None
+    dry_run: bool
+    removed: tuple[ToxicRef, ...]
+    enabled: tuple[str, ...]
+    vanished: tuple[str, ...]
+    """Things that disappeared between listing and removing (someone else cleaned up)."""
+    left_disabled: tuple[str, ...]
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.removed or self.enabled)
+
+
+def plan_rollback(proxies: Mapping[str, Proxy], run_id: str | None) -> RollbackPlan:
+    """Every toxic (``run_id`` None) or only that run's, and the disabled proxies to re-enable.
+
+    A disabled proxy carries no run tag, so a run-scoped rollback leaves it and says so.
+    """
+    toxics = tuple(
+        ToxicRef(proxy.name, toxic.name, toxic.type, toxic.stream)
+        for proxy in sorted(proxies.values(), key=lambda p: p.name)
+        for toxic in proxy.toxics
+        if run_id is None or run_id_of(toxic.name) == run_id
+    )
+    disabled = tuple(sorted(name for name, proxy in proxies.items() if not proxy.enabled))
+    if run_id is None:
+        return RollbackPlan(toxics, enable=disabled, left_disabled=())
+    return RollbackPlan(toxics, enable=(), left_disabled=disabled)
+
+
+def rollback(api: Api, run_id: str | None, *, dry_run: bool = False) -> Operation[RollbackReport]:
+    """List, plan, then remove toxics before re-enabling proxies (so no traffic meets a toxic
+    that is about to go)."""
+    plan = plan_rollback((yield from api.list_proxies()), run_id)
+    removed: list[ToxicRef] = []
+    enabled: list[str] = []
+    vanished: list[str] = []
+    if not dry_run:
+        for ref in plan.toxics:
+            try:
+                yield from api.remove_toxic(ref.proxy, ref.name)
+                removed.append(ref)
+            except ToxiproxyNotFound:
+                vanished.append(f"toxic {ref.name!r} on proxy {ref.proxy!r}")
+        for name in plan.enable:
+            try:
+                yield from api.update_proxy(name, enabled=True)
+                enabled.append(name)
+            except ToxiproxyNotFound:
+                vanished.append(f"proxy {name!r}")
+    return RollbackReport(
+        url=api.url,
+        run_id=run_id,
+        dry_run=dry_run,
+        removed=plan.toxics if dry_run else tuple(removed),
+        enabled=plan.enable if dry_run else tuple(enabled),
+        vanished=tuple(vanished),
+        left_disabled=plan.left_disabled,
+    )
+
+
+def describe(report: RollbackReport) -> list[str]:
+    """The lines a person reads after ``gameday rollback``."""
+    remove, enable = (
+        ("would remove", "would re-enable") if report.dry_run else ("removed", "re-enabled")
+    )
+    lines = [
+        f"{remove} {ref.type} toxic {ref.name!r} ({ref.stream}) from proxy {ref.proxy!r}"
+        for ref in report.removed
+    ]
+    lines += [f"{enable} proxy {name!r}" for name in report.enabled]
+    lines += [f"already gone: {what}" for what in report.vanished]
+    lines += [
+        f"left disabled: proxy {name!r} (a disabled proxy carries no run id; use --all)"
+        for name in report.left_disabled
+    ]
+    scope = f"run {report.run_id}" if report.run_id else "all runs"
+    if not report.changed_anything:
+        lines.append(f"nothing to roll back ({scope}) on {report.url}")
+    else:
+        lines.append(
+            f"{'dry run, nothing changed: ' if report.dry_run else 'rolled back: '}"
+            f"{len(report.removed)} toxic(s), {len(report.enabled)} proxy(ies) re-enabled "
+            f"({scope}) on {report.url}"
+        )
+    return lines
+
+
+def rollback_command(
+    url: str | None, run_id: str | None, *, everything: bool, dry_run: bool
+) -> list[str]:
+    """``gameday rollback``: insist on an explicit scope, roll back, describe what happened.
+
+    No default scope on purpose: on a Toxiproxy shared by several runs, removing everything
+    should be asked for (``--all``), not what a bare command does.
+    """
+    if everything == (run_id is not None):
+        raise InvalidInput(
+            "say which faults to roll back"
+            if not everything
+            else "--all and --run-id exclude each other",
+            where="gameday rollback",
+            fix="--all removes every toxic and re-enables every proxy; "
+            "--run-id ID removes only the toxics of that run",
+        )
+    scope = None if everything else check_run_id(run_id or "")
+    with ToxiproxyClient(url) as client:
+        return describe(client.run(rollback(client.api, scope, dry_run=dry_run)))

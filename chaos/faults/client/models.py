@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationInfo,
+    field_validator,
+)
 
 Stream = Literal["upstream", "downstream"]
 
@@ -118,7 +125,8 @@ class Toxic(BaseModel):
     type: str
     stream: Stream = "downstream"
     toxicity: float = 1.0
-    attributes: ToxicAttributes = Field(default_factory=UnknownAttributes)
+    # SerializeAsAny: dump the concrete per-type model, not the empty base declared here.
+    attributes: SerializeAsAny[ToxicAttributes] = Field(default_factory=UnknownAttributes)
 
     @field_validator("stream", mode="before")
     @classmethod

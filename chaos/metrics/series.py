@@ -1,0 +1,70 @@
+"""Series identity and samples: the vocabulary shared by the scraper, the store and the backends.
+
+A series is a metric name plus its label set, exactly as Prometheus identifies one; labels are
+kept as a sorted tuple so a series key is hashable, ordered and cheap to compare.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+Labels = tuple[tuple[str, str], ...]
+
+# Prometheus marks a series stale with this exact NaN bit pattern (value.StaleNaN), so an
+# ordinary NaN a gauge reports stays distinguishable from "the series is gone".
+STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+_STALE_BITS = 0x7FF0000000000002
+
+
+def is_stale_marker(value: float) -> bool:
+    """True only for Prometheus' staleness NaN, not for any other NaN."""
+    return math.isnan(value) and struct.unpack("<Q", struct.pack("<d", value))[0] == _STALE_BITS
+
+
+def labels_of(mapping: Mapping[str, str]) -> Labels:
+    return tuple(sorted(mapping.items()))
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class SeriesKey:
+    name: str
+    labels: Labels = ()
+
+    @classmethod
+    def of(cls, name: str, labels: Mapping[str, str] | None = None) -> SeriesKey:
+        return cls(name, labels_of(labels or {}))
+
+    def label(self, name: str) -> str | None:
+        for key, value in self.labels:
+            if key == name:
+                return value
+        return None
+
+    def without(self, *names: str) -> Labels:
+        return tuple((k, v) for k, v in self.labels if k not in names)
+
+    def matches(self, matchers: Mapping[str, str]) -> bool:
+        """Equality matchers, as in ``name{a="b"}``; an absent label matches the empty string."""
+        own = dict(self.labels)
+        return all(own.get(k, "") == v for k, v in matchers.items())
+
+    def __str__(self) -> str:
+        if not self.labels:
+            return self.name
+        inner = ",".join(f'{k}="{v}"' for k, v in self.labels)
+        return f"{self.name}{{{inner}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One series' samples inside a queried range, oldest first, staleness markers removed."""
+
+    key: SeriesKey
+    timestamps: tuple[float, ...]
+    values: tuple[float, ...]
+
+    def __len__(self) -> int:
+        return len(self.timestamps)

@@ -1,0 +1,154 @@
+"""Judge each SLO over a run's recorded samples: pass, fail, or no-data (never a pass).
+
+Pure: the caller passes the timeline and a ``Context`` to read from (an in-memory store rebuilt
+from the journal, or a Prometheus backend's prefetched samples), so the same run re-evaluates to
+the same verdict. The result carries its evidence — the window, how many samples and which
+series — because a failed launch gate is only useful if it says what it looked at.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from chaos.slo.objective import (
+    Comparison,
+    Context,
+    Measurement,
+    Objective,
+    Recovery,
+    Slo,
+    Threshold,
+)
+from chaos.slo.window import Anchor, Interval, Timeline, WindowSpec, resolve, sliding_windows
+
+
+class Status(enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    NO_DATA = "no-data"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    window: Interval
+    """The interval judged: the anchored interval, or the worst sliding window inside it."""
+    samples: int
+    series: tuple[str, ...]
+    windows: int = 1
+    """How many windows were measured (sliding windows, recovery checks)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SloResult:
+    name: str
+    status: Status
+    value: float | None
+    threshold: Threshold
+    evidence: Evidence
+    detail: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASS
+
+    def to_record(self) -> dict[str, Any]:
+        """Fields for ``journal.write("slo", **result.to_record())``."""
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "value": self.value,
+            "comparison": self.threshold.comparison.value,
+            "threshold": self.threshold.value,
+            "window": [self.evidence.window.start, self.evidence.window.end],
+            "samples": self.evidence.samples,
+            "series": list(self.evidence.series),
+            "windows": self.evidence.windows,
+            "detail": self.detail,
+        }
+
+
+def _judge(
+    name: str, threshold: Threshold, m: Measurement, window: Interval, windows: int, what: str
+) -> SloResult:
+    evidence = Evidence(window, m.samples, m.series, windows)
+    if m.value is None:
+        return SloResult(name, Status.NO_DATA, None, threshold, evidence, f"no data {what}")
+    status = Status.PASS if threshold.holds(m.value) else Status.FAIL
+    detail = f"{m.value:g} {what} (must be {threshold.describe()})"
+    return SloResult(name, status, m.value, threshold, evidence, detail)
+
+
+def _evaluate_objective(slo: Objective, timeline: Timeline, ctx: Context) -> SloResult:
+    spec = slo.window
+    interval = resolve(spec, timeline)
+    if spec.sliding is None:
+        m = slo.indicator.measure(ctx, interval)
+        return _judge(slo.name, slo.threshold, m, interval, 1, spec.describe())
+    measured = [
+        (w, slo.indicator.measure(ctx, w))
+        for w in sliding_windows(interval, spec.sliding, spec.step)
+    ]
+    with_data = [(w, m) for w, m in measured if m.value is not None]
+    if not with_data:
+        return _judge(slo.name, slo.threshold, Measurement(None), interval, len(measured), "")
+    worst_window, worst = max(with_data, key=lambda wm: slo.threshold.badness(wm[1].value or 0))
+    what = f"in the worst window ({spec.describe()}, {len(with_data)} with data)"
+    return _judge(slo.name, slo.threshold, worst, worst_window, len(measured), what)
+
+
+def _evaluate_recovery(slo: Recovery, timeline: Timeline, ctx: Context) -> SloResult:
+    """Checks every ``step`` from the fault's end; recovered at the first check from which the
+    threshold holds at every check for ``hold`` seconds."""
+    after = resolve(WindowSpec(Anchor.AFTER, slo.after), timeline)
+    fault_end, data_end = after.start, after.end
+    limit = Threshold(Comparison.BELOW, slo.within)
+    checks: list[tuple[float, Measurement]] = []
+    t = fault_end
+    while t <= data_end + 1e-9:
+        window = Interval(max(fault_end, t - slo.measure), t)
+        checks.append((t, slo.indicator.measure(ctx, window)))
+        t += slo.step
+    samples = max((m.samples for _, m in checks), default=0)
+    series = tuple(sorted({s for _, m in checks for s in m.series}))
+    if all(m.value is None for _, m in checks):
+        evidence = Evidence(after, samples, series, len(checks))
+        detail = f"no data after {slo.after} to judge recovery"
+        return SloResult(slo.name, Status.NO_DATA, None, limit, evidence, detail)
+    ok = [m.value is not None and slo.threshold.holds(m.value) for _, m in checks]
+    for i, (start, _) in enumerate(checks):
+        held = [ok[j] for j in range(i, len(checks)) if checks[j][0] <= start + slo.hold + 1e-9]
+        if checks[-1][0] < start + slo.hold - 1e-9:
+            break  # not enough data left to see it hold for the whole hold period
+        if all(held):
+            took = start - fault_end
+            evidence = Evidence(Interval(start, start + slo.hold), samples, series, len(checks))
+            status = Status.PASS if limit.holds(took) else Status.FAIL
+            detail = (
+                f"{slo.threshold.describe()} held again {took:g}s after {slo.after} ended "
+                f"(for {slo.hold:g}s; must recover {limit.describe()}s)"
+            )
+            return SloResult(slo.name, status, took, limit, evidence, detail)
+    evidence = Evidence(after, samples, series, len(checks))
+    detail = (
+        f"never held {slo.threshold.describe()} for {slo.hold:g}s in the "
+        f"{after.duration:g}s of data after {slo.after} ended"
+    )
+    return SloResult(slo.name, Status.FAIL, None, limit, evidence, detail)
+
+
+def evaluate(slo: Slo, timeline: Timeline, ctx: Context) -> SloResult:
+    if isinstance(slo, Recovery):
+        return _evaluate_recovery(slo, timeline, ctx)
+    return _evaluate_objective(slo, timeline, ctx)
+
+
+def evaluate_all(slos: Iterable[Slo], timeline: Timeline, ctx: Context) -> list[SloResult]:
+    return [evaluate(slo, timeline, ctx) for slo in slos]
+
+
+def verdict(results: Iterable[SloResult]) -> bool:
+    """A run passes only when every SLO passes; a no-data result fails it."""
+    return all(r.passed for r in results)

@@ -1,0 +1,281 @@
+"""Objectives: what is measured (an indicator), what it must stay on the right side of
+(a threshold), and over which window.
+
+These are the evaluator's own small types, independent of how an experiment file spells an SLO;
+``chaos.slo.adapt`` translates the experiment's models into them. Every indicator can say which
+metric names it reads (for validation before a run), measure itself over a window from raw
+samples, and write itself as PromQL (for rules export and for parity with Prometheus).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from chaos.errors import InvalidInput
+from chaos.metrics.series import Labels, Series, labels_of
+from chaos.slo import promql
+from chaos.slo.window import Interval, WindowSpec
+
+RangeReader = Callable[[str, Mapping[str, str], float, float], list[Series]]
+"""Raw samples of one metric in ``[start, end]``, e.g. ``SeriesStore.range``."""
+
+PromQLReader = Callable[[str, float], float | None]
+"""An instant PromQL query's single value at a time, or None when it returns nothing."""
+
+
+def promql_duration(seconds: float) -> str:
+    """A PromQL range literal; milliseconds keep windows exact where whole seconds would not."""
+    millis = round(seconds * 1000)
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    name: str
+    matchers: Labels = ()
+
+    @classmethod
+    def of(cls, name: str, matchers: Mapping[str, str] | None = None) -> Selector:
+        return cls(name, labels_of(matchers or {}))
+
+    def promql(self, suffix: str = "") -> str:
+        inner = ",".join(f'{k}="{v}"' for k, v in self.matchers)
+        return f"{self.name}{suffix}{{{inner}}}" if inner else f"{self.name}{suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    value: float | None
+    samples: int = 0
+    series: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where measurements come from: raw samples, and (with a Prometheus backend) PromQL."""
+
+    read: RangeReader
+    query: PromQLReader | None = None
+
+
+def _read(ctx: Context, selector: Selector, window: Interval, suffix: str = "") -> list[Series]:
+    return ctx.read(selector.name + suffix, dict(selector.matchers), window.start, window.end)
+
+
+def _evidence(found: list[Series], value: float | None) -> Measurement:
+    return Measurement(value, sum(map(len, found)), tuple(str(s.key) for s in found))
+
+
+@dataclass(frozen=True, slots=True)
+class Quantile:
+    """``histogram_quantile(q, sum by (le) (rate(<histogram>_bucket[w])))``."""
+
+    histogram: Selector
+    q: float
+
+    def metric_names(self) -> set[str]:
+        return {self.histogram.name + "_bucket"}
+
+    def promql(self, window: str) -> str:
+        buckets = self.histogram.promql("_bucket")
+        return f"histogram_quantile({self.q:g}, sum by (le) (rate({buckets}[{window}])))"
+
+    def measure(self, ctx: Context, window: Interval) -> Measurement:
+        found = _read(ctx, self.histogram, window, "_bucket")
+        value = promql.histogram_quantile(self.q, found, window.start, window.end)
+        return _evidence(found, value)
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """``sum(increase(numerator[w])) / sum(increase(denominator[w]))`` — e.g. joins ok / joins.
+
+    A window in which the denominator did not grow has no ratio: PromQL answers NaN or +Inf,
+    and we answer no-data, which never passes.
+    """
+
+    numerator: Selector
+    denominator: Selector
+
+    def metric_names(self) -> set[str]:
+        return {self.numerator.name, self.denominator.name}
+
+    def promql(self, window: str) -> str:
+        return (
+            f"sum(increase({self.numerator.promql()}[{window}]))"
+            f" / sum(increase({self.denominator.promql()}[{window}]))"
+        )
+
+    def measure(self, ctx: Context, window: Interval) -> Measurement:
+        top = _read(ctx, self.numerator, window)
+        bottom = _read(ctx, self.denominator, window)
+        num = promql.sum_present(promql.increase(s, window.start, window.end) for s in top)
+        den = promql.sum_present(promql.increase(s, window.start, window.end) for s in bottom)
+        value = None if num is None or not den else num / den
+        return _evidence(top + bottom, value)
+
+
+class CounterFunction(enum.Enum):
+    INCREASE = "increase"
+    RATE = "rate"
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    """``sum(increase(c[w]))`` or ``sum(rate(c[w]))`` — e.g. "howl_seconds equals 0"."""
+
+    counter: Selector
+    function: CounterFunction = CounterFunction.INCREASE
+
+    def metric_names(self) -> set[str]:
+        return {self.counter.name}
+
+    def promql(self, window: str) -> str:
+        return f"sum({self.function.value}({self.counter.promql()}[{window}]))"
+
+    def measure(self, ctx: Context, window: Interval) -> Measurement:
+        found = _read(ctx, self.counter, window)
+        is_rate = self.function is CounterFunction.RATE
+        value = promql.sum_present(
+            promql.extrapolated_delta(s, window.start, window.end, is_counter=True, is_rate=is_rate)
+            for s in found
+        )
+        return _evidence(found, value)
+
+
+class GaugeAggregation(enum.Enum):
+    MAX = "max"
+    MIN = "min"
+    MEAN = "mean"
+
+
+_GAUGE_PROMQL = {
+    GaugeAggregation.MAX: ("max", "max_over_time"),
+    GaugeAggregation.MIN: ("min", "min_over_time"),
+    GaugeAggregation.MEAN: ("avg", "avg_over_time"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Gauge:
+    """``max(max_over_time(g[w]))`` and friends; the mean is the mean of per-series means."""
+
+    gauge: Selector
+    aggregation: GaugeAggregation
+
+    def metric_names(self) -> set[str]:
+        return {self.gauge.name}
+
+    def promql(self, window: str) -> str:
+        outer, inner = _GAUGE_PROMQL[self.aggregation]
+        return f"{outer}({inner}({self.gauge.promql()}[{window}]))"
+
+    def measure(self, ctx: Context, window: Interval) -> Measurement:
+        found = _read(ctx, self.gauge, window)
+        per_series = [promql.over_time(s, self.aggregation.value) for s in found]
+        if not per_series:
+            return _evidence(found, None)
+        if self.aggregation is GaugeAggregation.MAX:
+            value = max(per_series)
+        elif self.aggregation is GaugeAggregation.MIN:
+            value = min(per_series)
+        else:
+            value = math.fsum(per_series) / len(per_series)
+        return _evidence(found, value)
+
+
+@dataclass(frozen=True, slots=True)
+class PromQL:
+    """A raw PromQL expression (Prometheus backend only); ``$window`` becomes the window's
+    range, e.g. ``sum(rate(x_total[$window]))``. It must return a single value."""
+
+    expr: str
+
+    def metric_names(self) -> set[str]:
+        return set()
+
+    def promql(self, window: str) -> str:
+        return self.expr.replace("$window", window)
+
+    def measure(self, ctx: Context, window: Interval) -> Measurement:
+        if ctx.query is None:
+            raise InvalidInput(
+                f"the objective {self.expr!r} is raw PromQL, which needs a Prometheus backend",
+                fix="set PROMETHEUS_URL, or pass --prometheus local",
+            )
+        expr = self.promql(promql_duration(window.duration))
+        return Measurement(ctx.query(expr, window.end), 0, (expr,))
+
+
+Indicator = Quantile | Ratio | Counter | Gauge | PromQL
+
+
+class Comparison(enum.Enum):
+    BELOW = "below"
+    ABOVE = "above"
+    EQUALS = "equals"
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    comparison: Comparison
+    value: float
+
+    def holds(self, measured: float) -> bool:
+        if self.comparison is Comparison.BELOW:
+            return measured < self.value
+        if self.comparison is Comparison.ABOVE:
+            return measured > self.value
+        return math.isclose(measured, self.value, rel_tol=1e-9, abs_tol=1e-12)
+
+    def badness(self, measured: float) -> float:
+        """Orders measurements from best to worst, to pick the worst sliding window."""
+        if self.comparison is Comparison.BELOW:
+            return measured
+        if self.comparison is Comparison.ABOVE:
+            return -measured
+        return abs(measured - self.value)
+
+    def violation_promql(self) -> str:
+        """The PromQL comparison that is true while the objective does NOT hold."""
+        op = {Comparison.BELOW: ">=", Comparison.ABOVE: "<=", Comparison.EQUALS: "!="}
+        return f"{op[self.comparison]} {self.value:g}"
+
+    def describe(self) -> str:
+        return f"{self.comparison.value} {self.value:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    """The indicator must satisfy the threshold over the window (the worst window if sliding)."""
+
+    name: str
+    indicator: Indicator
+    threshold: Threshold
+    window: WindowSpec = field(default_factory=WindowSpec)
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """After ``after`` ends, the indicator must hold again, continuously for ``hold`` seconds,
+    within ``within`` seconds. Each check measures the last ``measure`` seconds, but never
+    before the fault ended, so the fault's own samples do not delay the recovery."""
+
+    name: str
+    indicator: Indicator
+    threshold: Threshold
+    after: str
+    within: float
+    hold: float = 10.0
+    measure: float = 10.0
+    step: float = 1.0
+
+
+Slo = Objective | Recovery
+
+
+def metric_names(slo: Slo) -> set[str]:
+    return slo.indicator.metric_names()

@@ -40,7 +40,11 @@ M = TypeVar("M", bound=BaseModel)
 DEFAULT_URL = "http://127.0.0.1:8474"
 URL_ENV = "TOXIPROXY_URL"
 FEATURES_PATH = "/gameday/features"
-"""Our server's extension endpoint; a real Toxiproxy answers it with 404."""
+"""Our server's extension endpoint; a real Toxiproxy answers it with 404.
+
+Ours answers 200 ``{"server": "gameday", "version": "<gameday version>", "features": [...]}``,
+one name per extension a caller may rely on (e.g. ``"leases"``, ``"tags"``, ``"loss"``).
+"""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,134 @@
+"""The I/O edge of a listener: open a connection, pump its bytes into the sans-IO probe.
+
+An ``Adapter`` is what differs between stream protocols. The HTTP adapter covers one long GET
+(Icecast progressive audio, soundstage's chunked framed stream); the format is the probe's
+``StreamDecoder``. An HLS adapter would implement ``open`` by polling a playlist and feeding each
+segment's bytes to the same probe.
+
+Connections use asyncio protocols, not streams: a callback per socket read is the cheapest thing
+asyncio offers, and at 10,000 listeners per core the per-read cost is the budget. Each socket is
+bound to a source address spread over 127.0.0.0/8 with ``IP_BIND_ADDRESS_NO_PORT``, so the
+kernel's ~28k ephemeral ports per (source, destination) pair do not cap a storm on one port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from chaos.workload.http import Target
+from chaos.workload.probe import Probe, ProbeEvent, StreamDecoder
+
+EventSink = Callable[[list[ProbeEvent]], None]
+_IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+#: Source addresses 127.0.0.2 … 127.0.3.255; each brings its own ephemeral-port range.
+_SOURCE_POOL = 1022
+
+
+class Session(Protocol):
+    def close(self) -> None: ...
+
+
+class Adapter(Protocol):
+    """How one listener attempt talks to the stack."""
+
+    def decoder(self) -> StreamDecoder:
+        """A fresh decoder for the body format this adapter expects."""
+
+    async def open(self, probe: Probe, sink: EventSink, source: str | None) -> Session:
+        """Connect and start feeding ``probe``; events it produces go to ``sink``."""
+
+
+def source_address(listener: int, host: str) -> str | None:
+    """The loopback source address for listener ``listener``; None when the target is remote."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.version != 4 or not address.is_loopback:
+        return None
+    return str(ipaddress.IPv4Address("127.0.0.2") + listener % _SOURCE_POOL)
+
+
+def connect_failure(exc: BaseException) -> str:
+    """A short metric label for why a connection attempt failed."""
+    if isinstance(exc, TimeoutError):
+        return "connect_timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionResetError):
+        return "reset"
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRNOTAVAIL:
+        return "no_source_port"
+    if isinstance(exc, OSError) and exc.errno == errno.EMFILE:
+        return "fd_limit"
+    return "connect_error"
+
+
+class _ProbeProtocol(asyncio.Protocol):
+    __slots__ = ("_loop", "_probe", "_request", "_sink", "transport")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, probe: Probe, sink: EventSink, request: bytes
+    ) -> None:
+        self._loop = loop
+        self._probe = probe
+        self._sink = sink
+        self._request = request
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.write(self._request)
+        self._sink(self._probe.connected(self._loop.time()))
+
+    def data_received(self, data: bytes) -> None:
+        events = self._probe.feed(self._loop.time(), data)
+        if events:
+            self._sink(events)
+            if self._probe.ended and self.transport is not None:
+                self.transport.close()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = "closed" if exc is None else connect_failure(exc)
+        events = self._probe.closed(self._loop.time(), reason)
+        if events:
+            self._sink(events)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpStreamAdapter:
+    """One HTTP GET whose endless body is decoded by ``decoder_factory``'s decoder."""
+
+    target: Target
+    decoder_factory: Callable[[], StreamDecoder]
+
+    def decoder(self) -> StreamDecoder:
+        return self.decoder_factory()
+
+    async def open(self, probe: Probe, sink: EventSink, source: str | None) -> Session:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if source is not None:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+                sock.bind((source, 0))
+            await loop.sock_connect(sock, (self.target.host, self.target.port))
+            request = self.target.request()
+            transport, _ = await loop.create_connection(
+                lambda: _ProbeProtocol(loop, probe, sink, request), sock=sock
+            )
+        except BaseException:
+            sock.close()
+            raise
+        return transport

@@ -1,0 +1,264 @@
+"""When listeners arrive and leave: arrival curves expanded into a seeded schedule of joins.
+
+A launch fails at the start, so the shape of the arrivals is the experiment: everyone at T0
+(a storm, with the spread a push notification gives), a linear ramp, a paced trickle that keeps
+at most N joins in flight (the cure for a tiny listen backlog), or the audience curve of a real
+incident replayed from CSV. Every random choice comes from ``random.Random(seed)``, so the same
+seed gives the same arrival times, and the schedule is computed before any socket opens.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from chaos.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """One listener session: joins at ``at`` and leaves at ``leave`` (None: stays to the end).
+
+    ``gate`` indexes ``Schedule.gates``; joins that share a gate keep at most that many
+    connection attempts in flight.
+    """
+
+    at: float
+    leave: float | None = None
+    gate: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    joins: tuple[Join, ...]
+    gates: tuple[int, ...] = ()
+
+    @property
+    def end(self) -> float:
+        """The last moment the schedule itself does something (a join or a leave)."""
+        moments = [j.at for j in self.joins] + [j.leave for j in self.joins if j.leave is not None]
+        return max(moments, default=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Storm:
+    """``count`` listeners at ``at``, spread uniformly over ``spread`` seconds (0: all at once)."""
+
+    count: int
+    at: float = 0.0
+    spread: float = 0.0
+
+    def times(self, rng: random.Random) -> list[float]:
+        return sorted(self.at + rng.uniform(0.0, self.spread) for _ in range(self.count))
+
+
+@dataclass(frozen=True, slots=True)
+class Ramp:
+    """``count`` listeners at a constant rate from ``start`` to ``end``, one per equal slot."""
+
+    count: int
+    start: float
+    end: float
+
+    def times(self, rng: random.Random) -> list[float]:
+        step = (self.end - self.start) / self.count if self.count else 0.0
+        return [self.start + (i + rng.random()) * step for i in range(self.count)]
+
+
+@dataclass(frozen=True, slots=True)
+class Paced:
+    """``count`` listeners ready at ``at``, admitted with at most ``max_in_flight`` connecting."""
+
+    count: int
+    max_in_flight: int
+    at: float = 0.0
+
+    def times(self, rng: random.Random) -> list[float]:
+        return [self.at] * self.count
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """An audience curve: listeners present at each time, linear in between (incident replay).
+
+    Rises become joins at the moment the curve crosses each whole listener; falls become leaves
+    of listeners picked at random among those present.
+    """
+
+    points: tuple[tuple[float, float], ...]
+
+    def __post_init__(self) -> None:
+        if not self.points:
+            raise ValueError("a curve needs at least one (time, listeners) point")
+        for (t0, _), (t1, _) in zip(self.points, self.points[1:], strict=False):
+            if t1 < t0:
+                raise ValueError(f"curve times must not decrease ({t0} then {t1})")
+        if any(n < 0 for _, n in self.points):
+            raise ValueError("curve listener counts must be >= 0")
+
+    def sessions(self, rng: random.Random) -> list[Join]:
+        arrivals: list[float] = []
+        leaves: dict[int, float] = {}
+        present: list[int] = []  # indexes into `arrivals` of listeners still there
+        t_prev, n_prev = self.points[0][0], 0.0
+        for t, n in self.points:
+            for at, rising in _crossings(t_prev, n_prev, t, n):
+                if rising:
+                    present.append(len(arrivals))
+                    arrivals.append(at)
+                else:
+                    leaves[present.pop(rng.randrange(len(present)))] = at
+            t_prev, n_prev = t, n
+        return [Join(at=at, leave=leaves.get(i)) for i, at in enumerate(arrivals)]
+
+
+def _crossings(t0: float, n0: float, t1: float, n1: float) -> Iterable[tuple[float, bool]]:
+    """Moments in [t0, t1] where floor(curve) steps up (True) or down (False) by one."""
+    if n1 == n0:
+        return
+    rising = n1 > n0
+    levels = (
+        range(math.floor(n0) + 1, math.floor(n1) + 1)
+        if rising
+        else range(math.floor(n0), math.floor(n1), -1)
+    )
+    for k in levels:
+        frac = (k - n0) / (n1 - n0)
+        yield t0 + frac * (t1 - t0), rising
+
+
+Phase = Storm | Ramp | Paced | Curve
+
+
+@dataclass(frozen=True, slots=True)
+class Sessions:
+    """Leave behaviour: session lengths and churn.
+
+    ``mean_length``: sessions last an exponentially distributed time with this mean (None: stay
+    until the run ends). ``replace``: churn — every leave brings a new listener ``think`` seconds
+    later, keeping the audience steady while the join path stays busy.
+    """
+
+    mean_length: float | None = None
+    replace: bool = False
+    think: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.mean_length is not None and self.mean_length <= 0:
+            raise ValueError(f"mean session length must be > 0, got {self.mean_length}")
+        if self.replace and self.mean_length is None:
+            raise ValueError("churn (replace) needs a mean session length")
+        if self.think < 0:
+            raise ValueError(f"think time must be >= 0, got {self.think}")
+
+
+def build_schedule(
+    phases: Sequence[Phase],
+    seed: int,
+    sessions: Sessions | None = None,
+    until: float | None = None,
+) -> Schedule:
+    """Expand the phases into joins sorted by time; churn replacements stop at ``until``."""
+    if sessions is not None and sessions.replace and until is None:
+        raise ValueError("churn needs `until`, the end of the run, to know when to stop")
+    rng = random.Random(seed)
+    joins: list[Join] = []
+    gates: list[int] = []
+    for phase in phases:
+        if isinstance(phase, Curve):
+            joins.extend(phase.sessions(rng))
+            continue
+        gate = None
+        if isinstance(phase, Paced):
+            if phase.max_in_flight < 1:
+                raise ValueError(f"max_in_flight must be >= 1, got {phase.max_in_flight}")
+            gate = len(gates)
+            gates.append(phase.max_in_flight)
+        if phase.count < 0:
+            raise ValueError(f"listener count must be >= 0, got {phase.count}")
+        joins.extend(Join(at=t, gate=gate) for t in phase.times(rng))
+    if sessions is not None and sessions.mean_length is not None:
+        joins = _apply_sessions(joins, sessions, rng, until)
+    joins.sort(key=lambda j: j.at)
+    return Schedule(joins=tuple(joins), gates=tuple(gates))
+
+
+def _apply_sessions(
+    joins: list[Join], sessions: Sessions, rng: random.Random, until: float | None
+) -> list[Join]:
+    assert sessions.mean_length is not None
+    rate = 1.0 / sessions.mean_length
+    out: list[Join] = []
+    pending = sorted((j for j in joins if j.leave is None), key=lambda j: j.at)
+    out.extend(j for j in joins if j.leave is not None)
+    while pending:
+        join = pending.pop(0)
+        leave = join.at + rng.expovariate(rate)
+        if until is not None and leave >= until:
+            out.append(join)
+            continue
+        out.append(replace(join, leave=leave))
+        if sessions.replace:
+            successor = Join(at=leave + sessions.think, gate=join.gate)
+            if until is None or successor.at < until:
+                bisect.insort(pending, successor, key=lambda j: j.at)
+    return out
+
+
+def load_curve(path: Path) -> Curve:
+    """Read ``time,listeners`` rows (seconds, count; a header row is allowed) from a CSV file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot read the arrival curve: {exc.strerror}",
+            where=str(path),
+            fix="give the path of a CSV file with rows `time,listeners`",
+        ) from exc
+    points: list[tuple[float, float]] = []
+    header_allowed = True
+    for lineno, row in enumerate(csv.reader(text.splitlines()), start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        where = f"{path}:{lineno}"
+        first_row, header_allowed = header_allowed, False
+        if len(cells) != 2:
+            raise InvalidInput(
+                f"expected 2 columns (time, listeners), found {len(cells)}",
+                where=where,
+                fix="write each row as `seconds,listeners`, e.g. `30,12000`",
+            )
+        try:
+            t, n = float(cells[0]), float(cells[1])
+        except ValueError:
+            if first_row:
+                continue  # a header row
+            raise InvalidInput(
+                f"not a number: {row!r}",
+                where=where,
+                fix="times are seconds from the start and listeners a count, e.g. `30,12000`",
+            ) from None
+        if not (math.isfinite(t) and math.isfinite(n)) or t < 0 or n < 0:
+            raise InvalidInput(
+                f"time and listeners must be finite and >= 0, got {t}, {n}", where=where
+            )
+        if points and t < points[-1][0]:
+            raise InvalidInput(
+                f"time {t} is before the previous row's {points[-1][0]}",
+                where=where,
+                fix="sort the rows by time",
+            )
+        points.append((t, n))
+    if not points:
+        raise InvalidInput(
+            "the arrival curve has no rows",
+            where=str(path),
+            fix="add rows `seconds,listeners`, e.g. `0,0` and `60,5000`",
+        )
+    return Curve(points=tuple(points))

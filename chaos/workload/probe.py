@@ -1,0 +1,189 @@
+"""One synthetic listener's join, measured the way a person experiences it; no I/O.
+
+The probe is fed what the socket saw — connected at t, these bytes at t, closed at t — and turns
+it into the events a listener lives through: connected, first audio played (time to first
+audio), failed to join (and why), dropped after playing. The response is parsed by
+``ResponseParser``, the body turned into frames by the adapter's ``StreamDecoder``, and the
+frames played through a ``PlayoutModel``, which owns stalls and concealment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chaos.audio.playout import Frame, PlayoutModel, PlaySink
+from chaos.workload.http import ProtocolError, ResponseParser
+
+
+class StreamDecoder(Protocol):
+    """Turns a response body into frames; one per stream format (progressive, framed, …)."""
+
+    def start(self, headers: Mapping[str, str]) -> None:
+        """Configure from the response headers; raise ``ProtocolError`` if unusable."""
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Consume body bytes, return the frames they completed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FirstAudio:
+    at: float
+    ttfa: float
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The join never reached first audio; ``reason`` is a short metric label."""
+
+    at: float
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """The stream ended after audio had played, without the listener choosing to leave."""
+
+    at: float
+    reason: str
+
+
+ProbeEvent = Connected | FirstAudio | Failed | Dropped
+_NONE: list[ProbeEvent] = []  # shared: most feeds produce no event, so don't allocate one
+
+
+@dataclass(slots=True)
+class Probe:
+    """A single connection attempt, from the join request to its end."""
+
+    decoder: StreamDecoder
+    requested_at: float
+    target_delay: float
+    on_play: PlaySink | None = None
+    connected_at: float | None = None
+    first_byte_at: float | None = None
+    ended_at: float | None = None
+    failure: str | None = None
+    drop: str | None = None
+    bytes_received: int = 0
+    status: int | None = None
+    playout: PlayoutModel = field(init=False)
+    _parser: ResponseParser = field(default_factory=ResponseParser)
+
+    def __post_init__(self) -> None:
+        self.playout = PlayoutModel(self.target_delay, self.on_play)
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
+
+    @property
+    def playing_since(self) -> float | None:
+        return self.playout.first_audio_at
+
+    @property
+    def ttfa(self) -> float | None:
+        first = self.playout.first_audio_at
+        return None if first is None else first - self.requested_at
+
+    def connected(self, now: float) -> list[ProbeEvent]:
+        self.connected_at = now
+        return [Connected(now)]
+
+    def feed(self, now: float, data: bytes) -> list[ProbeEvent]:
+        if self.ended_at is not None:
+            return _NONE
+        self.bytes_received += len(data)
+        try:
+            if self._parser.head is None:
+                body = self._parser.feed(data)
+                head = self._parser.head
+                if head is None:
+                    return _NONE
+                self.status = head.status
+                if not 200 <= head.status < 300:
+                    return self.fail(now, f"http_{head.status}")
+                self.decoder.start(head.headers)
+            else:
+                body = self._parser.feed(data)
+            if not body:
+                return _NONE
+            if self.first_byte_at is None:
+                self.first_byte_at = now
+            frames = self.decoder.feed(body)
+        except ProtocolError as exc:
+            return self.fail(now, "protocol", str(exc))
+        if not frames:
+            return _NONE
+        before = self.playout.first_audio_at
+        playout = self.playout
+        for frame in frames:
+            playout.receive(now, frame)
+        if before is None and playout.first_audio_at is not None:
+            return [FirstAudio(playout.first_audio_at, playout.first_audio_at - self.requested_at)]
+        return _NONE
+
+    def tick(self, now: float) -> None:
+        """Let the playout clock run without new data, so stalls show while they happen."""
+        self.playout.advance(now)
+
+    def fail(self, now: float, reason: str, detail: str = "") -> list[ProbeEvent]:
+        """End the attempt without first audio (or, after it, as a drop)."""
+        if self.ended_at is not None:
+            return _NONE
+        if self.playout.first_audio_at is not None:
+            return self.closed(now, reason)
+        self.ended_at = now
+        self.failure = reason
+        self.playout.finish(now)
+        return [Failed(now, reason, detail)]
+
+    def closed(self, now: float, reason: str = "closed") -> list[ProbeEvent]:
+        """The connection ended without the listener asking: a failure or a drop."""
+        if self.ended_at is not None:
+            return _NONE
+        if self.playout.first_audio_at is None:
+            return self.fail(now, reason)
+        self.ended_at = now
+        self.drop = reason
+        self.playout.finish(now)
+        return [Dropped(now, reason)]
+
+    def leave(self, now: float) -> None:
+        """The listener chose to leave (session over, or the run ended): not a failure."""
+        if self.ended_at is None:
+            self.ended_at = now
+            self.playout.finish(now)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain data for the journal: what this attempt measured."""
+        p = self.playout
+        return {
+            "requested_at": self.requested_at,
+            "connect_seconds": _since(self.connected_at, self.requested_at),
+            "first_byte_seconds": _since(self.first_byte_at, self.requested_at),
+            "ttfa_seconds": self.ttfa,
+            "status": self.status,
+            "failure": self.failure,
+            "drop": self.drop,
+            "bytes": self.bytes_received,
+            "played_seconds": p.played_seconds,
+            "stalls": len(p.stalls),
+            "stall_seconds": sum(p.stalls),
+            "freezes": len(p.freezes),
+            "concealed_seconds": p.concealed_seconds,
+            "late_frames": p.late_frames,
+            "duplicate_frames": p.duplicate_frames,
+            "out_of_order_frames": p.out_of_order_frames,
+        }
+
+
+def _since(t: float | None, origin: float) -> float | None:
+    return None if t is None else t - origin

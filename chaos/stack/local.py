@@ -1,0 +1,158 @@
+"""The local-process stack backend: a stack spec run as processes on loopback ports.
+
+Order of use, as the harness needs it: ``plan()`` allocates every port, so ``links`` (each
+link's target addresses) is known before anything starts; the harness may then create fault
+proxies in front of those targets and pass their listen addresses to ``start(proxies)``, which
+resolves `{link:…}`/`{links:…}` to them. ``start`` waits until every replica is healthy (its
+health endpoint answers 200, or it simply stays up if it has none) and stops what it started if
+any replica fails. ``stop`` is SIGTERM, then SIGKILL after a grace period, per process group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from chaos.errors import InfrastructureError
+from chaos.experiment.stack import StackSpec
+from chaos.stack import processes
+from chaos.stack.plan import StackPlan, plan_stack
+from chaos.stack.ports import PortReservation
+from chaos.stack.processes import ProcessRef
+
+
+@dataclass
+class RunningStack:
+    """What a started stack looks like from outside: names, pids, addresses, logs."""
+
+    spec: str
+    run_dir: Path
+    processes: list[ProcessRef]
+    addresses: dict[str, dict[str, str]]
+    """Replica → port name → host:port (direct, never through a proxy)."""
+    links: dict[str, list[str]]
+    """Link → target addresses, one per replica of its target."""
+    dialled: dict[str, list[str]]
+    """Link → what clients dial (the proxy when one was given)."""
+    metrics: dict[str, str]
+    health: dict[str, str]
+    logs: dict[str, Path] = field(default_factory=dict)
+
+
+class LocalProcessBackend:
+    def __init__(
+        self,
+        spec: StackSpec,
+        run_dir: Path,
+        *,
+        health_timeout: float = 20.0,
+        grace: float = 5.0,
+        python: str = sys.executable,
+    ) -> None:
+        self.spec = spec
+        self.run_dir = run_dir
+        self.health_timeout = health_timeout
+        self.grace = grace
+        self.python = python
+        self._plan: StackPlan | None = None
+        self._reservation: PortReservation | None = None
+        self._started: list[ProcessRef] = []
+
+    def plan(self) -> StackPlan:
+        """Allocate ports (held until ``start``); the same plan on every call."""
+        if self._plan is None:
+            self._reservation = PortReservation()
+            self._plan = plan_stack(self.spec, self._reservation.take)
+        return self._plan
+
+    @property
+    def links(self) -> dict[str, list[str]]:
+        return self.plan().links
+
+    async def start(self, proxies: Mapping[str, str] | None = None) -> RunningStack:
+        plan = self.plan()
+        proxies = dict(proxies or {})
+        unknown = sorted(set(proxies) - {n for link in plan.links for n in plan.proxy_names(link)})
+        if unknown:
+            raise InfrastructureError(
+                f"proxies given for unknown links {unknown}",
+                fix=f"use link names of this stack: {', '.join(plan.links)} (LINK#N if replicated)",
+            )
+        commands = {
+            r.name: plan.command(r, proxies, self.python) for r in plan.replicas if r.command
+        }
+        logs = {name: self.run_dir / "logs" / f"{name}.log" for name in commands}
+        assert self._reservation is not None
+        self._reservation.release()
+        for replica in plan.replicas:
+            if replica.command is None:
+                continue
+            ref = processes.spawn(
+                replica.name, commands[replica.name], logs[replica.name], replica.env
+            )
+            self._started.append(ref)
+        stack = RunningStack(
+            spec=self.spec.name,
+            run_dir=self.run_dir,
+            processes=list(self._started),
+            addresses={r.name: {p: r.address(p) for p in r.ports} for r in plan.replicas},
+            links=plan.links,
+            dialled={link: plan.dial(link, proxies) for link in plan.links},
+            metrics=plan.endpoints("metrics"),
+            health=plan.endpoints("health"),
+            logs=logs,
+        )
+        try:
+            await self._wait_healthy(stack)
+        except BaseException:
+            await self.stop()
+            raise
+        return stack
+
+    async def _wait_healthy(self, stack: RunningStack) -> None:
+        deadline = time.monotonic() + self.health_timeout
+        pending = {ref.name: ref for ref in stack.processes}
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while pending:
+                for name, ref in list(pending.items()):
+                    if not processes.alive(ref):
+                        raise InfrastructureError(
+                            f"{name} exited during start-up; last lines of its log:\n"
+                            + processes.log_tail(stack.logs[name]),
+                            where=str(stack.logs[name]),
+                            fix="correct the component's command or configuration",
+                        )
+                    url = stack.health.get(name)
+                    if url is None or await _answers(client, url):
+                        del pending[name]
+                if not pending:
+                    return
+                if time.monotonic() > deadline:
+                    names = ", ".join(sorted(pending))
+                    raise InfrastructureError(
+                        f"{names} not healthy after {self.health_timeout:g}s",
+                        where=", ".join(str(stack.logs[n]) for n in sorted(pending)),
+                        fix="read the logs above; raise the health timeout for slow starts",
+                    )
+                await asyncio.sleep(0.05)
+
+    async def stop(self) -> list[str]:
+        """Stop everything started (idempotent); names of processes that needed SIGKILL."""
+        if self._reservation is not None:
+            self._reservation.release()
+        refs, self._started = self._started, []
+        return await processes.stop_all(refs, self.grace)
+
+
+async def _answers(client: httpx.AsyncClient, url: str) -> bool:
+    try:
+        response = await client.get(url)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200

@@ -1,0 +1,121 @@
+"""Local processes of a stack: start one with its log captured, and stop whole process groups.
+
+Every replica runs in its own session (so its own process group): a stop signals the group,
+which reaches anything the component forked, and the harness's own terminal signals do not
+leak into the stack. A process is identified by pid *and* start time, so `gameday stack down`
+from a later shell never signals an unrelated process that reused a pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from chaos.errors import InfrastructureError
+
+
+@dataclass(frozen=True)
+class ProcessRef:
+    """A started process as it is remembered in a state file."""
+
+    name: str
+    pid: int
+    start_ticks: int | None
+    """Start time in clock ticks since boot (/proc/PID/stat field 22); None if unknown."""
+
+
+def start_ticks(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses; fields follow the last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])
+
+
+def _state(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()[0]
+
+
+def alive(ref: ProcessRef) -> bool:
+    """True while the very process ``ref`` names runs (not a zombie, not a reused pid)."""
+    try:
+        finished, _ = os.waitpid(ref.pid, os.WNOHANG)
+        if finished == ref.pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (a `stack down` from another shell): look at /proc instead
+    state = _state(ref.pid)
+    if state is None or state in ("Z", "X"):
+        return False
+    return ref.start_ticks is None or start_ticks(ref.pid) == ref.start_ticks
+
+
+def spawn(
+    name: str, command: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> ProcessRef:
+    """Start ``command`` in a new session, stdout and stderr appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **(env or {})},
+            )
+        except OSError as exc:
+            raise InfrastructureError(
+                f"cannot start {name}: {exc.strerror or exc}",
+                where=" ".join(command),
+                fix="check the component's command in the stack spec",
+            ) from None
+    return ProcessRef(name, process.pid, start_ticks(process.pid))
+
+
+def _signal_group(ref: ProcessRef, sig: signal.Signals) -> None:
+    if not alive(ref):
+        return
+    try:
+        os.killpg(ref.pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(ref.pid, sig)
+
+
+async def stop_all(refs: list[ProcessRef], grace: float) -> list[str]:
+    """SIGTERM every group, wait up to ``grace`` s, then SIGKILL; names of those killed."""
+    for ref in refs:
+        _signal_group(ref, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(alive(r) for r in refs):
+        await asyncio.sleep(0.02)
+    killed = [r.name for r in refs if alive(r)]
+    for ref in refs:
+        if ref.name in killed:
+            _signal_group(ref, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and any(alive(r) for r in refs):
+        await asyncio.sleep(0.02)
+    return killed
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"

@@ -100,6 +100,8 @@ def bucket_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float |
         bucket_start = bounds[b - 1]
         count -= counts[b - 1]
         rank -= counts[b - 1]
+    if count == 0:  # only at rank 0 over an empty bucket, where Go computes 0/0 = NaN
+        return None
     return bucket_start + (bucket_end - bucket_start) * (rank / count)
 
 

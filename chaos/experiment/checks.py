@@ -1,0 +1,251 @@
+"""Cross-reference checks: what the schema alone cannot know.
+
+A fault's link must be a link of the stack spec and suit its protocol, a component fault must
+name a component or replica, a feedback fault an existing speaker; SLO windows must name a
+phase, a fault or a run window; names must be unique; and every time must fit in the run.
+Each problem carries the document path it is about, so the loader can give its line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from chaos.experiment.base import RESERVED_WINDOWS
+from chaos.experiment.errors import Loc, Problem
+from chaos.experiment.experiment import Experiment
+from chaos.experiment.faults import (
+    STREAM_ONLY,
+    FeedbackFault,
+    KillFault,
+    PauseFault,
+    RestartFault,
+    target_of,
+)
+from chaos.experiment.slos import RecoverySLO
+from chaos.experiment.stack import StackSpec
+from chaos.experiment.tagged import nearest
+from chaos.experiment.timeline import Timeline, UnknownWindow, phase_names
+from chaos.experiment.workload import Curve
+
+
+def check_experiment(experiment: Experiment, stack: StackSpec, base_dir: Path) -> list[Problem]:
+    """Every cross-reference problem of a schema-valid experiment against its stack spec."""
+    timeline = Timeline.of(experiment)
+    return [
+        *_names(experiment),
+        *_faults(experiment, stack),
+        *_phases(experiment, base_dir),
+        *_slos(experiment, timeline),
+        *_guards(experiment, timeline),
+    ]
+
+
+def _hint(word: str, candidates: Iterable[str]) -> str:
+    guess = nearest(word, list(candidates))
+    return f"; did you mean '{guess}'?" if guess else ""
+
+
+def _duplicates(
+    named: Iterable[tuple[Loc, str | None]], what: str, *, windows: bool = False
+) -> list[Problem]:
+    seen: dict[str, Loc] = {}
+    found = []
+    for loc, name in named:
+        if name is None:
+            continue
+        if windows and name in RESERVED_WINDOWS:
+            found.append(Problem(loc, f"{name!r} is reserved for the run's own window; rename"))
+        elif name in seen:
+            first = ".".join(str(s) for s in seen[name])
+            found.append(Problem(loc, f"{what} name {name!r} is already used by {first}"))
+        else:
+            seen[name] = loc
+    return found
+
+
+def _names(experiment: Experiment) -> list[Problem]:
+    phases = phase_names(experiment.workload.listeners)
+    windows: list[tuple[Loc, str | None]] = [
+        (("workload", "listeners", i, "name"), name) for i, name in enumerate(phases)
+    ]
+    windows += [(("faults", i, "name"), fault.name) for i, fault in enumerate(experiment.faults)]
+    slos = [(("slos", i, "name"), slo.name) for i, slo in enumerate(experiment.slos)]
+    guards = [(("abort", i, "name"), guard.name) for i, guard in enumerate(experiment.abort)]
+    return [
+        *_duplicates(windows, "phase or fault", windows=True),
+        *_duplicates(slos, "SLO"),
+        *_duplicates(guards, "guard"),
+    ]
+
+
+def _faults(experiment: Experiment, stack: StackSpec) -> list[Problem]:
+    found = []
+    speakers = [speaker.name for speaker in experiment.workload.speakers]
+    targets = stack.targets()
+    for index, fault in enumerate(experiment.faults):
+        if isinstance(fault, FeedbackFault):
+            speaker = fault.feedback.speaker
+            if speaker not in speakers:
+                found.append(
+                    Problem(
+                        ("faults", index, "feedback", "speaker"),
+                        f"no speaker named {speaker!r} (speakers: {', '.join(speakers) or 'none'})"
+                        + _hint(speaker, speakers),
+                    )
+                )
+        elif isinstance(fault, KillFault | PauseFault | RestartFault):
+            target = target_of(fault)
+            if target not in targets:
+                found.append(
+                    Problem(
+                        ("faults", index, fault.kind),
+                        f"no component or replica named {target!r} in stack {stack.name!r} "
+                        f"(known: {', '.join(targets)})" + _hint(target, targets),
+                    )
+                )
+        else:
+            found += _link_fault(index, fault.kind, fault.link, stack)
+    return found
+
+
+def _link_fault(index: int, kind: str, link: str, stack: StackSpec) -> list[Problem]:
+    if link not in stack.links:
+        known = ", ".join(stack.links) or "none"
+        return [
+            Problem(
+                ("faults", index, "link"),
+                f"no link {link!r} in stack {stack.name!r} (links: {known})"
+                + _hint(link, stack.links),
+            )
+        ]
+    protocol = stack.links[link].protocol
+    if kind == "loss" and protocol == "tcp":
+        return [
+            Problem(
+                ("faults", index, "loss"),
+                f"{link} is a TCP link: TCP retransmits lost packets, so loss shows up as "
+                "delay; use latency/jitter or bandwidth on it, or put loss on a UDP link",
+            )
+        ]
+    if kind in STREAM_ONLY and protocol == "udp":
+        return [
+            Problem(
+                ("faults", index, kind),
+                f"{kind} acts on a byte stream, but {link} is a UDP link; "
+                "use latency, loss, bandwidth, down or flood on it",
+            )
+        ]
+    return []
+
+
+def _phases(experiment: Experiment, base_dir: Path) -> list[Problem]:
+    found = []
+    for index, phase in enumerate(experiment.workload.listeners):
+        loc: Loc = ("workload", "listeners", index)
+        if isinstance(phase, Curve):
+            if not (base_dir / phase.csv).is_file():
+                found.append(
+                    Problem(
+                        (*loc, "csv"),
+                        f"no file {phase.csv!r} next to the experiment ({base_dir}); "
+                        "curve paths are relative to the experiment file",
+                    )
+                )
+            if experiment.duration is None:
+                found.append(
+                    Problem(
+                        loc,
+                        "a curve's length is in its CSV, so the run needs an explicit "
+                        "`duration:` at the top level",
+                    )
+                )
+        elif experiment.duration is not None and phase.end > experiment.duration:
+            found.append(
+                Problem(
+                    loc,
+                    f"this phase ends at {phase.end}, after the run's duration "
+                    f"({experiment.duration})",
+                )
+            )
+    if experiment.duration is not None:
+        for index, fault in enumerate(experiment.faults):
+            if fault.end > experiment.duration:
+                found.append(
+                    Problem(
+                        ("faults", index, "at" if isinstance(fault, RestartFault) else "for"),
+                        f"the fault ends at {fault.end}, after the run's duration "
+                        f"({experiment.duration}); shorten it or lengthen `duration`",
+                    )
+                )
+    return found
+
+
+def _slos(experiment: Experiment, timeline: Timeline) -> list[Problem]:
+    found = []
+    slo_names = [slo.name for slo in experiment.slos]
+    for index, slo in enumerate(experiment.slos):
+        loc: Loc = ("slos", index)
+        if isinstance(slo, RecoverySLO):
+            relation, name = "after", slo.after
+            for position, target in enumerate(slo.of or []):
+                if target not in slo_names or target == slo.name:
+                    others = [n for n in slo_names if n != slo.name]
+                    found.append(
+                        Problem(
+                            (*loc, "of", position),
+                            f"no other SLO named {target!r}" + _hint(target, others),
+                        )
+                    )
+        else:
+            relation, name = slo.binding
+        try:
+            window = timeline.window((relation, name))
+        except UnknownWindow as exc:
+            message = (
+                str(exc)
+                if str(exc) != name
+                else (
+                    f"{name!r} is not a listener phase, fault or run window "
+                    f"({', '.join(timeline.names)})" + _hint(name, timeline.names)
+                )
+            )
+            found.append(Problem((*loc, relation), message))
+            continue
+        if window.length <= 0 and relation == "during":
+            found.append(
+                Problem((*loc, relation), f"the window of {name!r} is empty; use `after: {name}`")
+            )
+        elif (
+            not isinstance(slo, RecoverySLO)
+            and slo.window is not None
+            and slo.window.seconds > window.length
+        ):
+            found.append(
+                Problem(
+                    (*loc, "window"),
+                    f"a sliding window of {slo.window} does not fit in {relation} {name!r} "
+                    f"({window.length:g}s long)",
+                )
+            )
+        if isinstance(slo, RecoverySLO) and slo.recovers_within.seconds > window.length:
+            found.append(
+                Problem(
+                    (*loc, "recovers_within"),
+                    f"the run ends {window.length:g}s after {name!r}, before recovery could be "
+                    "judged; lengthen `recovery` or `duration`",
+                )
+            )
+    return found
+
+
+def _guards(experiment: Experiment, timeline: Timeline) -> list[Problem]:
+    run = timeline.span("run")
+    return [
+        Problem(
+            ("abort", index, "for"),
+            f"{guard.for_} is longer than the whole run ({run.length:g}s); the guard never trips",
+        )
+        for index, guard in enumerate(experiment.abort)
+        if guard.for_.seconds > run.length
+    ]

@@ -1,0 +1,43 @@
+"""The experiment file: one game day against one stack, as data.
+
+Times in the file are relative to T0, the scheduled start of the event, which follows a
+baseline period (`baseline`, default 10s) in which the steady-state SLOs are checked before any
+fault. The run ends `recovery` after the last fault or arrival phase ends, unless `duration`
+fixes its length.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from chaos.experiment.base import Model
+from chaos.experiment.faults import Fault
+from chaos.experiment.slos import SLO, Guard, Rollback
+from chaos.experiment.units import Duration, PositiveDuration, Scale
+from chaos.experiment.workload import Workload
+
+
+class Experiment(Model):
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    seed: int | None = Field(
+        default=None, ge=0, lt=2**64, description="unset: drawn at run time and journalled"
+    )
+    stack: str = Field(default="soundstage", min_length=1)
+    """A built-in stack name, or a path to a stack spec relative to the experiment file."""
+    scale: Scale | None = None
+    baseline: PositiveDuration = Duration.parse("10s")
+    recovery: Duration = Duration.parse("30s")
+    duration: PositiveDuration | None = None
+    """Length of the run from T0; default: end of the last fault or phase plus `recovery`."""
+    workload: Workload
+    faults: list[Fault] = Field(default_factory=list)
+    slos: list[SLO] = Field(min_length=1)
+    abort: list[Guard] = Field(default_factory=list)
+    rollback: Rollback = Rollback()
+
+    def summary(self) -> str:
+        """`title, 3 faults, 5 SLOs`: one line for listings."""
+        faults = f"{len(self.faults)} fault{'s' if len(self.faults) != 1 else ''}"
+        slos = f"{len(self.slos)} SLO{'s' if len(self.slos) != 1 else ''}"
+        return f"{self.title}, {faults}, {slos}"

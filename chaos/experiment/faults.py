@@ -1,0 +1,260 @@
+"""Faults (Jepsen's nemesis): timed operations on a link or a component of the stack.
+
+A fault is written flat, `{name: slow-edge, at: 20s, for: 60s, link: listener->edge,
+latency: 200ms, jitter: 50ms}`, and its kind is the one kind key it sets. Link faults map onto
+Toxiproxy toxics (or proxy disable for `down`); `flood` sends competing traffic through a link;
+`feedback` makes a speaker hear itself; `kill`, `pause` and `restart` act on a component's
+processes. Every fault except `restart` lasts `for` and then ends: faults always end.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal, Self
+
+from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
+
+from chaos.experiment.base import Model, Name
+from chaos.experiment.tagged import by_key, field_error, tag
+from chaos.experiment.units import (
+    DataRate,
+    Duration,
+    PositiveDuration,
+    Ratio,
+    Share,
+    Size,
+    UnitError,
+    parse_data_rate,
+)
+
+Direction = Literal["upstream", "downstream", "both"]
+"""Upstream is client → server (a speaker's audio into ingest), downstream server → client."""
+
+Rate = Annotated[DataRate, BeforeValidator(parse_data_rate), PlainSerializer(str, when_used="json")]
+
+
+def _flood_level(value: object) -> Ratio | DataRate:
+    if (isinstance(value, str) and value.strip().endswith("%")) or isinstance(value, Ratio):
+        ratio = Ratio.coerce(value)
+        if not 0 < ratio.value <= 1:
+            raise UnitError(f"a flood takes more than 0% and at most 100% of the link; got {ratio}")
+        return ratio
+    rate = parse_data_rate(value)
+    if rate.bytes_per_second == 0:
+        raise UnitError("a flood of 0 sends nothing; give a share (90%) or a rate (50Mbps)")
+    return rate
+
+
+FloodLevel = Annotated[
+    Ratio | DataRate, BeforeValidator(_flood_level), PlainSerializer(str, when_used="json")
+]
+"""How much competing traffic: a share of the link's capacity (`90%`) or a rate (`50Mbps`)."""
+
+
+class _Fault(Model):
+    kind: ClassVar[str]
+    name: Name
+    at: Duration
+
+    @property
+    def end(self) -> Duration:
+        return self.at
+
+
+class _Lasting(_Fault):
+    for_: PositiveDuration = Field(alias="for")
+
+    @property
+    def end(self) -> Duration:
+        return self.at + self.for_
+
+
+class _LinkFault(_Lasting):
+    """A fault on a link of the stack spec, applied to every proxy of that link."""
+
+    link: str
+    direction: Direction = "both"
+
+
+class _Toxic(_LinkFault):
+    toxicity: Share = Ratio.parse("100%")
+    """Share of connections the toxic applies to (Toxiproxy's `toxicity`)."""
+
+
+class LatencyFault(_Toxic):
+    kind: ClassVar[str] = "latency"
+    latency: Duration
+    jitter: Duration = Duration(0)
+
+
+class LossFault(_Toxic):
+    """Datagrams dropped at random: meaningful on UDP links only (TCP retransmits)."""
+
+    kind: ClassVar[str] = "loss"
+    loss: Share
+
+
+class BandwidthFault(_Toxic):
+    kind: ClassVar[str] = "bandwidth"
+    bandwidth: Rate
+
+    @model_validator(mode="after")
+    def _moving(self) -> Self:
+        if self.bandwidth.bytes_per_second < 1:
+            raise field_error("bandwidth", "must be at least 8bps; for an outage use `down: true`")
+        return self
+
+
+class Slicing(Model):
+    average_size: Size
+    size_variation: Size = Size(0)
+    delay: Duration = Duration(0)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> Self:
+        if self.average_size.bytes < 1:
+            raise field_error("average_size", "must be at least 1B")
+        if self.size_variation >= self.average_size:
+            raise field_error(
+                "size_variation", f"must be smaller than average_size ({self.average_size})"
+            )
+        return self
+
+
+class SlicerFault(_Toxic):
+    kind: ClassVar[str] = "slicer"
+    slicer: Slicing
+
+
+class TimeoutFault(_Toxic):
+    """Data stops; connections close after `timeout` of silence (0s: they hang)."""
+
+    kind: ClassVar[str] = "timeout"
+    timeout: Duration
+
+
+class ResetPeerFault(_Toxic):
+    kind: ClassVar[str] = "reset_peer"
+    reset_peer: Duration
+
+
+class LimitDataFault(_Toxic):
+    kind: ClassVar[str] = "limit_data"
+    limit_data: Size
+
+
+class SlowCloseFault(_Toxic):
+    kind: ClassVar[str] = "slow_close"
+    slow_close: Duration
+
+
+class DownFault(_LinkFault):
+    """The link's proxy is disabled: new connections are refused, open ones closed."""
+
+    kind: ClassVar[str] = "down"
+    down: Literal[True]
+
+
+class FloodFault(_LinkFault):
+    kind: ClassVar[str] = "flood"
+    flood: FloodLevel
+
+
+class Feedback(Model):
+    """A speaker hears its own output back: `gain` of the loop (≥ 100% howls), after `delay`."""
+
+    speaker: Name
+    gain: Ratio
+    delay: PositiveDuration = Duration.parse("50ms")
+
+
+class FeedbackFault(_Lasting):
+    kind: ClassVar[str] = "feedback"
+    feedback: Feedback
+
+
+class KillFault(_Lasting):
+    """SIGKILL the component (or one replica, `edge-2`), start it again after `for`."""
+
+    kind: ClassVar[str] = "kill"
+    kill: Name
+
+
+class PauseFault(_Lasting):
+    """SIGSTOP the component's processes for `for`, then SIGCONT: a hung server."""
+
+    kind: ClassVar[str] = "pause"
+    pause: Name
+
+
+class RestartFault(_Fault):
+    """Stop and start the component at `at`: an instant operation, so it has no `for`."""
+
+    kind: ClassVar[str] = "restart"
+    restart: Name
+
+
+LINK_KINDS = (
+    "latency",
+    "loss",
+    "bandwidth",
+    "slicer",
+    "timeout",
+    "reset_peer",
+    "limit_data",
+    "slow_close",
+    "down",
+    "flood",
+)
+COMPONENT_KINDS = ("kill", "pause", "restart")
+STREAM_ONLY = ("slicer", "timeout", "reset_peer", "limit_data", "slow_close")
+"""Toxics that act on a byte stream and so apply to TCP links only."""
+
+_FAULT = by_key(
+    {kind: kind for kind in (*LINK_KINDS, "feedback", *COMPONENT_KINDS)},
+    what="fault",
+    shared=frozenset({"name", "at", "for", "link", "direction", "toxicity"}),
+    example="{name: slow-edge, at: 20s, for: 60s, link: listener->edge, latency: 200ms}",
+)
+Fault = Annotated[
+    Annotated[LatencyFault, tag("latency")]
+    | Annotated[LossFault, tag("loss")]
+    | Annotated[BandwidthFault, tag("bandwidth")]
+    | Annotated[SlicerFault, tag("slicer")]
+    | Annotated[TimeoutFault, tag("timeout")]
+    | Annotated[ResetPeerFault, tag("reset_peer")]
+    | Annotated[LimitDataFault, tag("limit_data")]
+    | Annotated[SlowCloseFault, tag("slow_close")]
+    | Annotated[DownFault, tag("down")]
+    | Annotated[FloodFault, tag("flood")]
+    | Annotated[FeedbackFault, tag("feedback")]
+    | Annotated[KillFault, tag("kill")]
+    | Annotated[PauseFault, tag("pause")]
+    | Annotated[RestartFault, tag("restart")],
+    *_FAULT,
+]
+"""One fault of any kind; `fault.kind` says which, `fault.end` when it is over."""
+
+LinkFault = (
+    LatencyFault
+    | LossFault
+    | BandwidthFault
+    | SlicerFault
+    | TimeoutFault
+    | ResetPeerFault
+    | LimitDataFault
+    | SlowCloseFault
+    | DownFault
+    | FloodFault
+)
+ComponentFault = KillFault | PauseFault | RestartFault
+
+
+def target_of(fault: KillFault | PauseFault | RestartFault) -> str:
+    """The component or replica a component fault acts on."""
+    match fault:
+        case KillFault():
+            return fault.kill
+        case PauseFault():
+            return fault.pause
+        case RestartFault():
+            return fault.restart

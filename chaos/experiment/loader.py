@@ -1,0 +1,141 @@
+"""Load an experiment file and its stack spec, or fail with every located issue at once.
+
+This is the one way in for the rest of gameday (`gameday validate`, `gameday run`, the
+search): parse the YAML, validate the models, resolve the stack (a built-in name or a path
+relative to the experiment), check cross-references, and either return both models or raise
+one `ExperimentError` listing every problem with its file, line and column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from chaos.experiment.checks import check_experiment
+from chaos.experiment.errors import (
+    ExperimentError,
+    Issue,
+    Position,
+    issues_from_validation,
+    located,
+)
+from chaos.experiment.experiment import Experiment
+from chaos.experiment.stack import StackSpec
+from chaos.experiment.tagged import nearest
+from chaos.experiment.timeline import Timeline
+from chaos.experiment.yamldoc import YamlDocument, YamlSyntaxError, parse_yaml, read_yaml
+
+BUILTIN_SPECS = Path(__file__).resolve().parent.parent / "stack" / "specs"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class LoadedExperiment:
+    path: Path
+    experiment: Experiment
+    stack: StackSpec
+    stack_path: Path
+
+    @property
+    def timeline(self) -> Timeline:
+        return Timeline.of(self.experiment)
+
+
+def builtin_stacks() -> dict[str, Path]:
+    """Built-in stack specs by name (`soundstage` → chaos/stack/specs/soundstage.yaml)."""
+    return {path.stem: path for path in sorted(BUILTIN_SPECS.glob("*.yaml"))}
+
+
+def _document(read: Any) -> YamlDocument:
+    try:
+        document: YamlDocument = read()
+    except YamlSyntaxError as exc:
+        raise ExperimentError([exc.issue]) from None
+    return document
+
+
+def _validate(document: YamlDocument, model: type[M], what: str) -> M:
+    if not isinstance(document.data, dict):
+        found = "an empty file" if document.data is None else type(document.data).__name__
+        raise ExperimentError(
+            [
+                Issue(
+                    document.source,
+                    Position(1, 1),
+                    "",
+                    f"expected {what} as a mapping; got {found}",
+                )
+            ]
+        )
+    try:
+        return model.model_validate(document.data)
+    except ValidationError as exc:
+        raise ExperimentError(issues_from_validation(exc, document, model)) from None
+
+
+def load_stack_spec(path: Path) -> StackSpec:
+    """A stack spec file, validated with every reference resolved."""
+    document = _document(lambda: read_yaml(path))
+    spec = _validate(document, StackSpec, "a stack spec (name, components, links)")
+    problems = spec.problems()
+    if problems:
+        raise ExperimentError(located(problems, document))
+    return spec
+
+
+def _stack_path(reference: str, document: YamlDocument) -> Path:
+    builtins = builtin_stacks()
+    if reference in builtins:
+        return builtins[reference]
+    where = document.locate(("stack",))
+    if "/" not in reference and not reference.endswith((".yaml", ".yml")):
+        guess = nearest(reference, builtins)
+        hint = f"did you mean '{guess}'? " if guess else ""
+        raise ExperimentError(
+            [
+                Issue(
+                    document.source,
+                    where,
+                    "stack",
+                    f"no built-in stack named {reference!r}; {hint}built-in: "
+                    f"{', '.join(builtins)}; for your own spec give a path like ./my-stack.yaml",
+                )
+            ]
+        )
+    path = document.source.parent / reference
+    if not path.is_file():
+        raise ExperimentError(
+            [
+                Issue(
+                    document.source,
+                    where,
+                    "stack",
+                    f"no stack spec at {path} (paths are relative to the experiment file)",
+                )
+            ]
+        )
+    return path
+
+
+def _load(document: YamlDocument) -> LoadedExperiment:
+    experiment = _validate(document, Experiment, "an experiment (title, workload, faults, slos)")
+    stack_path = _stack_path(experiment.stack, document)
+    stack = load_stack_spec(stack_path)
+    problems = check_experiment(experiment, stack, document.source.parent)
+    if problems:
+        raise ExperimentError(located(problems, document))
+    return LoadedExperiment(document.source, experiment, stack, stack_path)
+
+
+def load_experiment(path: Path) -> LoadedExperiment:
+    """Read, validate and cross-check an experiment file; raises `ExperimentError`."""
+    return _load(_document(lambda: read_yaml(path)))
+
+
+def parse_experiment(text: str, source: Path) -> LoadedExperiment:
+    """Like `load_experiment` for text already in hand; `source` names it and anchors paths."""
+    return _load(_document(lambda: parse_yaml(text, source)))

@@ -1,0 +1,143 @@
+"""Unions told apart by which key a mapping has (`latency: 200ms` is a latency fault).
+
+Experiment files stay flat and readable — `{name: slow-edge, link: listener->edge,
+latency: 200ms}` — instead of nesting a `type:` field, so the kind of a fault, an SLO or a
+listener phase is read from the keys present. Pydantic's tagged unions do the dispatch; this
+module supplies the discriminator and a pre-check whose messages say what is wrong (no kind,
+two kinds, a misspelt kind) instead of pydantic's generic "unable to extract tag".
+
+Tags are written `<kind>` so that the error locator can drop them from error paths: they are
+never keys of a document.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, BeforeValidator, Discriminator, Tag
+from pydantic_core import PydanticCustomError
+
+
+def tag(kind: str) -> Tag:
+    return Tag(f"<{kind}>")
+
+
+def is_tag(segment: object) -> bool:
+    return isinstance(segment, str) and segment.startswith("<") and segment.endswith(">")
+
+
+def nearest(word: str, candidates: Any) -> str | None:
+    """The closest candidate to a misspelt word, if one is close enough to be a good guess."""
+    found = difflib.get_close_matches(word, [str(c) for c in candidates], n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def field_error(field: str, message: str) -> PydanticCustomError:
+    """A validation error located at `field` of the mapping being validated (see errors.py)."""
+    return PydanticCustomError("field_error", "{message}", {"field": field, "message": message})
+
+
+def _kinds_present(value: Mapping[Any, Any], keys: Mapping[str, str]) -> list[str]:
+    return sorted({keys[k] for k in value if isinstance(k, str) and k in keys})
+
+
+def _guess(value: Mapping[Any, Any], keys: Mapping[str, str], shared: frozenset[str]) -> str | None:
+    for key in value:
+        if isinstance(key, str) and key not in shared:
+            guess = nearest(key, keys)
+            if guess is not None:
+                return keys[guess]
+    return None
+
+
+def by_key(
+    keys: Mapping[str, str], *, what: str, shared: frozenset[str], example: str
+) -> tuple[Discriminator, BeforeValidator]:
+    """Discriminator and pre-check for a union whose member is chosen by which of `keys` is set.
+
+    `keys` maps each deciding key to its kind (several keys may share a kind, e.g. `p95` and
+    `p99` are both quantile SLOs). `shared` are keys every member has (`name`, `at`…). When no
+    deciding key is present but an unknown key is close to one (`lateny`), that kind is chosen
+    so that the model reports the misspelt key with a suggestion.
+    """
+    choices = ", ".join(keys)
+
+    def discriminate(value: Any) -> str | None:
+        if isinstance(value, BaseModel):
+            kind = getattr(value, "kind", None)
+            return f"<{kind}>" if isinstance(kind, str) else None
+        if not isinstance(value, Mapping):
+            return None
+        present = _kinds_present(value, keys)
+        kind = present[0] if len(present) == 1 else _guess(value, keys, shared)
+        return f"<{kind}>" if kind else None
+
+    def precheck(value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            return value
+        if not isinstance(value, Mapping):
+            raise PydanticCustomError(
+                "not_a_mapping",
+                "expected a {what} as a mapping, e.g. {example}",
+                {"what": what, "example": example},
+            )
+        present = [k for k in keys if k in value]
+        kinds = _kinds_present(value, keys)
+        if len(kinds) > 1:
+            raise PydanticCustomError(
+                "several_kinds",
+                "a {what} has exactly one kind, but this one sets {present}; "
+                "split it into one {what} per kind",
+                {"what": what, "present": ", ".join(present)},
+            )
+        if not kinds and _guess(value, keys, shared) is None:
+            raise PydanticCustomError(
+                "no_kind",
+                "this {what} does not say what it does: add one of {choices}",
+                {"what": what, "choices": choices},
+            )
+        return value
+
+    return Discriminator(discriminate), BeforeValidator(precheck)
+
+
+def by_value(
+    field: str, kinds: tuple[str, ...], *, what: str, default: str | None = None
+) -> tuple[Discriminator, BeforeValidator]:
+    """Discriminator and pre-check for a union chosen by the value of `field` (`arrival: storm`).
+
+    A bare string is accepted as shorthand for `{field: value}` (`reconnect: immediate`).
+    """
+
+    def discriminate(value: Any) -> str | None:
+        if isinstance(value, BaseModel):
+            chosen = getattr(value, field, None)
+        elif isinstance(value, Mapping):
+            chosen = value.get(field, default)
+        else:
+            return None
+        return f"<{chosen}>" if chosen in kinds else None
+
+    def precheck(value: Any) -> Any:
+        if isinstance(value, str):
+            value = {field: value}
+        if isinstance(value, BaseModel):
+            return value
+        if not isinstance(value, Mapping):
+            raise PydanticCustomError(
+                "not_a_mapping",
+                "expected {what}: a mapping with `{field}:` one of {kinds}",
+                {"what": what, "kinds": ", ".join(kinds), "field": field},
+            )
+        chosen = value.get(field, default)
+        if chosen is None:
+            raise field_error(field, f"required field is missing: one of {', '.join(kinds)}")
+        if chosen not in kinds:
+            guess = nearest(str(chosen), kinds)
+            hint = f"; did you mean '{guess}'?" if guess else ""
+            raise field_error(field, f"unknown {chosen!r} (one of {', '.join(kinds)}){hint}")
+        return value
+
+    return Discriminator(discriminate), BeforeValidator(precheck)

@@ -1,0 +1,136 @@
+"""YAML documents that remember where every value was written.
+
+Files are read with ruamel.yaml's round-trip loader as YAML 1.2, so `off`, `no` and `1:500`
+stay strings, and every mapping and sequence keeps the line and column of its children. The
+plain data (dicts, lists, scalars) goes to pydantic; the tree stays here to turn an error path
+such as ``("faults", 1, "lateny")`` back into ``FILE:LINE:COL``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from chaos.experiment.errors import Issue, Position
+from chaos.experiment.tagged import is_tag
+
+Loc = Sequence[str | int]
+
+
+class YamlSyntaxError(Exception):
+    """The text is not YAML (or not one document); carries the located issue."""
+
+    def __init__(self, issue: Issue) -> None:
+        self.issue = issue
+        super().__init__(str(issue))
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """One parsed file: the plain data for validation and the tree for locating errors."""
+
+    source: Path
+    tree: Any
+    data: Any
+
+    def locate(self, loc: Loc, *, at_key: bool = False) -> Position:
+        """Where the value at `loc` was written; its key when `at_key` (an unknown field).
+
+        Path segments that are union tags are skipped; a path leading to a missing value is
+        located at the nearest enclosing node that exists.
+        """
+        node = self.tree
+        here = _start(node)
+        segments = [s for s in loc if not is_tag(s)]
+        for index, segment in enumerate(segments):
+            following = segments[index + 1] if index + 1 < len(segments) else None
+            if isinstance(node, CommentedMap) and segment in node:
+                if following == "[key]" or (following is None and at_key):
+                    return _position(node.lc.key(segment))
+                here = _position(node.lc.value(segment))
+                node = node[segment]
+            elif (
+                isinstance(node, CommentedSeq)
+                and isinstance(segment, int)
+                and 0 <= segment < len(node)
+            ):
+                here = _position(node.lc.item(segment))
+                node = node[segment]
+            else:
+                return here
+        return here
+
+
+def _position(pair: Any) -> Position:
+    line, column = pair
+    return Position(line + 1, column + 1)
+
+
+def _start(node: Any) -> Position:
+    lc = getattr(node, "lc", None)
+    if lc is None or lc.line is None:
+        return Position(1, 1)
+    return Position(lc.line + 1, lc.col + 1)
+
+
+def _plain(node: Any, memo: dict[int, Any]) -> Any:
+    """Ruamel's round-trip types as builtins; aliases stay shared, cycles stay cycles."""
+    if id(node) in memo:
+        return memo[id(node)]
+    if isinstance(node, dict):
+        plain: dict[Any, Any] = {}
+        memo[id(node)] = plain
+        for key, value in node.items():
+            plain[_plain(key, memo)] = _plain(value, memo)
+        return plain
+    if isinstance(node, list):
+        items: list[Any] = []
+        memo[id(node)] = items
+        items.extend(_plain(item, memo) for item in node)
+        return items
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def parse_yaml(text: str, source: Path) -> YamlDocument:
+    """Parse one YAML 1.2 document; a syntax error raises `YamlSyntaxError` with its place."""
+    yaml = YAML(typ="rt")
+    yaml.version = (1, 2)
+    yaml.allow_duplicate_keys = False
+    try:
+        tree = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
+        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise YamlSyntaxError(
+            Issue(source, where, "", f"not valid YAML: {problem or exc}")
+        ) from None
+    except Exception as exc:  # ruamel raises assorted errors on hostile text; all are bad input
+        raise YamlSyntaxError(
+            Issue(source, Position(1, 1), "", f"not valid YAML: {type(exc).__name__}: {exc}")
+        ) from None
+    return YamlDocument(source, tree, _plain(tree, {}))
+
+
+def read_yaml(path: Path) -> YamlDocument:
+    """Read and parse a file; unreadable files are reported like syntax errors."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise YamlSyntaxError(Issue(path, None, "", f"cannot read the file: {reason}")) from None
+    return parse_yaml(text, path)

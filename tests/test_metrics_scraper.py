@@ -1,0 +1,158 @@
+"""The scraper against real HTTP endpoints on loopback: labels, up, staleness, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter
+
+from chaos.metrics.batch import SampleBatch
+from chaos.metrics.prometheus_server import free_port
+from chaos.metrics.scraper import Scraper, Target
+from chaos.metrics.series import SeriesKey
+from chaos.metrics.store import SeriesStore
+
+
+class App:
+    """A /metrics endpoint whose body, status and delay the test controls."""
+
+    def __init__(self) -> None:
+        self.body = (
+            '# TYPE joins_total counter\njoins_total{edge="e1"} 1\njoins_total{edge="e2"} 2\n'
+        )
+        self.status = 200
+        self.delay = 0.0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.delay)
+        return web.Response(text=self.body, status=self.status)
+
+
+@pytest_asyncio.fixture
+async def served() -> AsyncIterator[tuple[App, Target]]:
+    app = App()
+    web_app = web.Application()
+    web_app.router.add_get("/metrics", app.handle)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield app, Target.http("edge", f"http://127.0.0.1:{port}/metrics")
+    finally:
+        await runner.cleanup()
+
+
+def key(name: str, target: Target, **labels: str) -> SeriesKey:
+    return SeriesKey.of(name, {**labels, "job": target.job, "instance": target.instance})
+
+
+async def scrape(scraper: Scraper, target: Target) -> SampleBatch:
+    async with httpx.AsyncClient() as client:
+        return await scraper.scrape(client, target)
+
+
+async def test_samples_carry_job_and_instance_and_up(served: tuple[App, Target]) -> None:
+    _, target = served
+    store, seen = SeriesStore(), []
+    scraper = Scraper([target], store, sink=seen.append, clock=lambda: 100.0)
+    batch = await scrape(scraper, target)
+    assert seen == [batch] and batch.timestamp == 100.0 and batch.target == str(target)
+    assert store.latest("joins_total", {}, 100.0) == {
+        key("joins_total", target, edge="e1"): 1.0,
+        key("joins_total", target, edge="e2"): 2.0,
+    }
+    assert store.latest("up", {}, 100.0) == {key("up", target): 1.0}
+    assert store.latest("scrape_samples_scraped", {}, 100.0) == {
+        key("scrape_samples_scraped", target): 2.0
+    }
+    assert scraper.up(target) is True and scraper.types == {"joins": "counter"}
+
+
+async def test_clashing_labels_survive_as_exported(served: tuple[App, Target]) -> None:
+    app, target = served
+    app.body = 'x{job="inner"} 1\n'
+    store = SeriesStore()
+    await scrape(Scraper([target], store), target)
+    assert store.keys("x") == [key("x", target, exported_job="inner")]
+
+
+async def test_vanished_series_get_staleness_markers(served: tuple[App, Target]) -> None:
+    app, target = served
+    now = iter([1.0, 2.0])
+    store = SeriesStore()
+    scraper = Scraper([target], store, clock=lambda: next(now))
+    await scrape(scraper, target)
+    app.body = 'joins_total{edge="e1"} 3\n'
+    batch = await scrape(scraper, target)
+    assert batch.stale == [key("joins_total", target, edge="e2")]
+    assert list(store.latest("joins_total", {}, 2.0)) == [key("joins_total", target, edge="e1")]
+
+
+@pytest.mark.parametrize("failure", ["status", "garbage", "timeout"])
+async def test_a_failed_scrape_is_down_and_makes_everything_stale(
+    served: tuple[App, Target], failure: str
+) -> None:
+    app, target = served
+    now = iter([1.0, 2.0])
+    store = SeriesStore()
+    scraper = Scraper([target], store, timeout=0.2, clock=lambda: next(now))
+    await scrape(scraper, target)
+    if failure == "status":
+        app.status = 503
+    elif failure == "garbage":
+        app.body = "joins_total{ not exposition"
+    else:
+        app.delay = 1.0
+    batch = await scrape(scraper, target)
+    assert len(batch.stale) == 2
+    assert store.latest("joins_total", {}, 2.0) == {}
+    assert store.latest("up", {}, 2.0) == {key("up", target): 0.0}
+    assert scraper.up(target) is False
+    assert scraper.last_error(target)
+
+
+async def test_unreachable_target_is_down() -> None:
+    target = Target.http("gone", f"http://127.0.0.1:{free_port()}/metrics")
+    store = SeriesStore()
+    scraper = Scraper([target], store, timeout=1.0)
+    await scrape(scraper, target)
+    assert scraper.up(target) is False
+    assert "Connect" in (scraper.last_error(target) or "")
+
+
+async def test_the_harness_registry_is_scraped_in_process() -> None:
+    registry = CollectorRegistry()
+    Counter("gameday_faults", "faults", registry=registry).inc(4)
+    own = Target("gameday", "harness", registry=registry)
+    store = SeriesStore()
+    await scrape(Scraper([own], store), own)
+    assert list(store.latest("gameday_faults_total", {}, time.time()).values()) == [4.0]
+
+
+async def test_running_scrapes_every_target_on_the_interval(served: tuple[App, Target]) -> None:
+    _, target = served
+    registry = CollectorRegistry()
+    own = Target("gameday", "harness", registry=registry)
+    store, seen = SeriesStore(), []
+    scraper = Scraper([target, own], store, interval=0.1, sink=seen.append)
+    async with scraper.running():
+        await asyncio.sleep(0.45)
+    per_target = {str(t): sum(b.target == str(t) for b in seen) for t in (target, own)}
+    assert all(4 <= n <= 6 for n in per_target.values()), per_target
+    count = len(seen)
+    await asyncio.sleep(0.2)
+    assert len(seen) == count  # stopped
+
+
+def test_targets_need_exactly_one_source() -> None:
+    with pytest.raises(ValueError, match="either"):
+        Target("x", "y")
+    with pytest.raises(ValueError, match="positive"):
+        Scraper([], SeriesStore(), interval=0)

@@ -1,0 +1,234 @@
+"""Toxiproxy 2.12's HTTP API over aiohttp's low-level server, byte-compatible where it counts.
+
+Routing is our own (not aiohttp's router) so unmatched paths, wrong methods and trailing slashes
+answer exactly as gorilla/mux does behind a real Toxiproxy: 404 ``404 page not found``, 405 with
+an empty body, and the request-id header and browser check only on matched routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from itertools import count
+
+from aiohttp import web
+
+from chaos.faults.server import requests
+from chaos.faults.server.collection import ToxicEntry
+from chaos.faults.server.errors import TOXIC_NOT_FOUND, ApiError
+from chaos.faults.server.gojson import encode
+from chaos.faults.server.metrics import ServerMetrics
+from chaos.faults.server.proxy import Proxy
+from chaos.faults.server.registry import ProxyRegistry
+
+VERSION = "2.12.0"
+_TEXT = "text/plain; charset=utf-8"
+
+Handler = Callable[[web.BaseRequest, list[str]], Awaitable[web.StreamResponse]]
+
+
+class RequestIds:
+    """20-character xids (time, machine, pid, counter; base32hex), as Toxiproxy's middleware."""
+
+    def __init__(self) -> None:
+        self._machine = secrets.token_bytes(3)
+        self._pid = (os.getpid() & 0xFFFF).to_bytes(2, "big")
+        self._counter = count(int.from_bytes(secrets.token_bytes(3), "big"))
+
+    def next(self) -> str:
+        raw = (
+            int(time.time()).to_bytes(4, "big")
+            + self._machine
+            + self._pid
+            + (next(self._counter) & 0xFFFFFF).to_bytes(3, "big")
+        )
+        return base64.b32hexencode(raw).decode("ascii").rstrip("=").lower()
+
+
+def json_response(status: int, value: object) -> web.Response:
+    return web.Response(
+        status=status, body=encode(value), headers={"Content-Type": "application/json"}
+    )
+
+
+def error_response(error: ApiError) -> web.Response:
+    """Go's ``http.Error``: text/plain, nosniff, and a trailing newline."""
+    body = encode({"error": error.message, "status": error.status}) + b"\n"
+    return web.Response(
+        status=error.status,
+        body=body,
+        headers={"Content-Type": _TEXT, "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _populate_response(status: int, done: list[Proxy], error: ApiError | None) -> web.Response:
+    payload: dict[str, object] = {}
+    if error is not None:
+        payload = {"error": error.message, "status": error.status}
+    payload["proxies"] = [proxy.to_json() for proxy in done] or None
+    return json_response(status, payload)
+
+
+class Api:
+    def __init__(self, registry: ProxyRegistry, metrics: ServerMetrics) -> None:
+        self.registry = registry
+        self.metrics = metrics
+        self.lock = asyncio.Lock()
+        self.ids = RequestIds()
+        self.routes: dict[tuple[str, ...], dict[str, Handler]] = {
+            ("reset",): {"POST": self.reset},
+            ("version",): {"GET": self.version},
+            ("populate",): {"POST": self.populate},
+            ("proxies",): {"GET": self.proxy_index, "POST": self.proxy_create},
+            ("proxies", "*"): {
+                "GET": self.proxy_show,
+                "POST": self.proxy_update,
+                "PATCH": self.proxy_update,
+                "DELETE": self.proxy_delete,
+            },
+            ("proxies", "*", "toxics"): {"GET": self.toxic_index, "POST": self.toxic_create},
+            ("proxies", "*", "toxics", "*"): {
+                "GET": self.toxic_show,
+                "POST": self.toxic_update,
+                "PATCH": self.toxic_update,
+                "DELETE": self.toxic_delete,
+            },
+        }
+
+    def _match(self, path: str) -> tuple[dict[str, Handler], list[str]] | None:
+        if not path.startswith("/"):
+            return None
+        segments = path[1:].split("/")
+        if any(not s for s in segments):
+            return None
+        if segments == ["metrics"] and self.metrics.enabled:
+            return dict.fromkeys(("*",), self.metrics_handler), []
+        for pattern, methods in self.routes.items():
+            if len(pattern) == len(segments) and all(
+                p in ("*", s) for p, s in zip(pattern, segments, strict=True)
+            ):
+                return methods, [s for p, s in zip(pattern, segments, strict=True) if p == "*"]
+        return None
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        matched = self._match(request.path)
+        if matched is None:
+            return web.Response(
+                status=404,
+                body=b"404 page not found\n",
+                headers={"Content-Type": _TEXT, "X-Content-Type-Options": "nosniff"},
+            )
+        methods, params = matched
+        handler = methods.get(request.method) or methods.get("*")
+        if handler is None:
+            return web.Response(status=405)
+        response = await self._run(handler, request, params)
+        response.headers["X-Toxiproxy-Request-Id"] = self.ids.next()
+        return response
+
+    async def _run(
+        self, handler: Handler, request: web.BaseRequest, params: list[str]
+    ) -> web.StreamResponse:
+        if request.headers.get("User-Agent", "").startswith("Mozilla/"):
+            return web.Response(
+                status=403,
+                body=b"User agent not allowed\n",
+                headers={"Content-Type": _TEXT, "X-Content-Type-Options": "nosniff"},
+            )
+        try:
+            return await handler(request, params)
+        except ApiError as exc:
+            return error_response(exc)
+
+    # --- handlers ---
+
+    async def version(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        body = f'{{"version": "{VERSION}"}}\n'.encode()
+        return web.Response(body=body, headers={"Content-Type": "application/json;charset=utf-8"})
+
+    async def metrics_handler(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        body, content_type = self.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def reset(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        async with self.lock:
+            await self.registry.reset()
+        return web.Response(status=204)
+
+    async def populate(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        body = await request.read()
+        async with self.lock:
+            try:
+                specs = requests.populate(body)
+            except ApiError as exc:
+                return _populate_response(exc.status, [], exc)
+            done, error = await self.registry.populate(specs)
+        return _populate_response(error.status if error else 201, done, error)
+
+    async def proxy_index(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        proxies = self.registry.proxies
+        return json_response(200, {name: proxies[name].to_json() for name in sorted(proxies)})
+
+    async def proxy_create(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        spec = requests.proxy_create(await request.read())
+        async with self.lock:
+            proxy = await self.registry.create(spec)
+        return json_response(201, proxy.to_json())
+
+    async def proxy_show(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        return json_response(200, self.registry.get(params[0]).to_json())
+
+    async def proxy_update(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        body = await request.read()
+        async with self.lock:
+            proxy = self.registry.get(params[0])
+            current = requests.ProxyInput(proxy.name, proxy.listen, proxy.upstream, proxy.enabled)
+            spec = requests.proxy_update(body, current)
+            await proxy.update(spec.listen, spec.upstream, spec.enabled)
+        return json_response(200, proxy.to_json())
+
+    async def proxy_delete(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        async with self.lock:
+            self.registry.delete(params[0])
+        return web.Response(status=204)
+
+    async def toxic_index(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        proxy = self.registry.get(params[0])
+        return json_response(200, [entry.to_json() for entry in proxy.toxics.entries()])
+
+    async def toxic_create(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        body = await request.read()
+        async with self.lock:
+            proxy = self.registry.get(params[0])
+            spec = requests.toxic_create(body, lambda name: proxy.toxics.find(name) is not None)
+            entry = ToxicEntry(spec.name, spec.type, spec.stream, spec.toxicity, spec.toxic)
+            await proxy.toxics.add(entry)
+        return json_response(200, entry.to_json())
+
+    def _toxic(self, params: list[str]) -> tuple[Proxy, ToxicEntry]:
+        proxy = self.registry.get(params[0])
+        entry = proxy.toxics.find(params[1])
+        if entry is None:
+            raise TOXIC_NOT_FOUND
+        return proxy, entry
+
+    async def toxic_show(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        return json_response(200, self._toxic(params)[1].to_json())
+
+    async def toxic_update(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        body = await request.read()
+        async with self.lock:
+            proxy, entry = self._toxic(params)
+            toxic, toxicity = requests.toxic_update(body, entry.toxic, entry.toxicity)
+            await proxy.toxics.update(entry, toxic, toxicity)
+        return json_response(200, entry.to_json())
+
+    async def toxic_delete(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        async with self.lock:
+            proxy, entry = self._toxic(params)
+            await proxy.toxics.remove(entry)
+        return web.Response(status=204)

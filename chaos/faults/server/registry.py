@@ -1,0 +1,72 @@
+"""All proxies of a server by name, with Toxiproxy's create, populate and reset semantics."""
+
+from __future__ import annotations
+
+from chaos.faults.server.errors import PROXY_EXISTS, PROXY_NOT_FOUND, ApiError
+from chaos.faults.server.proxy import Proxy, Runtime
+from chaos.faults.server.requests import ProxyInput
+
+
+class ProxyRegistry:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.proxies: dict[str, Proxy] = {}
+
+    def get(self, name: str) -> Proxy:
+        proxy = self.proxies.get(name)
+        if proxy is None:
+            raise PROXY_NOT_FOUND
+        return proxy
+
+    def _new(self, spec: ProxyInput) -> Proxy:
+        return Proxy(self.runtime, spec.name, spec.listen, spec.upstream)
+
+    async def create(self, spec: ProxyInput) -> Proxy:
+        if spec.name in self.proxies:
+            raise PROXY_EXISTS
+        proxy = self._new(spec)
+        if spec.enabled:
+            await proxy.start()
+        self.proxies[spec.name] = proxy
+        return proxy
+
+    def delete(self, name: str) -> None:
+        self.get(name).stop()
+        del self.proxies[name]
+
+    async def populate(self, specs: list[ProxyInput]) -> tuple[list[Proxy], ApiError | None]:
+        """Create or replace in order; an unchanged proxy is kept as it is (toxics, state).
+
+        The first failure stops the run; what was done so far stays done and is reported.
+        """
+        done: list[Proxy] = []
+        for spec in specs:
+            try:
+                done.append(await self._add_or_replace(spec))
+            except ApiError as exc:
+                return done, exc
+        return done, None
+
+    async def _add_or_replace(self, spec: ProxyInput) -> Proxy:
+        existing = self.proxies.get(spec.name)
+        if existing is not None:
+            if not await existing.differs(spec.listen, spec.upstream):
+                return existing
+            existing.stop()
+        proxy = self._new(spec)
+        if spec.enabled:
+            await proxy.start()
+        self.proxies[spec.name] = proxy
+        return proxy
+
+    async def reset(self) -> None:
+        """Re-enable every proxy and remove every toxic; other connections stay open."""
+        for name in sorted(self.proxies):
+            proxy = self.proxies[name]
+            await proxy.start()
+            await proxy.toxics.reset()
+
+    def close(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.stop()
+        self.proxies.clear()

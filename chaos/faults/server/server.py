@@ -1,0 +1,96 @@
+"""The embedded Toxiproxy-compatible server: API, proxies and data path on one event loop."""
+
+from __future__ import annotations
+
+import logging
+import random
+from types import TracebackType
+
+from aiohttp import web
+
+from chaos.faults.server import addr, splice
+from chaos.faults.server.api import Api
+from chaos.faults.server.errors import ApiError
+from chaos.faults.server.metrics import ServerMetrics
+from chaos.faults.server.proxy import Runtime
+from chaos.faults.server.registry import ProxyRegistry
+from chaos.faults.server.requests import populate
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8474
+
+
+class ToxiproxyServer:
+    """Run inside the current event loop: ``async with ToxiproxyServer(port=0) as s: s.url``.
+
+    ``seed`` makes every random decision (toxicity rolls, jitter, slicer cuts) reproducible.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        *,
+        seed: int | None = None,
+        proxy_metrics: bool = False,
+        runtime_metrics: bool = False,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.metrics = ServerMetrics(proxy_metrics=proxy_metrics, runtime_metrics=runtime_metrics)
+        pipes = splice.PipePool() if splice.available() else None
+        self.runtime = Runtime(random.Random(seed), pipes, self.metrics)
+        self.registry = ProxyRegistry(self.runtime)
+        self.api = Api(self.registry, self.metrics)
+        self._runner: web.ServerRunner | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind the API; raises ``addr.AddrError`` (Go's wording) when it cannot listen."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        sock = await addr.listen(f"{host}:{self.port}")
+        self.port = sock.getsockname()[1]
+        runner = web.ServerRunner(web.Server(self.api.handle))
+        await runner.setup()
+        try:
+            await web.SockSite(runner, sock).start()
+        except BaseException:
+            await runner.cleanup()
+            sock.close()
+            raise
+        self._runner = runner
+
+    async def load(self, config: bytes) -> list[str]:
+        """Apply a JSON array of proxies with /populate semantics; return the problems found."""
+        try:
+            specs = populate(config)
+        except ApiError as exc:
+            return [exc.message]
+        async with self.api.lock:
+            _, error = await self.registry.populate(specs)
+        return [] if error is None else [error.message]
+
+    async def close(self) -> None:
+        self.registry.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.runtime.pipes is not None:
+            self.runtime.pipes.close()
+
+    async def __aenter__(self) -> ToxiproxyServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,89 @@
+"""The one small interface every toxic implements, and what a toxic sees of its link.
+
+A toxic type is a class: its attribute schema (for Go-compatible decoding and JSON field order),
+a ``validate`` that names values Toxiproxy would crash or stall on, and ``pipe`` — the coroutine
+that moves chunks from the stub's input to its output, as Toxiproxy's ``Pipe(*ToxicStub)``.
+``pipe`` is interrupted by cancellation; whatever it still holds is kept in ``stub.pending`` and
+the stub forwards it at once, so an update or removal never drops data on the floor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+MAX_SLEEP_SECONDS = 1e9
+"""Longer sleeps are clamped: attribute values are int64 milliseconds, event loops are not."""
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One read from a socket (at most 32 KiB) and when it arrived (monotonic seconds)."""
+
+    data: bytes
+    stamp: float
+
+
+class Stub(Protocol):
+    """What ``pipe`` may use: the channel ends, the pending slot, randomness, per-link state."""
+
+    pending: Chunk | None
+    state: object
+    rng: random.Random
+
+    async def receive(self) -> Chunk | None:
+        """The next chunk, or None once the source ended (the input channel was closed)."""
+
+    async def send(self, chunk: Chunk) -> None:
+        """Pass a chunk on (waits while the next stage is full)."""
+
+    def close(self) -> None:
+        """End the link from here: the output closes and the writer closes its socket."""
+
+
+async def sleep_seconds(seconds: float) -> None:
+    """Sleep, clamped to what an event loop can schedule; non-positive returns at once."""
+    if seconds > 0:
+        await asyncio.sleep(min(seconds, MAX_SLEEP_SECONDS))
+
+
+class Toxic(ABC):
+    """A configured toxic of one type; ``attributes`` are ints in the type's field order."""
+
+    type_name: ClassVar[str]
+    go_struct: ClassVar[str]
+    """The Go struct name, which appears in Toxiproxy's decode error messages."""
+    fields: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """(JSON name, Go type) per attribute, in the order Toxiproxy emits them."""
+    buffer_size: ClassVar[int] = 1
+    """Chunks buffered in front of the stub (Toxiproxy: 1024 for latency, else unbuffered)."""
+    closes_on_removal: ClassVar[bool] = False
+    """Removing the toxic closes every connection it is attached to (timeout's Cleanup)."""
+    resets_peer: ClassVar[bool] = False
+    """Sockets of links that have it at accept get SO_LINGER 0, so its close is a TCP RST."""
+
+    def __init__(self, attributes: dict[str, int]) -> None:
+        self.attributes = {name: attributes.get(name, 0) for name, _ in self.fields}
+
+    def validate(self) -> str | None:
+        """Why these attribute values are refused (Toxiproxy would crash or stall), or None."""
+        return None
+
+    def new_state(self) -> object:
+        """Per connection-link state that survives updates of the toxic (limit_data's count)."""
+        return None
+
+    @abstractmethod
+    async def pipe(self, stub: Stub) -> None:
+        """Move chunks from input to output until the input ends or the link is closed."""
+
+
+def negative(attributes: dict[str, int], *names: str) -> str | None:
+    """The shared check for attributes that are durations or sizes and so cannot be negative."""
+    for name in names:
+        if attributes[name] < 0:
+            return f"attribute {name} must not be negative (got {attributes[name]})"
+    return None

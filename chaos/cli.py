@@ -18,6 +18,7 @@ from rich.console import Console
 from chaos import __version__
 from chaos.errors import ExitCode, GamedayError
 from chaos.faults.cli import proxy_app
+from chaos.slo.cli import slo_app
 from chaos.stack.cli import stack_app
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 app.add_typer(proxy_app, name="proxy")
 app.add_typer(stack_app, name="stack")
+app.add_typer(slo_app, name="slo")
 
 err_console = Console(stderr=True, highlight=False)
 out_console = Console(highlight=False)

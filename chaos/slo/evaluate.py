@@ -99,44 +99,65 @@ def _evaluate_objective(slo: Objective, timeline: Timeline, ctx: Context) -> Slo
     return _judge(slo.name, slo.threshold, worst, worst_window, len(measured), what)
 
 
+@dataclass(frozen=True, slots=True)
+class _Check:
+    at: float
+    measured: tuple[Measurement, ...]
+    holds: bool
+
+    @property
+    def has_data(self) -> bool:
+        return any(m.value is not None for m in self.measured)
+
+
+def _check(slo: Recovery, ctx: Context, fault_end: float, at: float) -> _Check:
+    window = Interval(max(fault_end, at - slo.measure), at)
+    measured = tuple(c.indicator.measure(ctx, window) for c in slo.conditions)
+    holds = all(
+        m.value is not None and c.threshold.holds(m.value)
+        for c, m in zip(slo.conditions, measured, strict=True)
+    )
+    return _Check(at, measured, holds)
+
+
 def _evaluate_recovery(slo: Recovery, timeline: Timeline, ctx: Context) -> SloResult:
-    """Checks every ``step`` from the fault's end; recovered at the first check from which the
-    threshold holds at every check for ``hold`` seconds."""
+    """Checks every ``step`` from the fault's end; recovered at the first check from which
+    every condition holds at every check for ``hold`` seconds."""
     after = resolve(WindowSpec(Anchor.AFTER, slo.after), timeline)
-    fault_end, data_end = after.start, after.end
+    fault_end = after.start
+    checks = []
+    at = fault_end
+    while at <= after.end + 1e-9:
+        checks.append(_check(slo, ctx, fault_end, at))
+        at += slo.step
     limit = Threshold(Comparison.BELOW, slo.within)
-    checks: list[tuple[float, Measurement]] = []
-    t = fault_end
-    while t <= data_end + 1e-9:
-        window = Interval(max(fault_end, t - slo.measure), t)
-        checks.append((t, slo.indicator.measure(ctx, window)))
-        t += slo.step
-    samples = max((m.samples for _, m in checks), default=0)
-    series = tuple(sorted({s for _, m in checks for s in m.series}))
-    if all(m.value is None for _, m in checks):
-        evidence = Evidence(after, samples, series, len(checks))
-        detail = f"no data after {slo.after} to judge recovery"
-        return SloResult(slo.name, Status.NO_DATA, None, limit, evidence, detail)
-    ok = [m.value is not None and slo.threshold.holds(m.value) for _, m in checks]
-    for i, (start, _) in enumerate(checks):
-        held = [ok[j] for j in range(i, len(checks)) if checks[j][0] <= start + slo.hold + 1e-9]
-        if checks[-1][0] < start + slo.hold - 1e-9:
-            break  # not enough data left to see it hold for the whole hold period
-        if all(held):
-            took = start - fault_end
-            evidence = Evidence(Interval(start, start + slo.hold), samples, series, len(checks))
-            status = Status.PASS if limit.holds(took) else Status.FAIL
+    samples = max((sum(m.samples for m in c.measured) for c in checks), default=0)
+    series = tuple(sorted({s for c in checks for m in c.measured for s in m.series}))
+    conditions = " and ".join(f"{c.label} {c.threshold.describe()}" for c in slo.conditions)
+
+    def result(status: Status, took: float | None, window: Interval, detail: str) -> SloResult:
+        evidence = Evidence(window, samples, series, len(checks))
+        return SloResult(slo.name, status, took, limit, evidence, detail)
+
+    if not any(c.has_data for c in checks):
+        return result(Status.NO_DATA, None, after, f"no data after {slo.after} to judge recovery")
+    for i, first in enumerate(checks):
+        if checks[-1].at < first.at + slo.hold - 1e-9:
+            break  # too little data left to see it hold for the whole hold period
+        span = [c for c in checks[i:] if c.at <= first.at + slo.hold + 1e-9]
+        if all(c.holds for c in span):
+            took = first.at - fault_end
             detail = (
-                f"{slo.threshold.describe()} held again {took:g}s after {slo.after} ended "
+                f"{conditions} held again {took:g}s after {slo.after} ended "
                 f"(for {slo.hold:g}s; must recover {limit.describe()}s)"
             )
-            return SloResult(slo.name, status, took, limit, evidence, detail)
-    evidence = Evidence(after, samples, series, len(checks))
+            status = Status.PASS if limit.holds(took) else Status.FAIL
+            return result(status, took, Interval(first.at, first.at + slo.hold), detail)
     detail = (
-        f"never held {slo.threshold.describe()} for {slo.hold:g}s in the "
-        f"{after.duration:g}s of data after {slo.after} ended"
+        f"{conditions} never held for {slo.hold:g}s in the {after.duration:g}s of data "
+        f"after {slo.after} ended"
     )
-    return SloResult(slo.name, Status.FAIL, None, limit, evidence, detail)
+    return result(Status.FAIL, None, after, detail)
 
 
 def evaluate(slo: Slo, timeline: Timeline, ctx: Context) -> SloResult:

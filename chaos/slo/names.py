@@ -9,7 +9,7 @@ import difflib
 from collections.abc import Iterable
 
 from chaos.errors import InvalidInput
-from chaos.slo.objective import Slo
+from chaos.slo.objective import Slo, metric_names
 
 
 def check_metric_names(objectives: Iterable[Slo], available_names: Iterable[str]) -> None:
@@ -17,7 +17,7 @@ def check_metric_names(objectives: Iterable[Slo], available_names: Iterable[str]
     available = sorted(set(available_names))
     problems = []
     for slo in objectives:
-        for name in sorted(slo.indicator.metric_names()):
+        for name in sorted(metric_names(slo)):
             if name in available:
                 continue
             near = difflib.get_close_matches(name, available, n=3, cutoff=0.5)

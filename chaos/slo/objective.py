@@ -29,7 +29,10 @@ PromQLReader = Callable[[str, float], float | None]
 def promql_duration(seconds: float) -> str:
     """A PromQL range literal; milliseconds keep windows exact where whole seconds would not."""
     millis = round(seconds * 1000)
-    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if millis % size == 0 and millis:
+            return f"{millis // size}{unit}"
+    return f"{millis}ms"
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +248,8 @@ class Threshold:
         return f"{op[self.comparison]} {self.value:g}"
 
     def describe(self) -> str:
-        return f"{self.comparison.value} {self.value:g}"
+        side = "equal to" if self.comparison is Comparison.EQUALS else self.comparison.value
+        return f"{side} {self.value:g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,23 +263,38 @@ class Objective:
 
 
 @dataclass(frozen=True, slots=True)
-class Recovery:
-    """After ``after`` ends, the indicator must hold again, continuously for ``hold`` seconds,
-    within ``within`` seconds. Each check measures the last ``measure`` seconds, but never
-    before the fault ended, so the fault's own samples do not delay the recovery."""
+class Condition:
+    """One indicator on the right side of its threshold; ``label`` names it in results."""
 
-    name: str
+    label: str
     indicator: Indicator
     threshold: Threshold
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """After ``after`` ends, every condition must hold again, continuously for ``hold``
+    seconds, within ``within`` seconds. Each check measures the last ``measure`` seconds, but
+    never before the fault ended, so the fault's own samples do not delay the recovery."""
+
+    name: str
+    conditions: tuple[Condition, ...]
     after: str
     within: float
     hold: float = 10.0
     measure: float = 10.0
     step: float = 1.0
 
+    def __post_init__(self) -> None:
+        if not self.conditions:
+            raise ValueError(f"recovery {self.name!r} has no condition to recover")
+
 
 Slo = Objective | Recovery
 
 
 def metric_names(slo: Slo) -> set[str]:
+    """Every metric an SLO reads (raw PromQL reads what it likes and is not checked)."""
+    if isinstance(slo, Recovery):
+        return set().union(*(c.indicator.metric_names() for c in slo.conditions))
     return slo.indicator.metric_names()

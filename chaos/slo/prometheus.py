@@ -13,14 +13,14 @@ from collections.abc import Sequence
 
 from chaos.metrics.prometheus_api import PrometheusAPI
 from chaos.slo.evaluate import SloResult, evaluate_all
-from chaos.slo.objective import Context, Slo
+from chaos.slo.objective import Context, Slo, metric_names
 from chaos.slo.window import Timeline
 
 
 async def evaluate_on_prometheus(
     slos: Sequence[Slo], timeline: Timeline, api: PrometheusAPI
 ) -> list[SloResult]:
-    names = set().union(*(slo.indicator.metric_names() for slo in slos))
+    names = set().union(*(metric_names(slo) for slo in slos))
     store = await api.load_store(names, timeline.run.start, timeline.run.end)
     asked: dict[tuple[str, float], float | None] = {}
 

@@ -30,7 +30,8 @@ _CONFIG = """<icecast>
   <authentication><source-password>labsource</source-password><admin-user>admin</admin-user>
     <admin-password>labadmin</admin-password></authentication>
   <listen-socket><port>{port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
-  <mount type="normal"><mount-name>{mount}</mount-name><max-listeners>{clients}</max-listeners></mount>
+  <mount type="normal"><mount-name>{mount}</mount-name>
+    <max-listeners>{clients}</max-listeners></mount>
   <paths><basedir>/usr/share/icecast2</basedir><webroot>/usr/share/icecast2/web</webroot>
     <adminroot>/usr/share/icecast2/admin</adminroot><logdir>{lab}</logdir>
     <pidfile>{lab}/icecast.pid</pidfile></paths>
@@ -84,7 +85,12 @@ def icecast(clients: int = 6000, source_seconds: int = 300) -> Iterator[str]:
         server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         source: subprocess.Popen[bytes] | None = None
         try:
-            _wait("icecast", lambda: socket.create_connection(("127.0.0.1", port), 1).close() or True, 15, server)
+            _wait(
+                "icecast",
+                lambda: socket.create_connection(("127.0.0.1", port), 1).close() or True,
+                15,
+                server,
+            )
             source = subprocess.Popen(
                 [ffmpeg, "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
                  f"sine=frequency=440:sample_rate=44100:duration={source_seconds}", "-ac", "1",

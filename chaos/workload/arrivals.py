@@ -86,8 +86,8 @@ class Paced:
 class Curve:
     """An audience curve: listeners present at each time, linear in between (incident replay).
 
-    Rises become joins at the moment the curve crosses each whole listener; falls become leaves
-    of listeners picked at random among those present.
+    Rises become joins as the curve reaches each whole listener; falls become leaves of
+    listeners picked at random among those present.
     """
 
     points: tuple[tuple[float, float], ...]
@@ -118,18 +118,17 @@ class Curve:
 
 
 def _crossings(t0: float, n0: float, t1: float, n1: float) -> Iterable[tuple[float, bool]]:
-    """Moments in [t0, t1] where floor(curve) steps up (True) or down (False) by one."""
-    if n1 == n0:
-        return
-    rising = n1 > n0
-    levels = (
-        range(math.floor(n0) + 1, math.floor(n1) + 1)
-        if rising
-        else range(math.floor(n0), math.floor(n1), -1)
-    )
-    for k in levels:
-        frac = (k - n0) / (n1 - n0)
-        yield t0 + frac * (t1 - t0), rising
+    """Moments in (t0, t1] where the audience, floor(curve), grows (True) or shrinks (False).
+
+    A listener joins when the curve reaches the next whole count and leaves when it reaches the
+    count below, so at every point of the curve exactly floor(listeners) are present.
+    """
+    if n1 > n0:
+        for k in range(math.floor(n0) + 1, math.floor(n1) + 1):
+            yield t0 + (k - n0) / (n1 - n0) * (t1 - t0), True
+    elif n1 < n0:
+        for m in range(math.floor(n0) - 1, math.floor(n1) - 1, -1):
+            yield t0 + min(1.0, (n0 - m) / (n0 - n1)) * (t1 - t0), False
 
 
 Phase = Storm | Ramp | Paced | Curve

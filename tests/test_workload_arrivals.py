@@ -1,0 +1,196 @@
+"""Arrival curves, sessions/churn and the reconnect policy: seeded, pure, exact."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chaos.errors import InvalidInput
+from chaos.workload.arrivals import (
+    Curve,
+    Join,
+    Paced,
+    Ramp,
+    Sessions,
+    Storm,
+    build_schedule,
+    load_curve,
+)
+from chaos.workload.reconnect import Jitter, ReconnectPolicy, RetryKind
+from chaos.workload.swarm import partition, peak_concurrency
+
+seeds = st.integers(0, 2**32)
+
+
+@given(seeds, st.integers(0, 300), st.floats(0, 100), st.floats(0, 10))
+def test_storm_is_seeded_and_stays_in_its_window(
+    seed: int, n: int, at: float, spread: float
+) -> None:
+    a = build_schedule([Storm(n, at=at, spread=spread)], seed)
+    assert a == build_schedule([Storm(n, at=at, spread=spread)], seed)
+    assert len(a.joins) == n
+    assert all(at <= j.at <= at + spread for j in a.joins)
+    assert [j.at for j in a.joins] == sorted(j.at for j in a.joins)
+
+
+def test_different_seeds_give_different_storms() -> None:
+    phase = [Storm(50, spread=2.0)]
+    assert build_schedule(phase, 1) != build_schedule(phase, 2)
+
+
+@given(seeds, st.integers(1, 500), st.floats(0, 100), st.floats(0.1, 100))
+def test_ramp_has_one_join_per_equal_slot(seed: int, n: int, start: float, length: float) -> None:
+    joins = build_schedule([Ramp(n, start, start + length)], seed).joins
+    step = length / n
+    for i, join in enumerate(joins):  # a constant rate: the i-th join falls in the i-th slot
+        assert start + i * step - 1e-9 <= join.at <= start + (i + 1) * step + 1e-9
+
+
+def test_paced_phases_get_their_own_gate() -> None:
+    schedule = build_schedule([Paced(3, max_in_flight=2, at=1.0), Storm(2), Paced(1, 5)], 0)
+    assert schedule.gates == (2, 5)
+    assert sorted((j.at, -1 if j.gate is None else j.gate) for j in schedule.joins) == [
+        (0.0, -1), (0.0, -1), (0.0, 1), (1.0, 0), (1.0, 0), (1.0, 0),
+    ]  # fmt: skip
+
+
+@st.composite
+def curves(draw: st.DrawFn) -> Curve:
+    times = sorted(draw(st.lists(st.floats(0, 100), min_size=1, max_size=8)))
+    counts = draw(st.lists(st.floats(0, 60), min_size=len(times), max_size=len(times)))
+    return Curve(tuple(zip(times, counts, strict=True)))
+
+
+@given(curves(), seeds)
+def test_a_curve_replays_its_audience_exactly_at_every_point(curve: Curve, seed: int) -> None:
+    joins = build_schedule([curve], seed).joins
+    for i, (t, n) in enumerate(curve.points):
+        last_at_t = i + 1 == len(curve.points) or curve.points[i + 1][0] > t
+        if not last_at_t:
+            continue  # a vertical step: only the last count at a time holds after it
+        present = sum(1 for j in joins if j.at <= t and (j.leave is None or j.leave > t))
+        assert present == math.floor(n)
+
+
+def test_curve_rises_at_whole_listener_crossings() -> None:
+    joins = build_schedule([Curve(((0.0, 0.0), (10.0, 4.0)))], 0).joins
+    assert [j.at for j in joins] == [2.5, 5.0, 7.5, 10.0]
+    falls = build_schedule([Curve(((0.0, 2.0), (10.0, 0.0)))], 0).joins
+    assert sorted(j.leave for j in falls if j.leave is not None) == [5.0, 10.0]
+
+
+def test_load_curve_reads_header_comments_and_rows(tmp_path: Path) -> None:
+    path = tmp_path / "launch.csv"
+    path.write_text("time,listeners\n# replay of the launch\n0,0\n30, 1200\n\n90,800\n")
+    assert load_curve(path).points == ((0.0, 0.0), (30.0, 1200.0), (90.0, 800.0))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0,0\n10,abc\n", ":2: not a number"),
+        ("0,0\n10\n", ":2: expected 2 columns"),
+        ("0,0\n10,5\n5,3\n", ":3: time 5.0 is before"),
+        ("0,-1\n", ":1: time and listeners must be finite and >= 0"),
+        ("time,listeners\n", "no rows"),
+    ],
+)
+def test_bad_curve_files_name_the_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(InvalidInput, match=message):
+        load_curve(path)
+
+
+def test_missing_curve_file_is_invalid_input(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="cannot read"):
+        load_curve(tmp_path / "nope.csv")
+
+
+@given(seeds, st.integers(1, 100), st.floats(1, 60))
+def test_sessions_leave_after_their_join_and_churn_keeps_the_audience(
+    seed: int, n: int, mean: float
+) -> None:
+    until = 300.0
+    schedule = build_schedule(
+        [Storm(n)], seed, Sessions(mean_length=mean, replace=True), until=until
+    )
+    assert all(j.leave is None or j.at < j.leave < until for j in schedule.joins)
+    for t in (0.0, 50.0, 299.0):  # with zero think time each leave is replaced at once
+        present = sum(1 for j in schedule.joins if j.at <= t and (j.leave is None or j.leave > t))
+        assert present == math.floor(n)
+
+
+def test_sessions_without_churn_only_shorten_stays() -> None:
+    schedule = build_schedule([Storm(200)], 3, Sessions(mean_length=10.0))
+    assert len(schedule.joins) == 200
+    leaves = [j.leave for j in schedule.joins if j.leave is not None]
+    assert len(leaves) == 200
+    assert 5 < sum(leaves) / len(leaves) < 15  # exponential with mean 10 s
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: build_schedule([Storm(1)], 0, Sessions(mean_length=1, replace=True)),
+        lambda: Sessions(mean_length=0),
+        lambda: Sessions(replace=True),
+        lambda: build_schedule([Paced(1, 0)], 0),
+        lambda: Curve(((5.0, 1.0), (1.0, 2.0))),
+    ],
+)
+def test_invalid_workload_parameters_are_refused(bad: object) -> None:
+    with pytest.raises(ValueError):
+        bad()  # type: ignore[operator]
+
+
+@given(st.integers(1, 40), st.floats(0.01, 5), st.floats(1, 100), st.sampled_from(list(Jitter)))
+def test_backoff_doubles_to_its_cap_within_its_jitter(
+    attempt: int, base: float, cap: float, jitter: Jitter
+) -> None:
+    policy = ReconnectPolicy(RetryKind.BACKOFF, delay=base, cap=cap, jitter=jitter)
+    step = min(cap, base * 2 ** (attempt - 1))
+    delay = policy.next_delay(attempt, random.Random(0))
+    assert delay is not None
+    low = {Jitter.NONE: step, Jitter.FULL: 0.0, Jitter.EQUAL: step / 2}[jitter]
+    assert low - 1e-9 <= delay <= step + 1e-9
+    assert math.isclose(delay, step) or jitter is not Jitter.NONE
+
+
+def test_reconnect_kinds_and_max_attempts() -> None:
+    rng = random.Random(1)
+    assert ReconnectPolicy().next_delay(1, rng) is None
+    assert ReconnectPolicy(RetryKind.IMMEDIATE).next_delay(9, rng) == 0.0
+    fixed = ReconnectPolicy(RetryKind.FIXED, delay=2.5, max_attempts=2)
+    assert [fixed.next_delay(a, rng) for a in (1, 2, 3)] == [2.5, 2.5, None]
+    huge = ReconnectPolicy(RetryKind.BACKOFF, delay=1, cap=30, multiplier=1e300)
+    assert huge.next_delay(10_000, rng) == 30  # no overflow however long the outage
+
+
+def test_full_jitter_spreads_a_reconnect_storm() -> None:
+    policy = ReconnectPolicy(RetryKind.BACKOFF, delay=1.0, cap=8.0, jitter=Jitter.FULL)
+    rng = random.Random(5)
+    delays = [policy.next_delay(4, rng) for _ in range(1000)]
+    assert all(d is not None for d in delays)
+    spread = sorted(d for d in delays if d is not None)
+    assert spread[100] < 1.5 and spread[900] > 6.5  # near-uniform over [0, 8)
+
+
+def test_partition_shares_gate_limits_and_deals_every_join() -> None:
+    schedule = build_schedule([Paced(10, max_in_flight=3), Storm(7)], 0)
+    shares = partition(schedule, 2)
+    assert sorted(i for share, _ in shares for i, _ in share) == list(range(17))
+    assert [gates for _, gates in shares] == [{0: 2}, {0: 1}]
+    single = partition(build_schedule([Paced(5, max_in_flight=1)], 0), 2)
+    assert [len(share) for share, _ in single] == [5, 0]
+    assert single[1][1] == {}
+
+
+def test_peak_concurrency_counts_overlapping_sessions() -> None:
+    joins = [Join(0, 5), Join(1, 2), Join(2, None), Join(6, None), Join(1.5, 3)]
+    assert peak_concurrency(list(enumerate(joins))) == 3

@@ -1,0 +1,108 @@
+"""The swarm end to end against a scripted loopback stream server: stalls, drops, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chaos.errors import InvalidInput
+from chaos.workload.arrivals import Storm, build_schedule
+from chaos.workload.reconnect import ReconnectPolicy, RetryKind
+from chaos.workload.swarm import ListenerConfig, Swarm
+
+RATE = 8000  # bytes/s: 64 kb/s
+TICK = 0.1
+
+
+async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """/gap: 1 s of audio, 1.5 s of nothing, then on. /drop: 1 s of audio, then hang up."""
+    try:
+        await _stream(reader, writer)
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    request = await reader.readuntil(b"\r\n\r\n")
+    path = request.split(b" ")[1]
+    writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n")
+    for tick in range(80):
+        if path == b"/drop" and tick == 10:
+            break
+        if path == b"/gap" and 10 <= tick < 25:
+            await asyncio.sleep(TICK)
+            continue
+        writer.write(b"\0" * int(RATE * TICK))
+        await writer.drain()
+        await asyncio.sleep(TICK)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    srv = await asyncio.start_server(_serve, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    async with srv:
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.timeout(60)
+async def test_a_delivery_gap_is_a_stall_heard_by_every_listener(server: str) -> None:
+    config = ListenerConfig(f"{server}/gap", bitrate=RATE * 8, target_delay=0.3)
+    swarm = Swarm(build_schedule([Storm(3)], 1), config, seed=1, duration=4.0, workers=2)
+    result = await swarm.run()
+    assert result.workers == 2
+    assert result.stats.joins_ok == 3
+    assert result.stats.stalls == 3 and result.stats.freezes == 3
+    # 1.5 s without data on a 0.3 s buffer, refilled at the real-time rate: ~1.5 s each
+    assert 3 * 1.2 < result.stats.stall_seconds < 3 * 1.9
+    assert len(result.summaries) == 3
+    for summary in result.summaries:
+        [attempt] = summary["attempts"]
+        assert attempt["stalls"] == 1 and attempt["failure"] is None
+
+
+@pytest.mark.timeout(60)
+async def test_dropped_listeners_reconnect_after_every_drop(server: str) -> None:
+    policy = ReconnectPolicy(RetryKind.FIXED, delay=0.2, max_attempts=2)
+    config = ListenerConfig(f"{server}/drop", bitrate=RATE * 8, target_delay=0.2, reconnect=policy)
+    snapshots = []
+    swarm = Swarm(
+        build_schedule([Storm(2)], 1),
+        config,
+        seed=1,
+        duration=5.0,
+        workers=1,
+        snapshot_interval=0.5,
+        on_snapshot=snapshots.append,
+    )
+    result = await swarm.run()
+    stats = result.stats
+    # Each join plays 1 s and is dropped; a join that played resets the attempt count, so
+    # max_attempts never stops them: ~1.2 s cycles in 5 s.
+    assert stats.join_attempts >= 2 * 3
+    assert stats.drops["closed"] == stats.reconnects == stats.join_attempts - 2
+    assert stats.joins_ok == stats.join_attempts
+    assert sum(len(s["attempts"]) for s in result.summaries) == stats.join_attempts
+    assert any(s.connected == 2 for s in snapshots)  # live gauges while streaming
+
+
+async def test_failed_joins_retry_until_max_attempts() -> None:
+    policy = ReconnectPolicy(RetryKind.FIXED, delay=0.1, max_attempts=2)
+    config = ListenerConfig("http://127.0.0.1:9/none", bitrate=64_000, reconnect=policy)
+    schedule = build_schedule([Storm(2)], 1)  # port 9 (discard) is closed here
+    result = await Swarm(schedule, config, seed=1, duration=2.0, workers=1).run()
+    assert result.stats.failures["refused"] == 2 * 3  # first try + 2 retries each
+    assert result.stats.reconnects == 4
+    assert result.stats.joins_ok == 0
+
+
+def test_bad_swarm_input_is_refused_before_anything_starts() -> None:
+    schedule = build_schedule([Storm(1)], 1)
+    with pytest.raises(InvalidInput, match="http://host"):
+        Swarm(schedule, ListenerConfig("rtmp://x/y"), seed=1, duration=1.0)
+    with pytest.raises(InvalidInput, match="duration"):
+        Swarm(schedule, ListenerConfig("http://127.0.0.1/x"), seed=1, duration=0)

@@ -21,7 +21,7 @@ import json
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 from prometheus_client import Histogram
@@ -29,7 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from soundstage import httpwire, service
-from soundstage.frames import Frame, FrameDecoder, FrameError
+from soundstage.frames import Flags, Frame, FrameDecoder, FrameError
 
 STREAM_HEADERS = {
     "Content-Type": "application/x-soundstage-frames",
@@ -115,6 +115,7 @@ class _OriginLink(asyncio.Protocol):
         self.lost = lost
         self.decoder = FrameDecoder()
         self.transport: asyncio.Transport | None = None
+        self.rooms_seen: set[int] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -129,6 +130,10 @@ class _OriginLink(asyncio.Protocol):
             self.transport.abort()
             return
         for frame in decoded:
+            if frame.room not in self.rooms_seen:
+                # A new link may join the mix mid-stream: tell listeners not to count a gap.
+                self.rooms_seen.add(frame.room)
+                frame = replace(frame, flags=frame.flags | Flags.DISCONTINUITY)
             self.edge.deliver(frame)
 
     def connection_lost(self, exc: Exception | None) -> None:

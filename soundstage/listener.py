@@ -117,12 +117,13 @@ class _StreamProtocol(asyncio.Protocol):
             self._finish("stream ended")
 
     def _finish(self, error: str | None) -> None:
-        if self.result.error is None:
-            self.result.error = error
+        """The first reason the stream ended is the one reported (None: we stopped it)."""
+        if self.done.done():
+            return
+        self.result.error = error
+        self.done.set_result(None)
         if self.transport is not None:
             self.transport.close()
-        if not self.done.done():
-            self.done.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._finish(f"connection lost: {exc}" if exc else "connection closed")

@@ -20,15 +20,21 @@ from soundstage.jitter import JitterBuffer, JitterStats
 
 _INT16_MIN = -32768
 _INT16_MAX = 32767
+FULL_SCALE = 32124
+"""The largest µ-law magnitude: a sample this loud is at the top of the range, i.e. clipped."""
 
 
 def mix(tracks: Sequence[Samples], length: int = codec.SAMPLES_PER_FRAME) -> tuple[Samples, bool]:
-    """Sum tracks sample by sample, saturating; returns (mix, whether any sample clipped)."""
+    """Sum tracks sample by sample, saturating; returns (mix, whether it reached full scale).
+
+    Full scale counts whether the sum overflowed here or a speaker's own input was already
+    saturated (runaway feedback clips at the microphone first).
+    """
     total = np.zeros(length, dtype=np.int32)
     for track in tracks:
         n = min(length, track.size)
         total[:n] += track[:n]
-    clipped = bool(total.max(initial=0) > _INT16_MAX or total.min(initial=0) < _INT16_MIN)
+    clipped = bool(np.abs(total).max(initial=0) >= FULL_SCALE)
     return np.clip(total, _INT16_MIN, _INT16_MAX).astype(np.int16), clipped
 
 

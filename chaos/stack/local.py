@@ -11,6 +11,7 @@ any replica fails. ``stop`` is SIGTERM, then SIGKILL after a grace period, per p
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import time
 from collections.abc import Mapping
@@ -63,6 +64,8 @@ class LocalProcessBackend:
         self._plan: StackPlan | None = None
         self._reservation: PortReservation | None = None
         self._started: list[ProcessRef] = []
+        self._commands: dict[str, list[str]] = {}
+        self._stack: RunningStack | None = None
 
     def plan(self) -> StackPlan:
         """Allocate ports (held until ``start``); the same plan on every call."""
@@ -84,7 +87,7 @@ class LocalProcessBackend:
                 f"proxies given for unknown links {unknown}",
                 fix=f"use link names of this stack: {', '.join(plan.links)} (LINK#N if replicated)",
             )
-        commands = {
+        commands = self._commands = {
             r.name: plan.command(r, proxies, self.python) for r in plan.replicas if r.command
         }
         logs = {name: self.run_dir / "logs" / f"{name}.log" for name in commands}
@@ -109,15 +112,43 @@ class LocalProcessBackend:
             logs=logs,
         )
         try:
-            await self._wait_healthy(stack)
+            await self._wait_healthy(stack, stack.processes)
         except BaseException:
             await self.stop()
             raise
+        self._stack = stack
         return stack
 
-    async def _wait_healthy(self, stack: RunningStack) -> None:
+    def _ref(self, name: str) -> ProcessRef:
+        for ref in self._started:
+            if ref.name == name:
+                return ref
+        known = ", ".join(r.name for r in self._started) or "none"
+        raise InfrastructureError(f"no running replica {name!r}", fix=f"running: {known}")
+
+    def send_signal(self, name: str, sig: signal.Signals) -> None:
+        """Signal one replica's process group: SIGKILL to crash it, SIGSTOP/SIGCONT to pause."""
+        processes.signal_group(self._ref(name), sig)
+
+    async def restart(self, name: str, grace: float | None = None) -> ProcessRef:
+        """Stop one replica (if it still runs) and start it again on the same ports."""
+        assert self._stack is not None, "start() the stack first"
+        old = self._ref(name)
+        await processes.stop_all([old], self.grace if grace is None else grace)
+        new = processes.spawn(
+            name, self._commands[name], self._stack.logs[name], self._replica_env(name)
+        )
+        self._started[self._started.index(old)] = new
+        self._stack.processes = list(self._started)
+        await self._wait_healthy(self._stack, [new])
+        return new
+
+    def _replica_env(self, name: str) -> dict[str, str]:
+        return next(r.env for r in self.plan().replicas if r.name == name)
+
+    async def _wait_healthy(self, stack: RunningStack, refs: list[ProcessRef]) -> None:
         deadline = time.monotonic() + self.health_timeout
-        pending = {ref.name: ref for ref in stack.processes}
+        pending = {ref.name: ref for ref in refs}
         async with httpx.AsyncClient(timeout=1.0) as client:
             while pending:
                 for name, ref in list(pending.items()):

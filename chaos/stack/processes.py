@@ -85,7 +85,7 @@ def spawn(
     return ProcessRef(name, process.pid, start_ticks(process.pid))
 
 
-def _signal_group(ref: ProcessRef, sig: signal.Signals) -> None:
+def signal_group(ref: ProcessRef, sig: signal.Signals) -> None:
     if not alive(ref):
         return
     try:
@@ -99,14 +99,15 @@ def _signal_group(ref: ProcessRef, sig: signal.Signals) -> None:
 async def stop_all(refs: list[ProcessRef], grace: float) -> list[str]:
     """SIGTERM every group, wait up to ``grace`` s, then SIGKILL; names of those killed."""
     for ref in refs:
-        _signal_group(ref, signal.SIGTERM)
+        signal_group(ref, signal.SIGTERM)
+        signal_group(ref, signal.SIGCONT)  # a paused (SIGSTOP) component must wake to exit
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and any(alive(r) for r in refs):
         await asyncio.sleep(0.02)
     killed = [r.name for r in refs if alive(r)]
     for ref in refs:
         if ref.name in killed:
-            _signal_group(ref, signal.SIGKILL)
+            signal_group(ref, signal.SIGKILL)
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline and any(alive(r) for r in refs):
         await asyncio.sleep(0.02)

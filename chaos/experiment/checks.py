@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from chaos.experiment.base import RESERVED_WINDOWS
-from chaos.experiment.errors import Loc, Problem
+from chaos.experiment.errors import Loc, Problem, format_path
 from chaos.experiment.experiment import Experiment
 from chaos.experiment.faults import (
     STREAM_ONLY,
@@ -57,7 +57,7 @@ def _duplicates(
         if windows and name in RESERVED_WINDOWS:
             found.append(Problem(loc, f"{name!r} is reserved for the run's own window; rename"))
         elif name in seen:
-            first = ".".join(str(s) for s in seen[name])
+            first = format_path(seen[name][:-1])
             found.append(Problem(loc, f"{what} name {name!r} is already used by {first}"))
         else:
             seen[name] = loc

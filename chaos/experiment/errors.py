@@ -78,11 +78,15 @@ class ExperimentError(InvalidInput):
     def __init__(self, issues: Sequence[Issue]) -> None:
         if not issues:
             raise ValueError("an ExperimentError needs at least one issue")
-        self.issues = tuple(issues)
+        self.issues = tuple(sorted(issues, key=_reading_order))
         super().__init__(
             "\n".join(str(issue) for issue in self.issues),
             fix="correct the places above; `gameday validate FILE` re-checks without running",
         )
+
+
+def _reading_order(issue: Issue) -> tuple[str, Position]:
+    return str(issue.file), issue.position or Position(0, 0)
 
 
 def format_path(loc: Sequence[str | int]) -> str:
@@ -128,7 +132,9 @@ def issues_from_validation(
         elif kind == "missing":
             message = "required field is missing"
         elif kind == "literal_error":
-            expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+            expected = re.findall(r"'([^']*)'", str(ctx.get("expected", ""))) or [
+                str(ctx.get("expected"))
+            ]
             guess = nearest(str(detail["input"]), expected)
             message = f"expected one of {', '.join(expected)}; got {_show(detail['input'])}"
             message += f"; did you mean '{guess}'?" if guess else ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
+from pydantic import Field, PlainSerializer, PlainValidator, model_validator
 
 from chaos.experiment.base import Model, Name
 from chaos.experiment.tagged import by_key, field_error, tag
@@ -29,7 +29,7 @@ from chaos.experiment.units import (
 Direction = Literal["upstream", "downstream", "both"]
 """Upstream is client → server (a speaker's audio into ingest), downstream server → client."""
 
-Rate = Annotated[DataRate, BeforeValidator(parse_data_rate), PlainSerializer(str, when_used="json")]
+Rate = Annotated[DataRate, PlainValidator(parse_data_rate), PlainSerializer(str, when_used="json")]
 
 
 def _flood_level(value: object) -> Ratio | DataRate:
@@ -45,7 +45,7 @@ def _flood_level(value: object) -> Ratio | DataRate:
 
 
 FloodLevel = Annotated[
-    Ratio | DataRate, BeforeValidator(_flood_level), PlainSerializer(str, when_used="json")
+    Ratio | DataRate, PlainValidator(_flood_level), PlainSerializer(str, when_used="json")
 ]
 """How much competing traffic: a share of the link's capacity (`90%`) or a rate (`50Mbps`)."""
 

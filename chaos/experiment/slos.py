@@ -10,12 +10,12 @@ optionally sliding (`window: 30s`: every 30 s window inside must pass).
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
+from pydantic import Field, PlainSerializer, PlainValidator, model_validator
 
 from chaos.experiment.base import Model, Name
-from chaos.experiment.tagged import by_key, field_error, tag
+from chaos.experiment.tagged import by_key, field_error, reject_bare_names, tag
 from chaos.experiment.units import (
     Duration,
     PositiveDuration,
@@ -32,7 +32,7 @@ MetricRatio = Annotated[str, Field(pattern=rf"^{_METRIC}\s*/\s*{_METRIC}$", max_
 
 Threshold = Annotated[
     Quantity,
-    BeforeValidator(parse_quantity),
+    PlainValidator(parse_quantity),
     PlainSerializer(lambda q: q if isinstance(q, float) else str(q), when_used="json"),
 ]
 """A value in the metric's unit: `5s`, `99.5%`, `64kbps`, `1.5MB` or a plain number."""
@@ -44,11 +44,12 @@ AGGREGATES = ("max", "min", "mean", "increase")
 
 def _only_one(model: Model, fields: tuple[str, ...], what: str) -> str:
     chosen = [f for f in fields if getattr(model, f) is not None]
-    if len(chosen) != 1:
+    if not chosen:
+        raise ValueError(f"give exactly one {what}: {', '.join(fields)}")
+    if len(chosen) > 1:
         raise field_error(
-            chosen[1] if len(chosen) > 1 else fields[0],
-            f"give exactly one {what}: {', '.join(fields)}"
-            + (f" (this sets {', '.join(chosen)})" if chosen else ""),
+            chosen[1],
+            f"give exactly one {what}: {', '.join(fields)} (this sets {', '.join(chosen)})",
         )
     return chosen[0]
 
@@ -181,6 +182,7 @@ _SLO = by_key(
     what="SLO",
     shared=frozenset({"name", "during", "after", "window", "below", "above", "equals", "of"}),
     example="{name: launch-delay, p95: time_to_first_audio, below: 5s, during: storm}",
+    bare_name="the aggregate and the metric, e.g. `max: {key}` (or p95/mean/increase/ratio)",
 )
 SLO = Annotated[
     Annotated[QuantileSLO, tag("quantile")]
@@ -201,6 +203,12 @@ class Guard(Model):
     above: Threshold | None = None
     below: Threshold | None = None
     for_: Duration = Field(default=Duration(0), alias="for")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bare_names(cls, value: Any) -> Any:
+        reject_bare_names(value, frozenset(), "`metric: {key}` (or `ratio: a/b`)")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -30,8 +30,12 @@ def is_tag(segment: object) -> bool:
 
 def nearest(word: str, candidates: Any) -> str | None:
     """The closest candidate to a misspelt word, if one is close enough to be a good guess."""
-    found = difflib.get_close_matches(word, [str(c) for c in candidates], n=1, cutoff=0.6)
-    return found[0] if found else None
+    names = [str(c) for c in candidates]
+    found = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    if found:
+        return found[0]
+    prefixed = [name for name in names if len(word) >= 2 and name.startswith(word)]
+    return prefixed[0] if len(prefixed) == 1 else None
 
 
 def field_error(field: str, message: str) -> PydanticCustomError:
@@ -52,15 +56,35 @@ def _guess(value: Mapping[Any, Any], keys: Mapping[str, str], shared: frozenset[
     return None
 
 
+def reject_bare_names(value: Any, shared: frozenset[str], spelling: str) -> None:
+    """Refuse `{stall_ratio, below: 1%}`: YAML reads a bare word in a mapping as a key with no
+    value, which is never what the author meant; say how to write it (`spelling` has `{key}`).
+    """
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if item is None and isinstance(key, str) and key not in shared:
+                raise field_error(
+                    key,
+                    f"{key!r} has no value: a bare name is not a field; write "
+                    + spelling.format(key=key),
+                )
+
+
 def by_key(
-    keys: Mapping[str, str], *, what: str, shared: frozenset[str], example: str
+    keys: Mapping[str, str],
+    *,
+    what: str,
+    shared: frozenset[str],
+    example: str,
+    bare_name: str | None = None,
 ) -> tuple[Discriminator, BeforeValidator]:
     """Discriminator and pre-check for a union whose member is chosen by which of `keys` is set.
 
     `keys` maps each deciding key to its kind (several keys may share a kind, e.g. `p95` and
     `p99` are both quantile SLOs). `shared` are keys every member has (`name`, `at`…). When no
     deciding key is present but an unknown key is close to one (`lateny`), that kind is chosen
-    so that the model reports the misspelt key with a suggestion.
+    so that the model reports the misspelt key with a suggestion. `bare_name` says how to
+    write a bare word (see `reject_bare_names`).
     """
     choices = ", ".join(keys)
 
@@ -85,6 +109,8 @@ def by_key(
             )
         present = [k for k in keys if k in value]
         kinds = _kinds_present(value, keys)
+        if not kinds and bare_name is not None:
+            reject_bare_names(value, shared, bare_name)
         if len(kinds) > 1:
             raise PydanticCustomError(
                 "several_kinds",

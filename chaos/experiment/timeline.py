@@ -5,6 +5,10 @@ listener phase has a name — its own `name`, else its arrival kind (`storm`) wh
 phase of that kind, else `storm-2` (the second storm) — and a phase can also be addressed by its
 arrival kind whenever that is unambiguous. Faults are addressed by their names; `baseline`,
 `method`, `recovery` and `run` are the run's own windows.
+
+A fault's window is its `at` to its end. A listener phase's window runs from its start until
+the next phase starts (or the method ends), and never ends before its last arrival: a storm of
+2000 joins within 2 s is judged on what those listeners hear next, not only in those 2 s.
 """
 
 from __future__ import annotations
@@ -97,13 +101,19 @@ class Timeline:
         if name in self.phases and name in self.faults:
             raise UnknownWindow(f"{name!r} names both a listener phase and a fault; rename one")
         if name in self.phases:
-            phase = self.phases[name]
-            end = phase.end if phase.end is not None else self.run_end
-            return Window(phase.start.seconds, end.seconds)
+            return self._phase_span(self.phases[name])
         if name in self.faults:
             fault = self.faults[name]
             return Window(fault.at.seconds, fault.end.seconds)
         raise UnknownWindow(name)
+
+    def _phase_span(self, phase: Phase) -> Window:
+        later = [p.start for p in self.phases.values() if p.start > phase.start]
+        if later:
+            until = min(later)
+        else:
+            until = self.method_end if phase.end is not None else self.run_end
+        return Window(phase.start.seconds, max(phase.end or phase.start, until).seconds)
 
     def window(self, binding: tuple[str, str]) -> Window:
         """The window of an SLO binding: (`during`, NAME) or (`after`, NAME)."""

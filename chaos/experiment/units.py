@@ -447,6 +447,8 @@ class EventRate(_Quantity):
     def __post_init__(self) -> None:
         if self.per_second < 0:
             raise UnitError("a rate must be 0 or more")
+        if not any(_terminates(self.per_second * s) for s in (1, 60, 3600)):
+            raise UnitError(f"{float(self.per_second)}/s is not a decimal number per s, min or h")
 
     @classmethod
     def parse(cls, text: str) -> Self:
@@ -464,12 +466,11 @@ class EventRate(_Quantity):
 
     def __str__(self) -> str:
         per_second = self.per_second
-        if per_second == 0 or _terminates(per_second):
+        if _terminates(per_second):
             return f"{_decimal(per_second)}/s"
-        for unit, seconds in (("min", 60), ("h", 3600)):
-            if _terminates(per_second * seconds):
-                return f"{_decimal(per_second * seconds)}/{unit}"
-        raise UnitError(f"{float(per_second)}/s has no exact decimal spelling")
+        if _terminates(per_second * 60):
+            return f"{_decimal(per_second * 60)}/min"
+        return f"{_decimal(per_second * 3600)}/h"
 
 
 def _terminates(value: Fraction) -> bool:

@@ -1,0 +1,234 @@
+"""The stack spec model (docs/stack-spec.md): fields, references, located problems."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from chaos.experiment.errors import ExperimentError, Issue
+from chaos.experiment.loader import builtin_stacks, load_stack_spec
+from chaos.experiment.stack import StackSpec
+
+SPEC: dict[str, Any] = {
+    "name": "tiny",
+    "components": {
+        "api": {
+            "command": [
+                "python",
+                "-m",
+                "api",
+                "--port",
+                "{port:http}",
+                "--edges",
+                "{links:client->edge}",
+            ],
+            "ports": {"http": {"protocol": "tcp"}},
+            "metrics": {"port": "http", "path": "/metrics"},
+            "health": {"port": "http", "path": "/healthz"},
+            "env": {"MODE": "test"},
+        },
+        "edge": {
+            "command": ["python", "-m", "edge", "--port", "{port:http}", "--n", "{replica}"],
+            "replicas": 2,
+            "ports": {"http": {}, "media": {"protocol": "udp", "port": 0}},
+        },
+        "db": {"address": "127.0.0.1:5432"},
+    },
+    "links": {
+        "listener->edge": {"to": "edge.http"},
+        "client->edge": {"to": "edge.http"},
+        "api->media": {"to": "edge.media", "protocol": "udp"},
+    },
+}
+
+
+def _write(tmp_path: Path, spec: dict[str, Any]) -> Path:
+    path = tmp_path / "stack.yaml"
+    with path.open("w") as handle:
+        YAML().dump(spec, handle)
+    return path
+
+
+def _issues(tmp_path: Path, spec: dict[str, Any]) -> list[Issue]:
+    with pytest.raises(ExperimentError) as caught:
+        load_stack_spec(_write(tmp_path, spec))
+    return list(caught.value.issues)
+
+
+def _bent(change: Any) -> dict[str, Any]:
+    spec = copy.deepcopy(SPEC)
+    change(spec)
+    return spec
+
+
+def test_a_full_spec_loads(tmp_path: Path) -> None:
+    spec = load_stack_spec(_write(tmp_path, SPEC))
+    assert isinstance(spec, StackSpec)
+    assert spec.problems() == []
+
+
+def test_fields_and_defaults(tmp_path: Path) -> None:
+    spec = load_stack_spec(_write(tmp_path, SPEC))
+    edge = spec.components["edge"]
+    assert (edge.replicas, edge.host, edge.ports["http"].protocol, edge.ports["http"].port) == (
+        2,
+        "127.0.0.1",
+        "tcp",
+        0,
+    )
+    assert edge.replica_names("edge") == ["edge-1", "edge-2"]
+    assert spec.components["api"].replica_names("api") == ["api"]
+    assert spec.components["db"].address == "127.0.0.1:5432"
+    assert spec.components["api"].env == {"MODE": "test"}
+    assert (spec.links["api->media"].component, spec.links["api->media"].port) == ("edge", "media")
+    assert spec.targets() == ["api", "edge", "edge-1", "edge-2", "db"]
+
+
+def test_the_builtin_soundstage_spec_uses_every_feature_validly() -> None:
+    spec = load_stack_spec(builtin_stacks()["soundstage"])
+    assert spec.links["speaker->ingest"].protocol == "udp"
+    assert spec.problems() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "fragment"),
+    [
+        (
+            lambda s: s["links"].update({"nowhere": {"to": "edge.http"}}),
+            "links.nowhere (key)",
+            "from->to",
+        ),
+        (
+            lambda s: s["links"].update({"robot->edge": {"to": "edge.http"}}),
+            "links.robot->edge",
+            "neither a role",
+        ),
+        (
+            lambda s: s["links"]["listener->edge"].update(to="egde.http"),
+            "links.listener->edge.to",
+            "did you mean 'edge'?",
+        ),
+        (
+            lambda s: s["links"]["listener->edge"].update(to="edge"),
+            "links.listener->edge.to",
+            "COMPONENT.PORT",
+        ),
+        (
+            lambda s: s["links"]["listener->edge"].update(to="edge.htp"),
+            "links.listener->edge.to",
+            "did you mean 'http'?",
+        ),
+        (
+            lambda s: s["links"]["listener->edge"].update(protocol="udp"),
+            "links.listener->edge.protocol",
+            "make them the same",
+        ),
+        (
+            lambda s: s["links"]["listener->edge"].update(protocol="sctp"),
+            "links.listener->edge.protocol",
+            "expected one of tcp, udp",
+        ),
+        (
+            lambda s: s["components"]["api"]["command"].append("{port:htp}"),
+            "components.api.command[7]",
+            "did you mean 'http'?",
+        ),
+        (
+            lambda s: s["components"]["api"]["command"].append("{link:listener->edge}"),
+            "components.api.command[7]",
+            "use {links:listener->edge}",
+        ),
+        (
+            lambda s: s["components"]["api"]["command"].append("{links:nope}"),
+            "components.api.command[7]",
+            "no link named 'nope'",
+        ),
+        (lambda s: s["components"]["api"]["command"].append("{addrs:edge.http}"), None, None),
+        (
+            lambda s: s["components"]["api"]["command"].append("{addrs:edg.http}"),
+            "components.api.command[7]",
+            "did you mean 'edge'?",
+        ),
+        (
+            lambda s: s["components"]["api"]["command"].append("{addrs:edge.x}"),
+            "components.api.command[7]",
+            "no port named 'x'",
+        ),
+        (
+            lambda s: s["components"]["api"]["command"].append("{host}"),
+            "components.api.command[7]",
+            "unknown placeholder",
+        ),
+        (
+            lambda s: s["components"]["api"].update(metrics={"port": "web", "path": "/metrics"}),
+            "components.api.metrics",
+            "no port named 'web'",
+        ),
+        (
+            lambda s: s["components"]["edge"].update(health={"port": "media", "path": "/h"}),
+            "components.edge.health",
+            "HTTP needs a TCP port",
+        ),
+        (
+            lambda s: s["components"]["api"].update(metrics={"port": "http", "path": "metrics"}),
+            "components.api.metrics.path",
+            "should match pattern",
+        ),
+        (
+            lambda s: s["components"]["api"].pop("command"),
+            "components.api",
+            "exactly one of `command`",
+        ),
+        (
+            lambda s: s["components"]["db"].update(command=["x"]),
+            "components.db",
+            "exactly one of `command`",
+        ),
+        (
+            lambda s: s["components"]["db"].update(address="localhost"),
+            "components.db.address",
+            "not host:port",
+        ),
+        (
+            lambda s: s["components"]["db"].update(replicas=2),
+            "components.db.replicas",
+            "one replica",
+        ),
+        (
+            lambda s: s["components"]["edge"].update(replicas=0),
+            "components.edge.replicas",
+            "greater than or equal to 1",
+        ),
+        (
+            lambda s: s["components"]["edge"]["ports"]["http"].update(port=70000),
+            "components.edge.ports.http.port",
+            "less than or equal to 65535",
+        ),
+        (
+            lambda s: s["components"]["edge"].update(comand=["x"]),
+            "components.edge.comand",
+            "did you mean 'command'?",
+        ),
+        (
+            lambda s: s["components"].update({"Bad Name": {"address": "h:1"}}),
+            "components.Bad Name (key)",
+            "should match pattern",
+        ),
+        (lambda s: s.update(components={}), "components", "at least 1 item"),
+        (lambda s: s.pop("name"), "name", "required field is missing"),
+    ],
+)
+def test_spec_refusals(
+    tmp_path: Path, change: Any, where: str | None, fragment: str | None
+) -> None:
+    spec = _bent(change)
+    if where is None:
+        load_stack_spec(_write(tmp_path, spec))
+        return
+    found = _issues(tmp_path, spec)
+    assert any(i.path == where and fragment in i.message for i in found), found
+    assert all(i.position is not None for i in found)

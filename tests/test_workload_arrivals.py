@@ -7,11 +7,12 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chaos.errors import InvalidInput
 from chaos.workload.arrivals import (
+    Churn,
     Curve,
     Join,
     Paced,
@@ -21,7 +22,7 @@ from chaos.workload.arrivals import (
     build_schedule,
     load_curve,
 )
-from chaos.workload.reconnect import Jitter, ReconnectPolicy, RetryKind
+from chaos.workload.reconnect import FULL_JITTER, NO_JITTER, ReconnectPolicy, RetryKind
 from chaos.workload.swarm import partition, peak_concurrency
 
 seeds = st.integers(0, 2**32)
@@ -54,6 +55,8 @@ def test_ramp_has_one_join_per_equal_slot(seed: int, n: int, start: float, lengt
 def test_paced_phases_get_their_own_gate() -> None:
     schedule = build_schedule([Paced(3, max_in_flight=2, at=1.0), Storm(2), Paced(1, 5)], 0)
     assert schedule.gates == (2, 5)
+    assert [j.at for j in build_schedule([Paced(3, rate=2.0, at=1.0)], 0).joins] == [1, 1.5, 2]
+    assert build_schedule([Paced(2)], 0).gates == ()
     assert sorted((j.at, -1 if j.gate is None else j.gate) for j in schedule.joins) == [
         (0.0, -1), (0.0, -1), (0.0, 1), (1.0, 0), (1.0, 0), (1.0, 0),
     ]  # fmt: skip
@@ -112,35 +115,56 @@ def test_missing_curve_file_is_invalid_input(tmp_path: Path) -> None:
         load_curve(tmp_path / "nope.csv")
 
 
-@given(seeds, st.integers(1, 100), st.floats(1, 60))
-def test_sessions_leave_after_their_join_and_churn_keeps_the_audience(
-    seed: int, n: int, mean: float
-) -> None:
+def _present(joins: tuple[Join, ...], t: float) -> int:
+    return sum(1 for j in joins if j.at <= t and (j.leave is None or j.leave > t))
+
+
+@given(seeds, st.integers(1, 100), st.floats(1, 60), st.booleans())
+def test_sessions_leave_after_their_length(seed: int, n: int, length: float, exp: bool) -> None:
     until = 300.0
-    schedule = build_schedule(
-        [Storm(n)], seed, Sessions(mean_length=mean, replace=True), until=until
-    )
-    assert all(j.leave is None or j.at < j.leave < until for j in schedule.joins)
-    for t in (0.0, 50.0, 299.0):  # with zero think time each leave is replaced at once
-        present = sum(1 for j in schedule.joins if j.at <= t and (j.leave is None or j.leave > t))
-        assert present == math.floor(n)
+    joins = build_schedule([Storm(n)], seed, Sessions(length, exponential=exp), until=until).joins
+    assert len(joins) == n
+    assert all(j.leave is None or j.at < j.leave < until for j in joins)
+    if not exp:
+        assert all(j.leave == j.at + length for j in joins)
 
 
-def test_sessions_without_churn_only_shorten_stays() -> None:
-    schedule = build_schedule([Storm(200)], 3, Sessions(mean_length=10.0))
-    assert len(schedule.joins) == 200
-    leaves = [j.leave for j in schedule.joins if j.leave is not None]
-    assert len(leaves) == 200
-    assert 5 < sum(leaves) / len(leaves) < 15  # exponential with mean 10 s
+def test_exponential_sessions_have_the_given_mean() -> None:
+    joins = build_schedule([Storm(400)], 3, Sessions(10.0, exponential=True)).joins
+    leaves = [j.leave for j in joins if j.leave is not None]
+    assert len(leaves) == 400
+    assert 8 < sum(leaves) / len(leaves) < 12
+
+
+@settings(deadline=None)
+@given(seeds, st.integers(1, 80), st.floats(0.05, 1), st.floats(1, 30))
+def test_churn_keeps_the_audience_while_listeners_come_and_go(
+    seed: int, n: int, share: float, every: float
+) -> None:
+    until = 120.0
+    joins = build_schedule([Storm(n)], seed, churn=Churn(share, every), until=until).joins
+    for t in (0.0, every * 1.5, 60.0, 119.0):  # with zero think time each leaver is back at once
+        assert _present(joins, t) == n
+    churned = sum(1 for j in joins if j.leave is not None)
+    assert churned >= round(share * n)  # at least the first period's share left and came back
+
+
+def test_churn_with_think_time_dips_the_audience() -> None:
+    joins = build_schedule([Storm(100)], 5, churn=Churn(0.5, 10.0, think=5.0), until=60.0).joins
+    assert min(_present(joins, t / 10) for t in range(600)) < 100
+    assert _present(joins, 0.0) == 100
 
 
 @pytest.mark.parametrize(
     "bad",
     [
-        lambda: build_schedule([Storm(1)], 0, Sessions(mean_length=1, replace=True)),
-        lambda: Sessions(mean_length=0),
-        lambda: Sessions(replace=True),
+        lambda: build_schedule([Storm(1)], 0, churn=Churn(0.1, 10)),
+        lambda: Sessions(0),
+        lambda: Churn(1.5, 10),
+        lambda: Churn(0.5, 0),
         lambda: build_schedule([Paced(1, 0)], 0),
+        lambda: build_schedule([Paced(1, rate=0)], 0),
+        lambda: ReconnectPolicy(jitter=2),
         lambda: Curve(((5.0, 1.0), (1.0, 2.0))),
     ],
 )
@@ -149,17 +173,17 @@ def test_invalid_workload_parameters_are_refused(bad: object) -> None:
         bad()  # type: ignore[operator]
 
 
-@given(st.integers(1, 40), st.floats(0.01, 5), st.floats(1, 100), st.sampled_from(list(Jitter)))
-def test_backoff_doubles_to_its_cap_within_its_jitter(
-    attempt: int, base: float, cap: float, jitter: Jitter
+@given(st.integers(1, 40), st.floats(0.01, 5), st.floats(1, 100), st.floats(0, 1), seeds)
+def test_backoff_grows_to_its_cap_within_its_jitter(
+    attempt: int, base: float, cap: float, jitter: float, seed: int
 ) -> None:
     policy = ReconnectPolicy(RetryKind.BACKOFF, delay=base, cap=cap, jitter=jitter)
     step = min(cap, base * 2 ** (attempt - 1))
-    delay = policy.next_delay(attempt, random.Random(0))
+    delay = policy.next_delay(attempt, random.Random(seed))
     assert delay is not None
-    low = {Jitter.NONE: step, Jitter.FULL: 0.0, Jitter.EQUAL: step / 2}[jitter]
-    assert low - 1e-9 <= delay <= step + 1e-9
-    assert math.isclose(delay, step) or jitter is not Jitter.NONE
+    assert step * (1 - jitter) - 1e-9 <= delay <= step + 1e-9
+    if jitter == NO_JITTER:
+        assert math.isclose(delay, step)
 
 
 def test_reconnect_kinds_and_max_attempts() -> None:
@@ -173,7 +197,7 @@ def test_reconnect_kinds_and_max_attempts() -> None:
 
 
 def test_full_jitter_spreads_a_reconnect_storm() -> None:
-    policy = ReconnectPolicy(RetryKind.BACKOFF, delay=1.0, cap=8.0, jitter=Jitter.FULL)
+    policy = ReconnectPolicy(RetryKind.BACKOFF, delay=1.0, cap=8.0, jitter=FULL_JITTER)
     rng = random.Random(5)
     delays = [policy.next_delay(4, rng) for _ in range(1000)]
     assert all(d is not None for d in delays)

@@ -9,7 +9,6 @@ seed gives the same arrival times, and the schedule is computed before any socke
 
 from __future__ import annotations
 
-import bisect
 import csv
 import math
 import random
@@ -72,14 +71,18 @@ class Ramp:
 
 @dataclass(frozen=True, slots=True)
 class Paced:
-    """``count`` listeners ready at ``at``, admitted with at most ``max_in_flight`` connecting."""
+    """``count`` listeners from ``at``, ``rate`` per second (None: all ready at once), with at
+    most ``max_in_flight`` connecting at a time (None: no limit)."""
 
     count: int
-    max_in_flight: int
+    max_in_flight: int | None = None
     at: float = 0.0
+    rate: float | None = None
 
     def times(self, rng: random.Random) -> list[float]:
-        return [self.at] * self.count
+        if self.rate is None:
+            return [self.at] * self.count
+        return [self.at + i / self.rate for i in range(self.count)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,22 +139,36 @@ Phase = Storm | Ramp | Paced | Curve
 
 @dataclass(frozen=True, slots=True)
 class Sessions:
-    """Leave behaviour: session lengths and churn.
+    """How long listeners stay: ``length`` seconds, or exponentially distributed with that mean.
 
-    ``mean_length``: sessions last an exponentially distributed time with this mean (None: stay
-    until the run ends). ``replace``: churn — every leave brings a new listener ``think`` seconds
-    later, keeping the audience steady while the join path stays busy.
+    None (the default everywhere) means until the run ends.
     """
 
-    mean_length: float | None = None
-    replace: bool = False
+    length: float
+    exponential: bool = False
+
+    def __post_init__(self) -> None:
+        if self.length <= 0:
+            raise ValueError(f"session length must be > 0, got {self.length}")
+
+    def draw(self, rng: random.Random) -> float:
+        return rng.expovariate(1.0 / self.length) if self.exponential else self.length
+
+
+@dataclass(frozen=True, slots=True)
+class Churn:
+    """Every ``every`` seconds, ``share`` of the listeners present leave at a random moment of
+    the next period and come back ``think`` seconds later: a busy join path at steady state."""
+
+    share: float
+    every: float
     think: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.mean_length is not None and self.mean_length <= 0:
-            raise ValueError(f"mean session length must be > 0, got {self.mean_length}")
-        if self.replace and self.mean_length is None:
-            raise ValueError("churn (replace) needs a mean session length")
+        if not 0 <= self.share <= 1:
+            raise ValueError(f"churn share must be within 0..1, got {self.share}")
+        if self.every <= 0:
+            raise ValueError(f"churn period must be > 0, got {self.every}")
         if self.think < 0:
             raise ValueError(f"think time must be >= 0, got {self.think}")
 
@@ -160,10 +177,11 @@ def build_schedule(
     phases: Sequence[Phase],
     seed: int,
     sessions: Sessions | None = None,
+    churn: Churn | None = None,
     until: float | None = None,
 ) -> Schedule:
-    """Expand the phases into joins sorted by time; churn replacements stop at ``until``."""
-    if sessions is not None and sessions.replace and until is None:
+    """Expand the phases into joins sorted by time; leaves and churn stop at ``until``."""
+    if churn is not None and until is None:
         raise ValueError("churn needs `until`, the end of the run, to know when to stop")
     rng = random.Random(seed)
     joins: list[Join] = []
@@ -172,41 +190,54 @@ def build_schedule(
         if isinstance(phase, Curve):
             joins.extend(phase.sessions(rng))
             continue
-        gate = None
-        if isinstance(phase, Paced):
-            if phase.max_in_flight < 1:
-                raise ValueError(f"max_in_flight must be >= 1, got {phase.max_in_flight}")
-            gate = len(gates)
-            gates.append(phase.max_in_flight)
         if phase.count < 0:
             raise ValueError(f"listener count must be >= 0, got {phase.count}")
+        gate = None
+        if isinstance(phase, Paced):
+            if phase.rate is not None and phase.rate <= 0:
+                raise ValueError(f"paced rate must be > 0, got {phase.rate}")
+            if phase.max_in_flight is not None:
+                if phase.max_in_flight < 1:
+                    raise ValueError(f"max_in_flight must be >= 1, got {phase.max_in_flight}")
+                gate = len(gates)
+                gates.append(phase.max_in_flight)
         joins.extend(Join(at=t, gate=gate) for t in phase.times(rng))
-    if sessions is not None and sessions.mean_length is not None:
-        joins = _apply_sessions(joins, sessions, rng, until)
+    if sessions is not None:
+        joins = [_with_session(j, sessions, rng, until) for j in joins]
+    if churn is not None and churn.share > 0:
+        assert until is not None
+        joins = _churn(joins, churn, rng, until)
     joins.sort(key=lambda j: j.at)
     return Schedule(joins=tuple(joins), gates=tuple(gates))
 
 
-def _apply_sessions(
-    joins: list[Join], sessions: Sessions, rng: random.Random, until: float | None
-) -> list[Join]:
-    assert sessions.mean_length is not None
-    rate = 1.0 / sessions.mean_length
-    out: list[Join] = []
-    pending = sorted((j for j in joins if j.leave is None), key=lambda j: j.at)
-    out.extend(j for j in joins if j.leave is not None)
-    while pending:
-        join = pending.pop(0)
-        leave = join.at + rng.expovariate(rate)
-        if until is not None and leave >= until:
-            out.append(join)
-            continue
-        out.append(replace(join, leave=leave))
-        if sessions.replace:
-            successor = Join(at=leave + sessions.think, gate=join.gate)
-            if until is None or successor.at < until:
-                bisect.insort(pending, successor, key=lambda j: j.at)
-    return out
+def _with_session(join: Join, sessions: Sessions, rng: random.Random, until: float | None) -> Join:
+    if join.leave is not None:  # a curve already says when this one leaves
+        return join
+    leave = join.at + sessions.draw(rng)
+    return join if until is not None and leave >= until else replace(join, leave=leave)
+
+
+def _churn(joins: list[Join], churn: Churn, rng: random.Random, until: float) -> list[Join]:
+    """Split sessions: a churned listener leaves within the period and rejoins after ``think``."""
+    sessions = sorted(joins, key=lambda j: j.at)
+    live = list(range(len(sessions)))  # sessions not yet over, pruned as time passes
+    t = churn.every
+    while t < until:
+        live = [i for i in live if t < (sessions[i].leave or math.inf)]
+        present = [i for i in live if sessions[i].at <= t]
+        for i in rng.sample(present, round(churn.share * len(present))):
+            join = sessions[i]
+            leave = t + rng.uniform(0.0, churn.every)
+            if leave >= until or (join.leave is not None and leave >= join.leave):
+                continue
+            sessions[i] = replace(join, leave=leave)
+            back = leave + churn.think
+            if back < until and (join.leave is None or back < join.leave):
+                live.append(len(sessions))
+                sessions.append(Join(at=back, leave=join.leave, gate=join.gate))
+        t += churn.every
+    return sessions
 
 
 def load_curve(path: Path) -> Curve:

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import random
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -51,6 +52,9 @@ class EdgeConfig:
     backlog: int = 4096
     reconnect_initial_s: float = 0.05
     reconnect_max_s: float = 2.0
+    send_buffer_bytes: int = 65536
+    """Kernel send buffer per listener: bounds kernel memory per listener and makes the
+    edge's own queue (``queue_frames``) the place where slowness shows and is handled."""
     work_per_listener_us: float = 0.0
     """Busy CPU per listener per frame: models per-listener cost (TLS, packaging) to saturate."""
     name: str = "edge"
@@ -218,6 +222,9 @@ class Edge:
         self.rooms.setdefault(client.room, set()).add(client)
         self.listeners += 1
         self.stats.connections += 1
+        sock = client.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.send_buffer_bytes)
         client.transport.write(httpwire.response_head(200, STREAM_HEADERS))
 
     def remove_listener(self, client: _Client) -> None:
@@ -392,6 +399,7 @@ def parse_args(argv: list[str] | None = None) -> EdgeConfig:
     parser.add_argument("--capacity", type=int, default=5000, help="max listeners (then 503)")
     parser.add_argument("--queue-frames", type=int, default=25, help="per-listener send queue")
     parser.add_argument("--slow-policy", choices=("drop", "disconnect"), default="drop")
+    parser.add_argument("--send-buffer", type=int, default=65536, help="SO_SNDBUF per listener")
     parser.add_argument("--max-lag", type=float, default=1.0, help="seconds before stale")
     parser.add_argument("--backlog", type=int, default=4096, help="listen backlog")
     parser.add_argument("--reconnect-max", type=float, default=2.0, help="backoff cap, s")
@@ -415,6 +423,7 @@ def parse_args(argv: list[str] | None = None) -> EdgeConfig:
         queue_frames=args.queue_frames,
         slow_policy=args.slow_policy,
         max_lag_s=args.max_lag,
+        send_buffer_bytes=args.send_buffer,
         backlog=args.backlog,
         reconnect_max_s=args.reconnect_max,
         work_per_listener_us=args.work_per_listener_us,

@@ -156,3 +156,14 @@ def test_targets_need_exactly_one_source() -> None:
         Target("x", "y")
     with pytest.raises(ValueError, match="positive"):
         Scraper([], SeriesStore(), interval=0)
+
+
+async def test_scrape_all_learns_names_and_reports_down_targets(served: tuple[App, Target]) -> None:
+    _, target = served
+    gone = Target.http("gone", f"http://127.0.0.1:{free_port()}/metrics")
+    store = SeriesStore()
+    scraper = Scraper([target, gone], store, timeout=1.0)
+    batches = await scraper.scrape_all()
+    assert [b.target for b in batches] == [str(target), str(gone)]
+    assert {"joins_total", "up"} <= store.names()
+    assert scraper.down() == [gone]

@@ -22,8 +22,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from chaos.errors import InfrastructureError
+from chaos.metrics.backend import PrometheusChoice, prometheus_backend
 from chaos.metrics.prometheus_api import PrometheusAPI
-from chaos.metrics.prometheus_server import LocalPrometheus, free_port
+from chaos.metrics.prometheus_server import free_port
 from chaos.metrics.scraper import Scraper, Target
 from chaos.metrics.store import SeriesStore
 from chaos.slo.evaluate import Status, evaluate_all
@@ -96,6 +97,14 @@ class World:
     window: Interval
 
 
+async def collected(api: PrometheusAPI, scraped: SeriesStore, scrapes: int) -> bool:
+    """Both Prometheus and our scraper hold ``scrapes`` samples of the last ``scrapes`` s."""
+    now = time.time()
+    theirs = await api.query(f"count_over_time(parity_requests_total[{scrapes}s])", now)
+    ours = scraped.range("parity_requests_total", {}, now - scrapes, now)
+    return bool(theirs and ours) and min(theirs[0].values[0], len(ours[0])) >= scrapes
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world() -> AsyncIterator[World]:
     registry = CollectorRegistry()
@@ -105,29 +114,16 @@ async def world() -> AsyncIterator[World]:
     target = Target.http("parity", f"http://127.0.0.1:{port}/metrics")
     scraped = SeriesStore()
     try:
-        async with LocalPrometheus([target], scrape_interval=1.0) as prometheus:
+        local = PrometheusChoice(local=True)
+        async with prometheus_backend(local, [target], scrape_interval=1.0) as api:
             scraper = Scraper([target], scraped, interval=1.0)
-            async with scraper.running(), PrometheusAPI(prometheus.url) as api:
+            async with scraper.running():
                 deadline = time.monotonic() + 40
-                while True:
-                    have = await api.query(
-                        "count_over_time(parity_requests_total[12s])", time.time()
-                    )
-                    if (
-                        have
-                        and have[0].values[0] >= 12
-                        and len(
-                            scraped.range(
-                                "parity_requests_total", {}, time.time() - 12, time.time()
-                            )[0]
-                        )
-                        >= 12
-                    ):
-                        break
+                while not await collected(api, scraped, 12):
                     assert time.monotonic() < deadline, "Prometheus never collected 12 scrapes"
                     await asyncio.sleep(0.5)
                 end = round(time.time() - 0.5, 3)
-                yield World(api, scraped, Interval(end - WINDOW, end))
+            yield World(api, scraped, Interval(end - WINDOW, end))
     finally:
         server.shutdown()
         thread.join(5)

@@ -136,6 +136,15 @@ class Scraper:
             self.sink(batch)
         return batch
 
+    async def scrape_all(self) -> list[SampleBatch]:
+        """One scrape of every target at once, e.g. to learn the exposed names before a run."""
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            return list(await asyncio.gather(*(self.scrape(client, t) for t in self.targets)))
+
+    def down(self) -> list[Target]:
+        """Targets whose last scrape failed."""
+        return [t for t in self.targets if self._up.get(t) is False]
+
     async def _loop(self, client: httpx.AsyncClient, target: Target) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time()

@@ -49,13 +49,20 @@ def version() -> None:
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Experiment YAML files to check.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Experiment YAML files, or directories of them, to check."),
+    ],
 ) -> None:
-    """Check experiment files without running anything; exit 2 with located errors if invalid.
+    """Check experiment files and their stack specs without starting anything.
+
+    Prints [b]ok FILE (title, N faults, M SLOs)[/b] for each valid file.
+    Prints every problem as FILE:LINE:COL: FIELD: what is wrong; did you mean ...?
+    Exit 0 when all files are valid, 2 otherwise.
 
     [b]Examples[/b]:
-      gameday validate experiments/*.yaml
-      gameday validate my-launch.yaml
+      gameday validate experiments/
+      gameday validate experiments/launch-storm.yaml my-launch.yaml
     """
     from chaos.experiment.validate import validate_files
 

@@ -98,6 +98,13 @@ class Timeline:
         if name in fixed:
             return fixed[name]
         name = self.aliases.get(name, name)
+        if name not in self.phases and name not in self.faults:
+            several = [n for n, p in self.phases.items() if p.arrival == name]
+            if several:
+                raise UnknownWindow(
+                    f"{name!r} matches several listener phases ({', '.join(several)}); "
+                    "use one of those names"
+                )
         if name in self.phases and name in self.faults:
             raise UnknownWindow(f"{name!r} names both a listener phase and a fault; rename one")
         if name in self.phases:

@@ -13,7 +13,7 @@ import socket
 from dataclasses import dataclass
 
 
-class AddrError(Exception):
+class AddrError(OSError):
     """A Go-style address error; ``str()`` is the text Go would print."""
 
 

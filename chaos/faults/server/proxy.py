@@ -159,7 +159,7 @@ class Proxy:
         upstream: Endpoint | None = None
         try:
             upstream = await self._dial(loop)
-        except (OSError, addr.AddrError) as exc:
+        except OSError as exc:
             log.debug("proxy %s: dial %s failed: %s", self.name, self.upstream, exc)
         except asyncio.CancelledError:
             client.close()

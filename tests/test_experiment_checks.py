@@ -209,3 +209,10 @@ def test_faults_that_suit_their_target(tmp_path: Path, fault: dict[str, Any]) ->
 
 def test_base_document_is_valid(tmp_path: Path) -> None:
     assert load(BASE, tmp_path).timeline.span("storm") == Window(0, 15)
+
+
+def test_an_after_window_needs_time_left_in_the_run(tmp_path: Path) -> None:
+    slos = [{"name": "late", "max": "m", "below": "1", "after": "bounce"}]
+    document = with_(("slos",), slos, SKETCH) | {"recovery": "0s"}
+    assert _has(_problems(document, tmp_path), "slos[0].after", "nothing to judge after it")
+    load(document | {"recovery": "5s"}, tmp_path)

@@ -22,6 +22,8 @@ from chaos.experiment.loader import (
 from tests.experiment_helpers import BASE, text_issues
 
 ROOT = Path(__file__).resolve().parent.parent
+VIRTUAL = ROOT / "tests" / "data" / "generated" / "experiment.yaml"
+"""Where generated documents claim to live (never written: parsing takes the text)."""
 
 GOOD = """\
 title: Located
@@ -260,13 +262,8 @@ def _assert_located(run: Any) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_documents)
-def test_random_structures_give_a_model_or_located_issues(
-    tmp_path_factory: Any, document: Any
-) -> None:
-    where = tmp_path_factory.mktemp("random")
-    _assert_located(
-        lambda: parse_experiment(json.dumps(document, allow_nan=True), where / "e.yaml")
-    )
+def test_random_structures_give_a_model_or_located_issues(document: Any) -> None:
+    _assert_located(lambda: parse_experiment(json.dumps(document, allow_nan=True), VIRTUAL))
 
 
 def _mutate(data: st.DataObject, base: dict[str, Any]) -> Any:
@@ -303,17 +300,12 @@ def _valid_examples() -> list[dict[str, Any]]:
     return examples
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
-def test_mutated_valid_documents_give_a_model_or_located_issues(
-    tmp_path_factory: Any, data: st.DataObject
-) -> None:
+def test_mutated_valid_documents_give_a_model_or_located_issues(data: st.DataObject) -> None:
     base = data.draw(st.sampled_from(_valid_examples()))
     document = _mutate(data, base)
-    where = tmp_path_factory.mktemp("mutated")
-    _assert_located(
-        lambda: parse_experiment(json.dumps(document, allow_nan=True), where / "e.yaml")
-    )
+    _assert_located(lambda: parse_experiment(json.dumps(document, allow_nan=True), VIRTUAL))
 
 
 _yamlish = st.text(
@@ -328,6 +320,5 @@ _yamlish = st.text(
         _yamlish, st.text(max_size=80), st.builds(lambda a, b: a + b, st.just(GOOD), _yamlish)
     )
 )
-def test_random_text_gives_a_model_or_located_issues(tmp_path_factory: Any, text: str) -> None:
-    where = tmp_path_factory.mktemp("text")
-    _assert_located(lambda: parse_experiment(text, where / "e.yaml"))
+def test_random_text_gives_a_model_or_located_issues(text: str) -> None:
+    _assert_located(lambda: parse_experiment(text, VIRTUAL))

@@ -100,3 +100,13 @@ def test_an_empty_directory_is_invalid_input(tmp_path: Path) -> None:
     err = io.StringIO()
     assert validate_files([tmp_path], Console(file=io.StringIO()), Console(file=err)) == 2
     assert "no experiment files" in err.getvalue()
+
+
+def test_the_readme_example_is_a_valid_experiment(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Writing an experiment", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.yaml").write_text(example)
+    out, err = io.StringIO(), io.StringIO()
+    assert validate_files([tmp_path / "example.yaml"], Console(file=out), Console(file=err)) == 0
+    assert "3 faults, 5 SLOs" in out.getvalue()

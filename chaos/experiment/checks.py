@@ -212,10 +212,14 @@ def _slos(experiment: Experiment, timeline: Timeline) -> list[Problem]:
             )
             found.append(Problem((*loc, relation), message))
             continue
-        if window.length <= 0 and relation == "during":
-            found.append(
-                Problem((*loc, relation), f"the window of {name!r} is empty; use `after: {name}`")
+        if window.length <= 0:
+            empty = (
+                f"the window of {name!r} is empty; use `after: {name}`"
+                if relation == "during"
+                else f"the run ends when {name!r} does, leaving nothing to judge after it; "
+                "lengthen `recovery` or `duration`"
             )
+            found.append(Problem((*loc, relation), empty))
         elif (
             not isinstance(slo, RecoverySLO)
             and slo.window is not None

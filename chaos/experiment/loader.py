@@ -8,6 +8,7 @@ one `ExperimentError` listing every problem with its file, line and column.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +27,13 @@ from chaos.experiment.experiment import Experiment
 from chaos.experiment.stack import StackSpec
 from chaos.experiment.tagged import nearest
 from chaos.experiment.timeline import Timeline
-from chaos.experiment.yamldoc import YamlDocument, YamlSyntaxError, parse_yaml, read_yaml
+from chaos.experiment.yamldoc import (
+    YamlDocument,
+    YamlSyntaxError,
+    parse_yaml,
+    read_text,
+    read_yaml,
+)
 
 BUILTIN_SPECS = Path(__file__).resolve().parent.parent / "stack" / "specs"
 
@@ -79,7 +86,20 @@ def _validate(document: YamlDocument, model: type[M], what: str) -> M:
 
 def load_stack_spec(path: Path) -> StackSpec:
     """A stack spec file, validated with every reference resolved."""
-    document = _document(lambda: read_yaml(path))
+    return _stack_from_text(path, _document_text(path))
+
+
+def _document_text(path: Path) -> str:
+    try:
+        return read_text(path)
+    except YamlSyntaxError as exc:
+        raise ExperimentError([exc.issue]) from None
+
+
+@functools.lru_cache(maxsize=16)
+def _stack_from_text(path: Path, text: str) -> StackSpec:
+    """Parsing YAML is the slow part of loading; many experiments share one (immutable) spec."""
+    document = _document(lambda: parse_yaml(text, path))
     spec = _validate(document, StackSpec, "a stack spec (name, components, links)")
     problems = spec.problems()
     if problems:

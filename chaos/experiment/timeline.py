@@ -116,10 +116,8 @@ class Timeline:
 
     def _phase_span(self, phase: Phase) -> Window:
         later = [p.start for p in self.phases.values() if p.start > phase.start]
-        if later:
-            until = min(later)
-        else:
-            until = self.method_end if phase.end is not None else self.run_end
+        last = self.method_end if phase.end is not None else self.run_end
+        until = min(later, default=last)
         return Window(phase.start.seconds, max(phase.end or phase.start, until).seconds)
 
     def window(self, binding: tuple[str, str]) -> Window:

@@ -126,11 +126,15 @@ def parse_yaml(text: str, source: Path) -> YamlDocument:
     return YamlDocument(source, tree, _plain(tree, {}))
 
 
-def read_yaml(path: Path) -> YamlDocument:
-    """Read and parse a file; unreadable files are reported like syntax errors."""
+def read_text(path: Path) -> str:
+    """A file's text; an unreadable file is reported like a syntax error."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise YamlSyntaxError(Issue(path, None, "", f"cannot read the file: {reason}")) from None
-    return parse_yaml(text, path)
+
+
+def read_yaml(path: Path) -> YamlDocument:
+    """Read and parse a file."""
+    return parse_yaml(read_text(path), path)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 from chaos.errors import InvalidInput
-from chaos.workload.adapter import connect_failure, source_address
+from chaos.workload.adapter import connect_failure, source_address, spreads_sources
 from chaos.workload.http import ProtocolError, ResponseParser, Target
 from chaos.workload.metrics import ListenerCollector
 from chaos.workload.probe import Connected, Dropped, Failed, FirstAudio, Probe
@@ -20,7 +22,7 @@ HEAD = b"HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\nicy-br: 64\r\n\r\n"
 
 def _split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 @given(st.binary(max_size=3000), st.lists(st.integers(0, 10_000), max_size=20))
@@ -68,9 +70,9 @@ def test_target_parsing_and_request() -> None:
 
 def test_progressive_probe_plays_bytes_at_the_nominal_bitrate() -> None:
     probe = Probe(ProgressiveDecoder(), requested_at=10.0, target_delay=0.5)
-    assert probe.connected(10.01) == [Connected(10.01)]
-    assert probe.feed(10.2, HEAD + b"x" * 2000) == []  # 0.25 s of 64 kb/s audio: not yet
-    assert probe.feed(10.3, b"x" * 2000) == [FirstAudio(10.3, pytest.approx(0.3))]
+    assert probe.connected(10.01) == (Connected(10.01),)
+    assert probe.feed(10.2, HEAD + b"x" * 2000) == ()  # 0.25 s of 64 kb/s audio: not yet
+    assert probe.feed(10.3, b"x" * 2000) == (FirstAudio(10.3, pytest.approx(0.3)),)
     assert probe.first_byte_at == 10.2
     for i in range(10):  # 8000 bytes/s, on time
         probe.feed(10.3 + 0.25 * (i + 1), b"x" * 2000)
@@ -79,7 +81,7 @@ def test_progressive_probe_plays_bytes_at_the_nominal_bitrate() -> None:
     assert probe.playout.stalled and probe.playout.stalls == []
     probe.feed(15.0, b"x" * 2000)  # … the next one does: playout resumes, 1.7 s after it paused
     assert probe.playout.stalls == [pytest.approx(1.7)]
-    assert probe.closed(15.5) == [Dropped(15.5, "closed")]
+    assert probe.closed(15.5) == (Dropped(15.5, "closed"),)
     summary = probe.summary()
     assert summary["ttfa_seconds"] == pytest.approx(0.3)
     assert summary["stalls"] == 1 and summary["freezes"] == 1
@@ -89,14 +91,14 @@ def test_progressive_probe_plays_bytes_at_the_nominal_bitrate() -> None:
 def test_probe_failures_have_short_reasons() -> None:
     not_found = Probe(ProgressiveDecoder(64_000), requested_at=0.0, target_delay=0.5)
     events = not_found.feed(0.1, b"HTTP/1.0 404 Not Found\r\n\r\n")
-    assert events == [Failed(0.1, "http_404")]
-    assert not_found.ended and not_found.feed(0.2, b"more") == []
+    assert events == (Failed(0.1, "http_404"),)
+    assert not_found.ended and not_found.feed(0.2, b"more") == ()
     no_bitrate = Probe(ProgressiveDecoder(), requested_at=0.0, target_delay=0.5)
     [failed] = no_bitrate.feed(0.1, b"HTTP/1.0 200 OK\r\n\r\nabc")
     assert isinstance(failed, Failed) and failed.reason == "protocol"
     assert "64kbps" in failed.detail
     silent = Probe(ProgressiveDecoder(64_000), requested_at=0.0, target_delay=0.5)
-    assert silent.closed(3.0, "reset") == [Failed(3.0, "reset")]
+    assert silent.closed(3.0, "reset") == (Failed(3.0, "reset"),)
 
 
 def test_leaving_is_not_a_failure() -> None:
@@ -104,7 +106,7 @@ def test_leaving_is_not_a_failure() -> None:
     probe.feed(0.0, HEAD + b"x" * 100)
     probe.leave(0.05)
     assert probe.failure is None and probe.drop is None
-    assert probe.closed(0.06) == []
+    assert probe.closed(0.06) == ()
 
 
 def test_bitrate_from_ice_audio_info() -> None:
@@ -114,12 +116,13 @@ def test_bitrate_from_ice_audio_info() -> None:
 
 
 def test_source_addresses_spread_over_loopback_only() -> None:
-    assert source_address(0, "127.0.0.1") == "127.0.0.2"
-    assert source_address(300, "127.0.0.1") == "127.0.1.46"
-    assert len({source_address(i, "127.0.0.1") for i in range(5000)}) == 1022
-    assert source_address(1, "10.0.0.1") is None
-    assert source_address(1, "localhost") is None
-    assert source_address(1, "::1") is None
+    assert source_address(0) == "127.0.0.2"
+    assert source_address(300) == "127.0.1.46"
+    assert source_address(1021) == "127.0.3.255"
+    assert len({source_address(i) for i in range(5000)}) == 1022
+    assert spreads_sources("127.0.0.1") and spreads_sources("127.5.0.9")
+    for remote in ("10.0.0.1", "localhost", "::1"):
+        assert not spreads_sources(remote)
 
 
 def test_connect_failures_map_to_labels() -> None:

@@ -25,11 +25,15 @@ _CONCEALED_MEMORY = 4096
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """A unit of media: ``seq`` orders it, ``duration`` is how long it plays (seconds)."""
+    """A unit of media: ``seq`` orders it, ``duration`` is how long it plays (seconds).
+
+    ``payload`` is the adapter's own unit (a decoded framed-audio frame, say), opaque here and
+    handed back to the play sink; progressive streams carry none.
+    """
 
     seq: int
     duration: float
-    payload: bytes = b""
+    payload: object = None
 
 
 PlaySink = Callable[[Frame | None, float], None]

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from chaos.workload.http import Target
-from chaos.workload.probe import Probe, ProbeEvent, StreamDecoder
+from chaos.workload.probe import Events, Probe, StreamDecoder
 
-EventSink = Callable[[list[ProbeEvent]], None]
+EventSink = Callable[[Events], None]
 _IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 #: Source addresses 127.0.0.2 … 127.0.3.255; each brings its own ephemeral-port range.
 _SOURCE_POOL = 1022
@@ -44,15 +44,19 @@ class Adapter(Protocol):
         """Connect and start feeding ``probe``; events it produces go to ``sink``."""
 
 
-def source_address(listener: int, host: str) -> str | None:
-    """The loopback source address for listener ``listener``; None when the target is remote."""
+def spreads_sources(host: str) -> bool:
+    """Source addresses are spread only towards an IPv4 loopback target (127.0.0.0/8)."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return None
-    if address.version != 4 or not address.is_loopback:
-        return None
-    return str(ipaddress.IPv4Address("127.0.0.2") + listener % _SOURCE_POOL)
+        return False
+    return address.version == 4 and address.is_loopback
+
+
+def source_address(listener: int) -> str:
+    """The loopback source address of listener number ``listener``: 127.0.0.2 … 127.0.3.255."""
+    n = 2 + listener % _SOURCE_POOL
+    return f"127.0.{n >> 8}.{n & 255}"
 
 
 def connect_failure(exc: BaseException) -> str:

@@ -56,7 +56,8 @@ class Dropped:
 
 
 ProbeEvent = Connected | FirstAudio | Failed | Dropped
-_NONE: list[ProbeEvent] = []  # shared: most feeds produce no event, so don't allocate one
+Events = tuple[ProbeEvent, ...]
+_NONE: Events = ()  # most feeds produce no event
 
 
 @dataclass(slots=True)
@@ -93,11 +94,11 @@ class Probe:
         first = self.playout.first_audio_at
         return None if first is None else first - self.requested_at
 
-    def connected(self, now: float) -> list[ProbeEvent]:
+    def connected(self, now: float) -> Events:
         self.connected_at = now
-        return [Connected(now)]
+        return (Connected(now),)
 
-    def feed(self, now: float, data: bytes) -> list[ProbeEvent]:
+    def feed(self, now: float, data: bytes) -> Events:
         if self.ended_at is not None:
             return _NONE
         self.bytes_received += len(data)
@@ -127,14 +128,14 @@ class Probe:
         for frame in frames:
             playout.receive(now, frame)
         if before is None and playout.first_audio_at is not None:
-            return [FirstAudio(playout.first_audio_at, playout.first_audio_at - self.requested_at)]
+            return (FirstAudio(playout.first_audio_at, playout.first_audio_at - self.requested_at),)
         return _NONE
 
     def tick(self, now: float) -> None:
         """Let the playout clock run without new data, so stalls show while they happen."""
         self.playout.advance(now)
 
-    def fail(self, now: float, reason: str, detail: str = "") -> list[ProbeEvent]:
+    def fail(self, now: float, reason: str, detail: str = "") -> Events:
         """End the attempt without first audio (or, after it, as a drop)."""
         if self.ended_at is not None:
             return _NONE
@@ -143,9 +144,9 @@ class Probe:
         self.ended_at = now
         self.failure = reason
         self.playout.finish(now)
-        return [Failed(now, reason, detail)]
+        return (Failed(now, reason, detail),)
 
-    def closed(self, now: float, reason: str = "closed") -> list[ProbeEvent]:
+    def closed(self, now: float, reason: str = "closed") -> Events:
         """The connection ended without the listener asking: a failure or a drop."""
         if self.ended_at is not None:
             return _NONE
@@ -154,7 +155,7 @@ class Probe:
         self.ended_at = now
         self.drop = reason
         self.playout.finish(now)
-        return [Dropped(now, reason)]
+        return (Dropped(now, reason),)
 
     def leave(self, now: float) -> None:
         """The listener chose to leave (session over, or the run ended): not a failure."""

@@ -21,6 +21,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import partial
 from multiprocessing.synchronize import Event
 from typing import Any
@@ -32,11 +33,20 @@ from chaos.workload.adapter import (
     Session,
     connect_failure,
     source_address,
+    spreads_sources,
 )
 from chaos.workload.arrivals import Join, Schedule
+from chaos.workload.framed import FramedDecoder
 from chaos.workload.http import Target
 from chaos.workload.limits import raise_fd_limit
-from chaos.workload.probe import Dropped, Failed, FirstAudio, Probe, ProbeEvent
+from chaos.workload.probe import (
+    Dropped,
+    Events,
+    Failed,
+    FirstAudio,
+    Probe,
+    StreamDecoder,
+)
 from chaos.workload.progressive import ProgressiveDecoder
 from chaos.workload.reconnect import ReconnectPolicy
 from chaos.workload.stats import ListenerStats
@@ -47,16 +57,23 @@ _READY_TIMEOUT = 60.0
 _ATTEMPTS_KEPT = 20
 
 
+class StreamFormat(StrEnum):
+    PROGRESSIVE = "progressive"
+    FRAMED = "framed"
+
+
 @dataclass(frozen=True, slots=True)
 class ListenerConfig:
     """How every listener of the swarm connects and what it counts as a failed join.
 
-    ``target_delay``: the jitter buffer's target, which for progressive streams is the decoder's
-    start-up buffer. ``join_timeout``: a join that has not played audio by then fails with
-    reason ``timeout``. ``bitrate`` (bit/s) is for progressive streams; None reads ``icy-br``.
+    ``stream``: ``progressive`` (Icecast-style bytes at ``bitrate`` bit/s, None reads
+    ``icy-br``) or ``framed`` (soundstage's sequenced frames). ``target_delay``: the jitter
+    buffer's target, which for progressive streams is the decoder's start-up buffer.
+    ``join_timeout``: a join that has not played audio by then fails with reason ``timeout``.
     """
 
     url: str
+    stream: StreamFormat = StreamFormat.PROGRESSIVE
     bitrate: float | None = None
     target_delay: float = 0.5
     connect_timeout: float = 30.0
@@ -64,7 +81,12 @@ class ListenerConfig:
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
 
     def adapter(self) -> Adapter:
-        return HttpStreamAdapter(Target.parse(self.url), partial(ProgressiveDecoder, self.bitrate))
+        decoder: Callable[[], StreamDecoder] = (
+            FramedDecoder
+            if self.stream is StreamFormat.FRAMED
+            else partial(ProgressiveDecoder, self.bitrate)
+        )
+        return HttpStreamAdapter(Target.parse(self.url), decoder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +148,8 @@ class _Listener:
             w.active.add(self)
             w.stats.join_attempts += 1
             try:
-                session = await asyncio.wait_for(
-                    w.adapter.open(probe, self.on_events, w.source(self.index)),
-                    w.cfg.connect_timeout,
-                )
+                async with asyncio.timeout(w.cfg.connect_timeout):  # no extra task, unlike wait_for
+                    session = await w.adapter.open(probe, self.on_events, w.source(self.index))
             except (OSError, TimeoutError) as exc:
                 self.on_events(probe.fail(w.loop.time(), connect_failure(exc), str(exc)))
                 return
@@ -141,7 +161,7 @@ class _Listener:
             if gate is not None:
                 gate.release()
 
-    def on_events(self, events: list[ProbeEvent]) -> None:
+    def on_events(self, events: Events) -> None:
         stats = self.w.stats
         for event in events:
             if isinstance(event, FirstAudio):
@@ -207,7 +227,7 @@ class _Worker:
         self.active: set[_Listener] = set()
         self.gates = {g: asyncio.Semaphore(n) for g, n in job.gate_limits.items()}
         self.tasks: set[asyncio.Task[None]] = set()
-        self._host = Target.parse(job.config.url).host
+        self._spread_sources = spreads_sources(Target.parse(job.config.url).host)
 
     def spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
@@ -215,7 +235,7 @@ class _Worker:
         task.add_done_callback(self.tasks.discard)
 
     def source(self, index: int) -> str | None:
-        return source_address(index, self._host)
+        return source_address(index) if self._spread_sources else None
 
     async def run(self, report: Callable[[ListenerStats], None]) -> list[dict[str, Any]]:
         listeners = [

@@ -202,6 +202,25 @@ def test_phase_refusals(tmp_path: Path, phase: Any, where: str, fragment: str) -
     assert any(i.path == where and fragment in i.message for i in found), found
 
 
+@pytest.mark.parametrize(
+    ("csv", "fragment"),
+    [
+        ("0,1\n60,x\n", "curve.csv:2: not a number"),
+        ("0,1,2\n", "expected 2 columns"),
+        ("30,1\n10,2\n", "sort the rows by time"),
+        ("", "no rows"),
+        ("0,0\n90,100\n", "the curve ends at 100s, after the run's duration (1m)"),
+    ],
+)
+def test_curve_csv_is_checked_at_validation(tmp_path: Path, csv: str, fragment: str) -> None:
+    (tmp_path / "curve.csv").write_text(csv)
+    phase = {"arrival": "curve", "csv": "curve.csv", "at": "10s"}
+    document = with_(("workload", "listeners"), [phase]) | {"duration": "1m"}
+    issue = only(issues(document, tmp_path))
+    assert issue.path == "workload.listeners[0].csv"
+    assert fragment in issue.message, issue
+
+
 def test_curve_needs_an_explicit_duration(tmp_path: Path) -> None:
     (tmp_path / "c.csv").write_text("0,1\n")
     issue = only(

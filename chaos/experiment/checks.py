@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from chaos.errors import InvalidInput
 from chaos.experiment.base import RESERVED_WINDOWS
 from chaos.experiment.errors import Loc, Problem, format_path
 from chaos.experiment.experiment import Experiment
@@ -26,7 +27,9 @@ from chaos.experiment.slos import RecoverySLO
 from chaos.experiment.stack import StackSpec
 from chaos.experiment.tagged import nearest
 from chaos.experiment.timeline import Timeline, UnknownWindow, phase_names
+from chaos.experiment.units import Duration
 from chaos.experiment.workload import Curve
+from chaos.workload.arrivals import load_curve
 
 
 def check_experiment(experiment: Experiment, stack: StackSpec, base_dir: Path) -> list[Problem]:
@@ -144,14 +147,7 @@ def _phases(experiment: Experiment, base_dir: Path) -> list[Problem]:
     for index, phase in enumerate(experiment.workload.listeners):
         loc: Loc = ("workload", "listeners", index)
         if isinstance(phase, Curve):
-            if not (base_dir / phase.csv).is_file():
-                found.append(
-                    Problem(
-                        (*loc, "csv"),
-                        f"no file {phase.csv!r} next to the experiment ({base_dir}); "
-                        "curve paths are relative to the experiment file",
-                    )
-                )
+            found += _curve(loc, phase, base_dir, experiment.duration)
             if experiment.duration is None:
                 found.append(
                     Problem(
@@ -179,6 +175,34 @@ def _phases(experiment: Experiment, base_dir: Path) -> list[Problem]:
                     )
                 )
     return found
+
+
+def _curve(loc: Loc, phase: Curve, base_dir: Path, duration: Duration | None) -> list[Problem]:
+    """The curve's CSV must exist, parse, and end within the run."""
+    path = base_dir / phase.csv
+    if not path.is_file():
+        return [
+            Problem(
+                (*loc, "csv"),
+                f"no file {phase.csv!r} next to the experiment ({base_dir}); "
+                "curve paths are relative to the experiment file",
+            )
+        ]
+    try:
+        curve = load_curve(path)
+    except InvalidInput as exc:
+        return [
+            Problem((*loc, "csv"), f"{exc.where}: {exc.what}" + (f"; {exc.fix}" if exc.fix else ""))
+        ]
+    end = phase.at + Duration.of_seconds(curve.points[-1][0])
+    if duration is not None and end > duration:
+        return [
+            Problem(
+                (*loc, "csv"),
+                f"the curve ends at {end}, after the run's duration ({duration})",
+            )
+        ]
+    return []
 
 
 def _slos(experiment: Experiment, timeline: Timeline) -> list[Problem]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Annotated, Any, ClassVar, Self
@@ -70,21 +71,28 @@ def _describe(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-class _Quantity:
+class _Quantity(ABC):
     """Pydantic glue shared by every value object: validate from text, serialise to text."""
 
     kind: ClassVar[str]
     examples: ClassVar[tuple[str, ...]]
+    zero: ClassVar[str]
+    """How zero is written: the one bare number that is never ambiguous."""
 
     @classmethod
+    @abstractmethod
     def parse(cls, text: str) -> Self:
-        raise NotImplementedError
+        """Read the canonical text (and the other spellings people use)."""
+
+    @abstractmethod
+    def __str__(self) -> str:
+        """The canonical text: `parse(str(x)) == x`."""
 
     @classmethod
     def from_number(cls, value: int | float) -> Self:
         """A bare YAML number; refused unless the class says it is unambiguous."""
         if value == 0:
-            return cls.parse(f"0{cls.examples[0].lstrip('0123456789.')}")
+            return cls.parse(cls.zero)
         raise UnitError(
             f"{value!r} has no unit; write a {cls.kind} with its unit, "
             f"e.g. {', '.join(cls.examples)}"
@@ -176,6 +184,7 @@ class Duration(_Quantity):
 
     kind: ClassVar[str] = "duration"
     examples: ClassVar[tuple[str, ...]] = ("200ms", "2s", "5m", "1m30s")
+    zero: ClassVar[str] = "0s"
 
     def __post_init__(self) -> None:
         if self.nanoseconds < 0:
@@ -243,6 +252,7 @@ class Ratio(_Quantity):
 
     kind: ClassVar[str] = "percentage"
     examples: ClassVar[tuple[str, ...]] = ("5%", "99.5%", "0.1%")
+    zero: ClassVar[str] = "0%"
 
     def __post_init__(self) -> None:
         if self.value < 0:
@@ -289,6 +299,7 @@ class BitRate(_Quantity):
 
     kind: ClassVar[str] = "bit rate"
     examples: ClassVar[tuple[str, ...]] = ("64kbps", "10Mbps", "1Gbit/s")
+    zero: ClassVar[str] = "0bps"
     _pattern: ClassVar[re.Pattern[str]] = re.compile(rf"({_NUMBER})\s*([kKMGT]?)(?:bps|bit/s|b/s)")
     _units: ClassVar[tuple[tuple[str, int], ...]] = (
         ("bps", 1),
@@ -324,6 +335,7 @@ class ByteRate(_Quantity):
 
     kind: ClassVar[str] = "byte rate"
     examples: ClassVar[tuple[str, ...]] = ("1000KB/s", "1MB/s", "64KiB/s")
+    zero: ClassVar[str] = "0B/s"
     _pattern: ClassVar[re.Pattern[str]] = re.compile(rf"({_NUMBER})\s*([kKMGT]i?|)(?:B/s|Bps)")
     _units: ClassVar[tuple[tuple[str, int], ...]] = (
         ("B/s", 1),
@@ -373,11 +385,6 @@ def parse_data_rate(value: object) -> DataRate:
         f"expected a data rate like 64kbps, 10Mbps (bits) or 1000KB/s (bytes); "
         f"got {_describe(value)}"
     )
-
-
-def bytes_per_second(rate: DataRate) -> float:
-    """Either family in bytes per second (the Prometheus base unit for a rate)."""
-    return rate.bytes_per_second
 
 
 # --- sizes -----------------------------------------------------------------------------------

@@ -127,7 +127,10 @@ class Paced(_Phase):
 
 
 class Curve(_Phase):
-    """Concurrent listeners replayed from a CSV (`seconds,listeners` rows), divided by `scale`."""
+    """An audience curve replayed from a CSV of `seconds,listeners` rows, divided by `scale`.
+
+    The CSV is read by ``chaos.workload.arrivals.load_curve`` (checked at validation time).
+    """
 
     arrival: Literal["curve"]
     csv: str = Field(min_length=1, description="path relative to the experiment file")

@@ -153,6 +153,22 @@ def test_anchors_and_aliases_are_followed(tmp_path: Path) -> None:
     ]
 
 
+def test_errors_in_merged_mappings_are_located_where_they_are_written(tmp_path: Path) -> None:
+    text = (ROOT / "tests" / "data" / "anchors.yaml").read_text()
+    assert len(parse_experiment(text, tmp_path / "e.yaml").experiment.faults) == 3
+    broken = text.replace("for: 10s", "for: 10 s!").replace("latency: 100ms", "latency: 100pc")
+    broken = broken.replace("at: 40s", "at: 4O")
+    found = [(i.path, i.position) for i in text_issues(broken, tmp_path)]
+    shared = _at(broken, 8, "10 s!")  # merged into every fault, reported for each, located once
+    assert found == [
+        ("faults[0].for", shared),
+        ("faults[1].for", shared),
+        ("faults[2].for", shared),
+        ("faults[0].latency", _at(broken, 8, "100pc")),
+        ("faults[2].at", _at(broken, 12, "4O")),
+    ]
+
+
 def test_recursive_documents_are_refused_not_crashed(tmp_path: Path) -> None:
     found = text_issues("title: &a [*a]\n", tmp_path)
     assert found and all(i.position is not None for i in found)
@@ -322,3 +338,29 @@ _yamlish = st.text(
 )
 def test_random_text_gives_a_model_or_located_issues(text: str) -> None:
     _assert_located(lambda: parse_experiment(text, VIRTUAL))
+
+
+@functools.cache
+def _written_files() -> list[str]:
+    """Hand-written YAML: comments, flow and block styles, anchors and merge keys."""
+    paths = [
+        *sorted((ROOT / "experiments").glob("*.yaml")),
+        *sorted((ROOT / "tests/data").glob("*.yaml")),
+    ]
+    return [path.read_text() for path in paths]
+
+
+_tokens = st.sampled_from(
+    ["5s", "-1s", "200", "lateny", "latency", "*edge-fault", "&x", "<<", "{", "}", "[", "- ",
+     ": ", "\n  ", "\n", "null", "off", "1:500", "listener->egde", "strom", "p95", "#"]
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_edited_files_give_a_model_or_located_issues(data: st.DataObject) -> None:
+    text = data.draw(st.sampled_from(_written_files()))
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, min(len(text), start + 12)))
+    insert = data.draw(st.one_of(_tokens, _yamlish.map(lambda t: t[:10])))
+    _assert_located(lambda: parse_experiment(text[:start] + insert + text[end:], VIRTUAL))

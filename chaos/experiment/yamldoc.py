@@ -50,11 +50,12 @@ class YamlDocument:
         segments = [s for s in loc if not is_tag(s)]
         for index, segment in enumerate(segments):
             following = segments[index + 1] if index + 1 < len(segments) else None
-            if isinstance(node, CommentedMap) and segment in node:
+            owner = _owner(node, segment) if isinstance(node, CommentedMap) else None
+            if owner is not None:
                 if following == "[key]" or (following is None and at_key):
-                    return _position(node.lc.key(segment))
-                here = _position(node.lc.value(segment))
-                node = node[segment]
+                    return _position(owner.lc.key(segment))
+                here = _position(owner.lc.value(segment))
+                node = owner[segment]
             elif (
                 isinstance(node, CommentedSeq)
                 and isinstance(segment, int)
@@ -65,6 +66,18 @@ class YamlDocument:
             else:
                 return here
         return here
+
+
+def _owner(mapping: CommentedMap, key: Any) -> CommentedMap | None:
+    """The mapping that spells out `key`: this one, or one merged into it with `<<: *anchor`."""
+    if key in mapping.lc.data:
+        return mapping
+    for merged in getattr(mapping, "merge", None) or []:
+        source = merged[1] if isinstance(merged, tuple) else merged  # ruamel 0.18: (index, map)
+        found = _owner(source, key) if isinstance(source, CommentedMap) else None
+        if found is not None:
+            return found
+    return None
 
 
 def _position(pair: Any) -> Position:

@@ -47,6 +47,9 @@ class EdgeConfig:
     origin: tuple[str, int] = ("127.0.0.1", 0)
     capacity: int = 5000
     queue_frames: int = 25
+    flush_frames: int = 1
+    """Frames written to listeners together: one send per listener per N frames trades
+    (N-1) x 20 ms of latency for N times fewer system calls, the edge's main cost."""
     slow_policy: str = "drop"
     max_lag_s: float = 1.0
     backlog: int = 4096
@@ -156,6 +159,7 @@ class Edge:
         self._server: asyncio.Server | None = None
         self._link: asyncio.Transport | None = None
         self._rng = random.Random()
+        self._pending: dict[int, list[bytes]] = {}
         self.frame_delay = Histogram(
             "soundstage_edge_frame_delay_seconds",
             "Capture-to-edge delay of mix frames (origin clock to fan-out).",
@@ -247,12 +251,19 @@ class Edge:
             return
         clients = self.rooms.get(frame.room)
         if not clients:
+            self._pending.pop(frame.room, None)
             return
-        data = httpwire.chunk(frame.encode())
+        pending = self._pending.setdefault(frame.room, [])
+        pending.append(httpwire.chunk(frame.encode()))
+        if len(pending) < self.config.flush_frames:
+            return
+        frames = len(pending)
+        data = b"".join(pending)
+        pending.clear()
         size = len(data)
-        limit = self.config.queue_frames * size
+        limit = self.config.queue_frames * size // frames
         disconnect = self.config.slow_policy == "disconnect"
-        work = self.config.work_per_listener_us / 1e6
+        work = self.config.work_per_listener_us * frames / 1e6
         sent = 0
         for client in list(clients):
             transport = client.transport
@@ -266,12 +277,12 @@ class Edge:
                     self.remove_listener(client)
                     transport.abort()
                 else:
-                    stats.dropped_slow += 1
+                    stats.dropped_slow += frames
                 continue
             client.slow = False
             transport.write(data)
             sent += 1
-        stats.frames_out += sent
+        stats.frames_out += sent * frames
         stats.bytes_out += sent * size
 
     def health(self) -> dict[str, object]:
@@ -398,6 +409,7 @@ def parse_args(argv: list[str] | None = None) -> EdgeConfig:
     parser.add_argument("--origin", required=True, help="host:port of the origin's fanout")
     parser.add_argument("--capacity", type=int, default=5000, help="max listeners (then 503)")
     parser.add_argument("--queue-frames", type=int, default=25, help="per-listener send queue")
+    parser.add_argument("--flush-frames", type=int, default=1, help="frames per write")
     parser.add_argument("--slow-policy", choices=("drop", "disconnect"), default="drop")
     parser.add_argument("--send-buffer", type=int, default=65536, help="SO_SNDBUF per listener")
     parser.add_argument("--max-lag", type=float, default=1.0, help="seconds before stale")
@@ -421,6 +433,7 @@ def parse_args(argv: list[str] | None = None) -> EdgeConfig:
         origin=origin,
         capacity=args.capacity,
         queue_frames=args.queue_frames,
+        flush_frames=max(1, args.flush_frames),
         slow_policy=args.slow_policy,
         max_lag_s=args.max_lag,
         send_buffer_bytes=args.send_buffer,

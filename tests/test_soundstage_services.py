@@ -225,3 +225,26 @@ async def test_origin_counts_invalid_datagrams_and_mixes_valid_ones() -> None:
         assert origin.stats.mix_frames == 1
     finally:
         await origin.stop()
+
+
+async def test_edge_batches_frames_per_write_when_asked() -> None:
+    config = EdgeConfig(origin=("127.0.0.1", 9), flush_frames=5)
+    edge = Edge(config, service.new_registry())
+    await edge.start()
+    stop = asyncio.Event()
+    stream = asyncio.create_task(listen(f"http://127.0.0.1:{edge.port}/stream/1", stop=stop))
+    try:
+        while edge.listeners < 1:
+            await asyncio.sleep(0.01)
+        for seq in range(4):
+            edge.deliver(_big_frame(seq))
+        assert edge.stats.frames_out == 0  # held until the batch is full
+        for seq in range(4, 9):
+            edge.deliver(_big_frame(seq))
+        assert edge.stats.frames_out == 5
+        await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        result = await stream
+        await edge.stop()
+    assert result.watch is not None and result.watch.frames == 5 and result.watch.lost == 0

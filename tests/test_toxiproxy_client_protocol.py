@@ -328,3 +328,32 @@ def test_any_error_answer_becomes_a_typed_error_never_a_crash(
         assert status != 200 and error.status == status
     except ToxiproxyProtocolError:
         assert status == 200
+
+
+hosts = st.one_of(
+    st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z][a-z0-9-]{0,10}){0,2}", fullmatch=True),
+    st.ip_addresses(v=4).map(str),
+)
+
+
+@given(hosts, st.integers(min_value=1, max_value=65535), st.sampled_from(["", "http://"]))
+def test_any_host_and_port_resolves_to_an_http_url(host: str, port: int, scheme: str) -> None:
+    assert resolve_url(f"{scheme}{host}:{port}") == f"http://{host}:{port}"
+
+
+def test_sync_and_async_clients_offer_every_operation_with_one_signature() -> None:
+    import inspect
+
+    from chaos.faults.client import AsyncToxiproxyClient, ToxiproxyClient
+
+    operations = {
+        name for name, value in vars(Api).items() if inspect.isfunction(value) and name[0] != "_"
+    }
+    for client in (ToxiproxyClient, AsyncToxiproxyClient):
+        assert operations <= set(vars(client)), client
+        for name in operations:
+            method = getattr(client, name)
+            assert inspect.iscoroutinefunction(method) == (client is AsyncToxiproxyClient)
+            assert list(inspect.signature(method).parameters) == list(
+                inspect.signature(getattr(Api, name)).parameters
+            ), name

@@ -220,3 +220,15 @@ async def test_async_client_drives_the_same_calls(url: str, echo: EchoServer) ->
         await client.reset()
         await client.delete_proxy("edge")
         assert await client.list_proxies() == {}
+
+
+def test_client_attribute_models_match_every_server_toxic_type() -> None:
+    """The typed models and the server's schemas describe the same wire format (no drift)."""
+    from chaos.faults.client.models import ATTRIBUTES_BY_TYPE
+    from chaos.faults.toxics import TOXIC_TYPES
+
+    assert set(TOXIC_TYPES) <= set(ATTRIBUTES_BY_TYPE)
+    for name, server_toxic in TOXIC_TYPES.items():
+        client_fields = ATTRIBUTES_BY_TYPE[name].model_fields
+        assert list(client_fields) == [field for field, _ in server_toxic.fields], name
+        assert all(client_fields[field].annotation is int for field in client_fields), name

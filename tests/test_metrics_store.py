@@ -7,13 +7,11 @@ import math
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from chaos.errors import InvalidInput
 from chaos.metrics.batch import RECORD_KIND, SampleBatch
-from chaos.metrics.exposition import ExpositionError, parse_exposition
 from chaos.metrics.series import STALE_NAN, SeriesKey, is_stale_marker
 from chaos.metrics.store import LOOKBACK, SeriesStore
 from chaos.report.journal import JournalWriter, read_journal
@@ -43,6 +41,7 @@ def test_range_includes_both_ends_and_filters_by_label() -> None:
     assert found[0].values == (20.0, 30.0, 40.0, 50.0)
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(st.floats(-20, 30), st.floats(0, 20))
 def test_windows_outside_the_data_find_nothing(start: float, width: float) -> None:
     store = filled()
@@ -98,6 +97,7 @@ batches = st.lists(
 )
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(batches)
 def test_journal_round_trip_rebuilds_the_same_store(raw: list) -> None:  # type: ignore[type-arg]
     direct = SeriesStore()
@@ -146,44 +146,3 @@ def test_the_run_journal_carries_samples_for_re_evaluation(tmp_path: Path) -> No
 def test_malformed_journal_records_are_invalid_input(record: dict) -> None:  # type: ignore[type-arg]
     with pytest.raises(InvalidInput, match="journal record 1"):
         SeriesStore.from_journal_samples([record])
-
-
-def test_exposition_from_prometheus_client() -> None:
-    registry = CollectorRegistry()
-    Counter("joins", "joins", ["edge"], registry=registry).labels("e1").inc(3)
-    Gauge("level", "level", registry=registry).set(math.nan)
-    Histogram("lat_seconds", "lat", buckets=(0.1, 1.0), registry=registry).observe(0.5)
-    parsed = parse_exposition(generate_latest(registry).decode())
-    values = dict(parsed.samples)
-    assert values[SeriesKey.of("joins_total", {"edge": "e1"})] == 3.0
-    assert math.isnan(values[SeriesKey.of("level")])
-    assert values[SeriesKey.of("lat_seconds_bucket", {"le": "1.0"})] == 1.0
-    assert values[SeriesKey.of("lat_seconds_bucket", {"le": "0.1"})] == 0.0
-    expected = {"joins": "counter", "level": "gauge", "lat_seconds": "histogram"}
-    assert parsed.types.items() >= expected.items()
-
-
-label_values = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
-
-
-@given(
-    st.dictionaries(
-        st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True),
-        st.tuples(label_values, st.floats(allow_nan=False)),
-        max_size=5,
-    )
-)
-def test_exposition_round_trips_any_labels_and_values(series: dict) -> None:  # type: ignore[type-arg]
-    registry = CollectorRegistry()
-    gauge = Gauge("g", "g", ["label"], registry=registry)
-    expected = {}
-    for value_key, (label, value) in series.items():
-        gauge.labels(label + value_key).set(value)
-        expected[SeriesKey.of("g", {"label": label + value_key})] = value
-    assert dict(parse_exposition(generate_latest(registry).decode()).samples) == expected
-
-
-@pytest.mark.parametrize("body", ["x{ 1", "# TYPE x counter\nx_total abc\n", 'x{a="1} 2'])
-def test_bad_exposition_is_an_exposition_error(body: str) -> None:
-    with pytest.raises(ExpositionError):
-        parse_exposition(body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chaos.metrics.series import Series, SeriesKey
@@ -71,6 +71,7 @@ bucket_sets = st.lists(
 ).map(lambda bs: [*bs, (math.inf, max(c for _, c in bs) + 1.0)])
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(bucket_sets, st.floats(1e-9, 1), st.floats(1e-9, 1))
 def test_quantile_is_monotone_in_q(buckets: list[tuple[float, float]], a: float, b: float) -> None:
     lo, hi = sorted((a, b))
@@ -123,6 +124,7 @@ def test_gauge_delta_may_be_negative() -> None:
 counters = st.lists(st.floats(min_value=0, max_value=1e9, allow_nan=False), min_size=2, max_size=40)
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(counters, st.floats(0, 5), st.floats(0, 5))
 def test_counter_resets_never_give_negative_rates(
     values: list[float], before: float, after: float

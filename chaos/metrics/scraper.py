@@ -83,8 +83,6 @@ class Scraper:
         self.timeout = min(interval, 10.0) if timeout is None else timeout
         self.sink = sink
         self.clock = clock
-        self.types: dict[str, str] = {}
-        """Metric family name → type, as exposed by the targets (for validation messages)."""
         self._up: dict[Target, bool] = {}
         self._last_errors: dict[Target, str] = {}
         self._exposed: dict[Target, set[SeriesKey]] = {}
@@ -110,15 +108,14 @@ class Scraper:
         began = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
-                exposition = parse_exposition(await self._fetch(client, target))
+                exposed_samples = parse_exposition(await self._fetch(client, target))
         except (httpx.HTTPError, ExpositionError, TimeoutError) as exc:
             self._last_errors[target] = f"{type(exc).__name__}: {exc}"
             samples: list[tuple[SeriesKey, float]] = []
             healthy = False
         else:
             self._last_errors.pop(target, None)
-            self.types.update(exposition.types)
-            samples = [(_relabel(k, target), v) for k, v in exposition.samples]
+            samples = [(_relabel(k, target), v) for k, v in exposed_samples]
             healthy = True
         exposed = {k for k, _ in samples}
         stale = sorted(self._exposed.get(target, set()) - exposed)

@@ -70,7 +70,7 @@ class YamlDocument:
 
 def _owner(mapping: CommentedMap, key: Any) -> CommentedMap | None:
     """The mapping that spells out `key`: this one, or one merged into it with `<<: *anchor`."""
-    if key in mapping.lc.data:
+    if key in (mapping.lc.data or {}):
         return mapping
     for merged in getattr(mapping, "merge", None) or []:
         source = merged[1] if isinstance(merged, tuple) else merged  # ruamel 0.18: (index, map)

@@ -26,14 +26,16 @@ EXAMPLE = ROOT / "experiments" / "launch-storm.yaml"
 BROKEN = ROOT / "tests" / "data" / "broken-experiment.yaml"
 
 
-def best_of(runs: int, work: Callable[[], object]) -> float:
-    """The fastest of ``runs`` timings: the least disturbed by other load on a shared box."""
-    times = []
+def best_of(runs: int, works: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """The fastest timing of each piece of work, interleaved so that load from other processes
+    on a shared box disturbs them alike."""
+    best = dict.fromkeys(works, float("inf"))
     for _ in range(runs):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, work in works.items():
+            start = time.perf_counter()
+            work()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def load_cold() -> None:
@@ -52,10 +54,16 @@ def load_broken() -> None:
 def main() -> None:
     text = EXAMPLE.read_text()
     loader.load_experiment(EXAMPLE)  # warm imports and the cache
-    warm = best_of(30, lambda: loader.load_experiment(EXAMPLE))
-    cold = best_of(30, load_cold)
-    yaml_only = best_of(30, lambda: parse_yaml(text, EXAMPLE))
-    broken = best_of(30, load_broken)
+    best = best_of(
+        50,
+        {
+            "warm": lambda: loader.load_experiment(EXAMPLE),
+            "cold": load_cold,
+            "yaml": lambda: parse_yaml(text, EXAMPLE),
+            "broken": load_broken,
+        },
+    )
+    warm, cold, yaml_only, broken = best["warm"], best["cold"], best["yaml"], best["broken"]
     rows = [
         ("load, stack spec cached", warm, "stack spec re-parsed", cold),
         ("YAML parse alone", yaml_only, "full load (cached spec)", warm),

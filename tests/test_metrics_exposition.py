@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from chaos.metrics.exposition import ExpositionError, parse_exposition
+from chaos.metrics.exposition import ExpositionError, ExpositionParser, parse_exposition
 from chaos.metrics.series import SeriesKey, labels_of
 
 
@@ -117,3 +117,21 @@ def test_escapes_timestamps_and_exemplars() -> None:
 def test_bad_exposition_is_an_exposition_error_naming_the_line(body: str) -> None:
     with pytest.raises(ExpositionError, match="line 2"):
         parse_exposition("ok 1\n" + body)
+
+
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
+@given(st.lists(st.lists(hand_written_lines(), max_size=5), min_size=2, max_size=4))
+def test_a_parser_reused_across_scrapes_reads_each_like_a_fresh_one(
+    scrapes: list[list[str]],
+) -> None:
+    parser = ExpositionParser()
+    for lines in scrapes:
+        text = "\n".join(lines)
+        assert sorted(parser.parse(text), key=repr) == sorted(parse_exposition(text), key=repr)
+
+
+def test_a_remembered_series_still_needs_a_valid_value() -> None:
+    parser = ExpositionParser()
+    parser.parse('x{a="1"} 1')
+    with pytest.raises(ExpositionError, match="line 1"):
+        parser.parse('x{a="1"}1')

@@ -21,7 +21,7 @@ import httpx
 from prometheus_client import CollectorRegistry, generate_latest
 
 from chaos.metrics.batch import SampleBatch
-from chaos.metrics.exposition import ExpositionError, parse_exposition
+from chaos.metrics.exposition import ExpositionError, ExpositionParser
 from chaos.metrics.series import SeriesKey, labels_of
 from chaos.metrics.store import SeriesStore
 
@@ -86,6 +86,7 @@ class Scraper:
         self._up: dict[Target, bool] = {}
         self._last_errors: dict[Target, str] = {}
         self._exposed: dict[Target, set[SeriesKey]] = {}
+        self._parsers: dict[Target, ExpositionParser] = {}
 
     def up(self, target: Target) -> bool | None:
         """Whether the last scrape of ``target`` succeeded; None before its first scrape."""
@@ -108,7 +109,8 @@ class Scraper:
         began = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
-                exposed_samples = parse_exposition(await self._fetch(client, target))
+                text = await self._fetch(client, target)
+                exposed_samples = self._parsers.setdefault(target, ExpositionParser()).parse(text)
         except (httpx.HTTPError, ExpositionError, TimeoutError) as exc:
             self._last_errors[target] = f"{type(exc).__name__}: {exc}"
             samples: list[tuple[SeriesKey, float]] = []

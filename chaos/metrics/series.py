@@ -43,9 +43,6 @@ class SeriesKey:
                 return value
         return None
 
-    def without(self, *names: str) -> Labels:
-        return tuple((k, v) for k, v in self.labels if k not in names)
-
     def matches(self, matchers: Mapping[str, str]) -> bool:
         """Equality matchers, as in ``name{a="b"}``; an absent label matches the empty string."""
         own = dict(self.labels)

@@ -104,63 +104,71 @@ def format_path(loc: Sequence[str | int]) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class _Reported:
+    """One pydantic error, worded: where it points, and what it says."""
+
+    loc: Loc
+    message: str
+    at_key: bool = False
+    missing: bool = False
+    suggests: Loc | None = None
+    """For an unknown field: the path of the field it probably meant."""
+
+
+def _word(detail: Any, root: type[BaseModel]) -> _Reported:
+    loc: Loc = tuple(detail["loc"])
+    kind = detail["type"]
+    ctx = detail.get("ctx") or {}
+    if kind == "field_error":
+        return _Reported((*loc, str(ctx["field"])), str(ctx["message"]))
+    if kind == "extra_forbidden":
+        allowed = allowed_fields(root, loc[:-1])
+        guess = nearest(str(loc[-1]), allowed)
+        if guess is not None:
+            message = f"unknown field; did you mean '{guess}'?"
+            return _Reported(loc, message, at_key=True, suggests=(*loc[:-1], guess))
+        choices = f"; expected one of {', '.join(allowed)}" if allowed else ""
+        return _Reported(loc, "unknown field" + choices, at_key=True)
+    if kind == "missing":
+        return _Reported(loc, "required field is missing", missing=True)
+    if kind == "literal_error":
+        expected_text = str(ctx.get("expected", ""))
+        expected = re.findall(r"'([^']*)'", expected_text) or [expected_text]
+        guess = nearest(str(detail["input"]), expected)
+        message = f"expected one of {', '.join(expected)}; got {_show(detail['input'])}"
+        return _Reported(loc, message + (f"; did you mean '{guess}'?" if guess else ""))
+    if kind in ("value_error", "assertion_error"):
+        return _Reported(loc, str(ctx.get("error", detail["msg"])))
+    message = detail["msg"]
+    if not isinstance(detail["input"], dict | list):
+        message += f"; got {_show(detail['input'])}"
+    return _Reported(loc, message)
+
+
 def issues_from_validation(
     error: ValidationError, document: YamlDocument, root: type[BaseModel]
 ) -> list[Issue]:
     """Pydantic's errors as located issues, with did-you-mean suggestions for unknown names."""
-    found: list[tuple[Loc, bool, str]] = []
-    suggested: set[Loc] = set()
-    for detail in error.errors(include_url=False):
-        loc: Loc = tuple(detail["loc"])
-        kind = detail["type"]
-        ctx = detail.get("ctx") or {}
-        at_key = False
-        if kind == "field_error":
-            loc += (str(ctx["field"]),)
-            message = str(ctx["message"])
-        elif kind == "extra_forbidden":
-            at_key = True
-            allowed = allowed_fields(root, loc[:-1])
-            guess = nearest(str(loc[-1]), allowed)
-            if guess is not None:
-                suggested.add((*loc[:-1], guess))
-                message = f"unknown field; did you mean '{guess}'?"
-            elif allowed:
-                message = f"unknown field; expected one of {', '.join(allowed)}"
-            else:
-                message = "unknown field"
-        elif kind == "missing":
-            message = "required field is missing"
-        elif kind == "literal_error":
-            expected = re.findall(r"'([^']*)'", str(ctx.get("expected", ""))) or [
-                str(ctx.get("expected"))
-            ]
-            guess = nearest(str(detail["input"]), expected)
-            message = f"expected one of {', '.join(expected)}; got {_show(detail['input'])}"
-            message += f"; did you mean '{guess}'?" if guess else ""
-        elif kind in ("value_error", "assertion_error"):
-            message = str(ctx.get("error", detail["msg"]))
-        else:
-            message = detail["msg"]
-            if not isinstance(detail["input"], dict | list):
-                message += f"; got {_show(detail['input'])}"
-        found.append((loc, at_key, message))
-
+    reported = [_word(detail, root) for detail in error.errors(include_url=False)]
+    meant = {_untagged(r.suggests) for r in reported if r.suggests is not None}
     issues: list[Issue] = []
-    for loc, at_key, message in found:
-        plain = tuple(s for s in loc if not is_tag(s))
-        if message == "required field is missing" and plain in _plain_all(suggested):
+    for report in reported:
+        if report.missing and _untagged(report.loc) in meant:
             continue  # the misspelt key already reported names this field
         issue = Issue(
-            document.source, document.locate(loc, at_key=at_key), format_path(loc), message
+            document.source,
+            document.locate(report.loc, at_key=report.at_key),
+            format_path(report.loc),
+            report.message,
         )
         if issue not in issues:
             issues.append(issue)
     return issues
 
 
-def _plain_all(locs: set[Loc]) -> set[Loc]:
-    return {tuple(s for s in loc if not is_tag(s)) for loc in locs}
+def _untagged(loc: Loc) -> Loc:
+    return tuple(s for s in loc if not is_tag(s))
 
 
 def _show(value: Any) -> str:

@@ -130,7 +130,7 @@ def by_key(
 
 
 def by_value(
-    field: str, kinds: tuple[str, ...], *, what: str, default: str | None = None
+    field: str, kinds: tuple[str, ...], *, what: str
 ) -> tuple[Discriminator, BeforeValidator]:
     """Discriminator and pre-check for a union chosen by the value of `field` (`arrival: storm`).
 
@@ -141,7 +141,7 @@ def by_value(
         if isinstance(value, BaseModel):
             chosen = getattr(value, field, None)
         elif isinstance(value, Mapping):
-            chosen = value.get(field, default)
+            chosen = value.get(field)
         else:
             return None
         return f"<{chosen}>" if chosen in kinds else None
@@ -157,7 +157,7 @@ def by_value(
                 "expected {what}: a mapping with `{field}:` one of {kinds}",
                 {"what": what, "kinds": ", ".join(kinds), "field": field},
             )
-        chosen = value.get(field, default)
+        chosen = value.get(field)
         if chosen is None:
             raise field_error(field, f"required field is missing: one of {', '.join(kinds)}")
         if chosen not in kinds:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from chaos.experiment.base import Model
 from chaos.experiment.errors import Problem
 from chaos.experiment.tagged import field_error, nearest
 
@@ -30,30 +31,26 @@ Name = Annotated[str, Field(pattern=rf"^{_NAME}$", max_length=63)]
 """Component and port names: lower-case words joined by `-` (`edge`, `origin`, `http`)."""
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Port(_Spec):
+class Port(Model):
     protocol: Protocol = "tcp"
     port: int = Field(default=0, ge=0, le=65535, description="0 = allocate a free port")
 
 
-class HttpEndpoint(_Spec):
+class HttpEndpoint(Model):
     """An HTTP path on one of the component's ports (metrics scrape, readiness check)."""
 
     port: Name
     path: str = Field(pattern=r"^/\S*$")
 
 
-class Component(_Spec):
+class Component(Model):
     command: list[str] | None = Field(default=None, min_length=1)
     replicas: int = Field(default=1, ge=1, le=64)
     host: str = "127.0.0.1"
-    ports: dict[Name, Port] = {}
+    ports: dict[Name, Port] = Field(default_factory=dict)
     metrics: HttpEndpoint | None = None
     health: HttpEndpoint | None = None
-    env: dict[str, str] = {}
+    env: dict[str, str] = Field(default_factory=dict)
     address: str | None = Field(default=None, description="host:port of an external component")
 
     @model_validator(mode="after")
@@ -89,7 +86,7 @@ class Component(_Spec):
         return [f"{name}-{n}" for n in range(1, self.replicas + 1)]
 
 
-class Link(_Spec):
+class Link(Model):
     to: str = Field(description="COMPONENT.PORT the link's clients reach")
     protocol: Protocol = "tcp"
 
@@ -115,13 +112,13 @@ def _link_name(name: str) -> str:
 LinkName = Annotated[str, AfterValidator(_link_name)]
 
 
-class StackSpec(_Spec):
+class StackSpec(Model):
     """A system under test: what to start, where its metrics are, which links may be faulted."""
 
     name: Name
     description: str | None = None
     components: dict[Name, Component] = Field(min_length=1)
-    links: dict[LinkName, Link] = {}
+    links: dict[LinkName, Link] = Field(default_factory=dict)
 
     def problems(self) -> list[Problem]:
         """References that do not resolve, each at its place in the spec (empty when sound)."""

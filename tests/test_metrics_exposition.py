@@ -135,3 +135,10 @@ def test_a_remembered_series_still_needs_a_valid_value() -> None:
     parser.parse('x{a="1"} 1')
     with pytest.raises(ExpositionError, match="line 1"):
         parser.parse('x{a="1"}1')
+
+
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
+@given(names, st.dictionaries(label_names, label_values, max_size=4))
+def test_selectors_we_write_read_back_as_the_same_series(name: str, labels: dict[str, str]) -> None:
+    key = SeriesKey.of(name, labels)
+    assert parse_exposition(f"{key} 1") == [(key, 1.0)]

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from chaos.errors import InfrastructureError, InvalidInput
-from chaos.metrics.series import Series, SeriesKey, labels_of
+from chaos.metrics.series import Series, SeriesKey, labels_of, selector
 from chaos.metrics.store import SeriesStore
 
 ENV_VAR = "PROMETHEUS_URL"
@@ -28,14 +28,6 @@ _FIX = (
 
 def _millis(seconds: float) -> str:
     return f"{round(seconds * 1000) / 1000:.3f}"
-
-
-def _selector(name: str, matchers: Mapping[str, str]) -> str:
-    def quote(value: str) -> str:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-    inner = ",".join(f'{k}="{quote(v)}"' for k, v in sorted(matchers.items()))
-    return f"{name}{{{inner}}}" if inner else name
 
 
 def _to_series(result: dict[str, Any]) -> Series:
@@ -136,7 +128,7 @@ class PrometheusAPI:
     ) -> list[Series]:
         """The stored samples in ``[start, end]`` — what a range selector at ``end`` sees."""
         millis = max(1, round((end - start) * 1000))
-        return await self.query(f"{_selector(name, matchers)}[{millis}ms]", end)
+        return await self.query(f"{selector(name, sorted(matchers.items()))}[{millis}ms]", end)
 
     async def load_store(self, names: Iterable[str], start: float, end: float) -> SeriesStore:
         """Copy the raw samples of ``names`` in ``[start, end]`` into an in-memory store."""

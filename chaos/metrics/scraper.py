@@ -87,6 +87,7 @@ class Scraper:
         self._last_errors: dict[Target, str] = {}
         self._exposed: dict[Target, set[SeriesKey]] = {}
         self._parsers: dict[Target, ExpositionParser] = {}
+        self._relabelled: dict[Target, dict[SeriesKey, SeriesKey]] = {}
 
     def up(self, target: Target) -> bool | None:
         """Whether the last scrape of ``target`` succeeded; None before its first scrape."""
@@ -103,6 +104,15 @@ class Scraper:
         response.raise_for_status()
         return response.text
 
+    def _relabel_all(
+        self, target: Target, exposed: list[tuple[SeriesKey, float]]
+    ) -> list[tuple[SeriesKey, float]]:
+        """Relabel with the previous scrape's answers, as the parser reuses its heads."""
+        known = self._relabelled.get(target, {})
+        seen = {k: known.get(k) or _relabel(k, target) for k, _ in exposed}
+        self._relabelled[target] = seen
+        return [(seen[k], v) for k, v in exposed]
+
     async def scrape(self, client: httpx.AsyncClient, target: Target) -> SampleBatch:
         """One scrape of one target: record it and hand it to the sink."""
         started = self.clock()
@@ -117,7 +127,7 @@ class Scraper:
             healthy = False
         else:
             self._last_errors.pop(target, None)
-            samples = [(_relabel(k, target), v) for k, v in exposed_samples]
+            samples = self._relabel_all(target, exposed_samples)
             healthy = True
         exposed = {k for k, _ in samples}
         stale = sorted(self._exposed.get(target, set()) - exposed)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 Labels = tuple[tuple[str, str], ...]
@@ -26,6 +26,16 @@ def is_stale_marker(value: float) -> bool:
 
 def labels_of(mapping: Mapping[str, str]) -> Labels:
     return tuple(sorted(mapping.items()))
+
+
+def selector(name: str, labels: Iterable[tuple[str, str]]) -> str:
+    """``name{a="b"}`` with label values escaped as PromQL and the exposition format want."""
+
+    def quote(value: str) -> str:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    inner = ",".join(f'{k}="{quote(v)}"' for k, v in labels)
+    return f"{name}{{{inner}}}" if inner else name
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -49,10 +59,7 @@ class SeriesKey:
         return all(own.get(k, "") == v for k, v in matchers.items())
 
     def __str__(self) -> str:
-        if not self.labels:
-            return self.name
-        inner = ",".join(f'{k}="{v}"' for k, v in self.labels)
-        return f"{self.name}{{{inner}}}"
+        return selector(self.name, self.labels)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from chaos.errors import InvalidInput
-from chaos.metrics.series import Labels, Series, labels_of
+from chaos.metrics.series import Labels, Series, labels_of, selector
 from chaos.slo import promql
 from chaos.slo.window import Interval, WindowSpec
 
@@ -45,8 +45,7 @@ class Selector:
         return cls(name, labels_of(matchers or {}))
 
     def promql(self, suffix: str = "") -> str:
-        inner = ",".join(f'{k}="{v}"' for k, v in self.matchers)
-        return f"{self.name}{suffix}{{{inner}}}" if inner else f"{self.name}{suffix}"
+        return selector(self.name + suffix, self.matchers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,3 +262,11 @@ def test_unknown_metric_names_fail_early_with_the_nearest_names() -> None:
     assert "'ttfa_second_bucket'" in message and "nearest: ttfa_seconds_bucket" in message
     assert "'ok'" not in message
     check_metric_names(slos[:1] + slos[2:], exposed)
+
+
+def test_a_gauge_that_only_reports_nan_is_no_data() -> None:
+    store = SeriesStore()
+    for t in range(5):
+        store.append(SeriesKey.of("broken"), t, math.nan)
+    slo = Objective("nan", Gauge(Selector.of("broken"), GaugeAggregation.MAX), Threshold(BELOW, 1))
+    assert evaluate(slo, Timeline(Interval(0, 4)), Context(store.range)).status is Status.NO_DATA

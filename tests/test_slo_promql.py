@@ -142,3 +142,10 @@ def test_over_time_aggregations() -> None:
     assert [over_time(s, how) for how in ("max", "min", "mean", "last")] == [3.0, 1.0, 2.0, 2.0]
     with pytest.raises(ValueError, match="median"):
         over_time(s, "median")
+
+
+def test_max_and_min_over_time_skip_nan_like_prometheus() -> None:
+    s = series([0.0, 1.0, 2.0], [math.nan, 4.0, 2.0])
+    assert over_time(s, "max") == 4.0 and over_time(s, "min") == 2.0
+    assert math.isnan(over_time(s, "mean"))
+    assert math.isnan(over_time(series([0.0], [math.nan]), "max"))

@@ -68,6 +68,9 @@ def _read(ctx: Context, selector: Selector, window: Interval, suffix: str = "") 
 
 
 def _evidence(found: list[Series], value: float | None) -> Measurement:
+    """A NaN result (e.g. a gauge that only reported NaN) is no data, as an empty one is."""
+    if value is not None and math.isnan(value):
+        value = None
     return Measurement(value, sum(map(len, found)), tuple(str(s.key) for s in found))
 
 

@@ -125,12 +125,17 @@ def histogram_quantile(
 
 
 def over_time(series: Series, how: str) -> float:
-    """``max_over_time`` / ``min_over_time`` / ``avg_over_time`` / ``last_over_time``."""
+    """``max_over_time`` / ``min_over_time`` / ``avg_over_time`` / ``last_over_time``.
+
+    As in Prometheus, ``max``/``min`` skip NaN samples unless every sample is NaN, while a NaN
+    makes the average NaN.
+    """
     values = series.values
-    if how == "max":
-        return max(values)
-    if how == "min":
-        return min(values)
+    if how in ("max", "min"):
+        numbers = [v for v in values if not math.isnan(v)]
+        if not numbers:
+            return math.nan
+        return max(numbers) if how == "max" else min(numbers)
     if how == "mean":
         return math.fsum(values) / len(values)
     if how == "last":

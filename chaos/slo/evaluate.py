@@ -93,9 +93,10 @@ def _evaluate_objective(slo: Objective, timeline: Timeline, ctx: Context) -> Slo
     ]
     with_data = [(w, m) for w, m in measured if m.value is not None]
     if not with_data:
-        return _judge(slo.name, slo.threshold, Measurement(None), interval, len(measured), "")
+        nothing = Measurement(None)
+        return _judge(slo.name, slo.threshold, nothing, interval, len(measured), spec.describe())
     worst_window, worst = max(with_data, key=lambda wm: slo.threshold.badness(wm[1].value or 0))
-    what = f"in the worst window ({spec.describe()}, {len(with_data)} with data)"
+    what = f"in the worst window ({spec.describe()}: {len(with_data)} of {len(measured)} had data)"
     return _judge(slo.name, slo.threshold, worst, worst_window, len(measured), what)
 
 

@@ -14,11 +14,12 @@ from chaos.slo.objective import Slo, metric_names
 
 def check_metric_names(objectives: Iterable[Slo], available_names: Iterable[str]) -> None:
     """Raise ``InvalidInput`` listing every unknown metric with the nearest existing names."""
-    available = sorted(set(available_names))
+    exposed = set(available_names)
+    available = sorted(exposed)
     problems = []
     for slo in objectives:
         for name in sorted(metric_names(slo)):
-            if name in available:
+            if name in exposed:
                 continue
             near = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
             hint = f"nearest: {', '.join(near)}" if near else "no similar name exposed"

@@ -46,7 +46,12 @@ class SeriesStore:
         """Samples dropped for arriving out of order or duplicated, as Prometheus drops them."""
 
     def append(self, key: SeriesKey, t: float, value: float) -> None:
-        column = self._by_name.setdefault(key.name, {}).setdefault(key.labels, _Column())
+        series = self._by_name.get(key.name)
+        if series is None:
+            series = self._by_name[key.name] = {}
+        column = series.get(key.labels)
+        if column is None:
+            column = series[key.labels] = _Column()
         if not column.append(t, value):
             self.rejected += 1
 

@@ -148,8 +148,8 @@ def test_slo_names_unique_and_recovery_targets_exist(tmp_path: Path) -> None:
     ]
     found = _problems(with_(("slos",), slos, SKETCH), tmp_path)
     assert _has(found, "slos[1].name", "SLO name 'x' is already used by slos[0]")
-    assert _has(found, "slos[2].of[1]", "no other SLO named 'r'")
-    assert _has(found, "slos[2].of[2]", "no other SLO named 'y'")
+    assert _has(found, "slos[2].of[1]", "'r' is not an SLO that can recover (one of: x, x)")
+    assert _has(found, "slos[2].of[2]", "'y' is not an SLO that can recover")
     assert _has(found, "slos[3].recovers_within", "before recovery could be judged")
     assert not any(p == "slos[2].of[0]" for p, _ in found)
 
@@ -216,3 +216,51 @@ def test_an_after_window_needs_time_left_in_the_run(tmp_path: Path) -> None:
     document = with_(("slos",), slos, SKETCH) | {"recovery": "0s"}
     assert _has(_problems(document, tmp_path), "slos[0].after", "nothing to judge after it")
     load(document | {"recovery": "5s"}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("second", "conflict"),
+    [
+        ({"link": "listener->edge", "down": True, "at": "15s", "for": "10s"}, True),
+        ({"link": "listener->edge", "down": True, "at": "20s", "for": "10s"}, False),
+        ({"link": "client->api", "down": True, "at": "15s", "for": "10s"}, False),
+        ({"link": "listener->edge", "latency": "1s", "at": "15s", "for": "10s"}, False),
+    ],
+)
+def test_overlapping_outages_of_one_link_are_refused(
+    tmp_path: Path, second: dict[str, Any], conflict: bool
+) -> None:
+    faults = [
+        {"name": "out", "at": "10s", "for": "10s", "link": "listener->edge", "down": True},
+        {"name": "again", **second},
+    ]
+    document = with_(("faults",), faults, SKETCH)
+    if conflict:
+        assert _has(_problems(document, tmp_path), "faults[1].at", "overlaps 'out' (10s to 20s)")
+    else:
+        load(document, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("second", "conflict"),
+    [
+        ({"kill": "edge-1", "at": "12s", "for": "1s"}, True),
+        ({"pause": "edge", "at": "19s", "for": "5s"}, True),
+        ({"restart": "edge-2", "at": "10s"}, True),
+        ({"restart": "edge-1", "at": "20s"}, False),
+        ({"kill": "edge-1", "at": "20s", "for": "5s"}, False),
+        ({"kill": "origin", "at": "12s", "for": "5s"}, False),
+    ],
+)
+def test_overlapping_faults_on_one_component_are_refused(
+    tmp_path: Path, second: dict[str, Any], conflict: bool
+) -> None:
+    faults = [
+        {"name": "crash", "at": "10s", "for": "10s", "kill": "edge-1"},
+        {"name": "b", **second},
+    ]
+    document = with_(("faults",), faults, SKETCH)
+    if conflict:
+        assert _has(_problems(document, tmp_path), "faults[1].at", "on component edge")
+    else:
+        load(document, tmp_path)

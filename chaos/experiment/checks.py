@@ -17,6 +17,8 @@ from chaos.experiment.errors import Loc, Problem, format_path
 from chaos.experiment.experiment import Experiment
 from chaos.experiment.faults import (
     STREAM_ONLY,
+    DownFault,
+    Fault,
     FeedbackFault,
     KillFault,
     PauseFault,
@@ -109,6 +111,44 @@ def _faults(experiment: Experiment, stack: StackSpec) -> list[Problem]:
                 )
         else:
             found += _link_fault(index, fault.kind, fault.link, stack)
+    return found + _conflicts(experiment, stack)
+
+
+def _span_ns(fault: Fault) -> tuple[int, int]:
+    """Half-open [start, end) in ns; an instant (a restart) occupies its first nanosecond."""
+    start, end = fault.at.nanoseconds, fault.end.nanoseconds
+    return start, max(end, start + 1)
+
+
+def _conflicts(experiment: Experiment, stack: StackSpec) -> list[Problem]:
+    """Faults that would undo each other: when one of two overlapping outages of the same link
+    ends, the link comes back while the other still expects it down; likewise a component
+    (or any of its replicas) killed, paused or restarted twice at once."""
+    owner = {
+        target: name
+        for name, component in stack.components.items()
+        for target in [name, *component.replica_names(name)]
+    }
+    claims: list[tuple[str, int, Fault]] = []
+    for index, fault in enumerate(experiment.faults):
+        if isinstance(fault, DownFault):
+            claims.append((f"link {fault.link}", index, fault))
+        elif isinstance(fault, KillFault | PauseFault | RestartFault) and target_of(fault) in owner:
+            claims.append((f"component {owner[target_of(fault)]}", index, fault))
+    found = []
+    for position, (resource, index, fault) in enumerate(claims):
+        start, end = _span_ns(fault)
+        for other_resource, _, other in claims[:position]:
+            other_start, other_end = _span_ns(other)
+            if resource == other_resource and max(start, other_start) < min(end, other_end):
+                found.append(
+                    Problem(
+                        ("faults", index, "at"),
+                        f"overlaps {other.name!r} ({other.at} to {other.end}) on {resource}: "
+                        "when one ends it undoes the other; move one or make them one fault",
+                    )
+                )
+                break
     return found
 
 
@@ -207,18 +247,18 @@ def _curve(loc: Loc, phase: Curve, base_dir: Path, duration: Duration | None) ->
 
 def _slos(experiment: Experiment, timeline: Timeline) -> list[Problem]:
     found = []
-    slo_names = [slo.name for slo in experiment.slos]
+    judged = [s.name for s in experiment.slos if not isinstance(s, RecoverySLO)]
     for index, slo in enumerate(experiment.slos):
         loc: Loc = ("slos", index)
         if isinstance(slo, RecoverySLO):
             relation, name = "after", slo.after
             for position, target in enumerate(slo.of or []):
-                if target not in slo_names or target == slo.name:
-                    others = [n for n in slo_names if n != slo.name]
+                if target not in judged:
                     found.append(
                         Problem(
                             (*loc, "of", position),
-                            f"no other SLO named {target!r}" + _hint(target, others),
+                            f"{target!r} is not an SLO that can recover (one of: "
+                            f"{', '.join(judged) or 'none'})" + _hint(target, judged),
                         )
                     )
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,11 +13,16 @@ import pytest_asyncio
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
-from chaos.metrics.batch import SampleBatch
+from chaos.metrics.batch import RECORD_KIND, SampleBatch
 from chaos.metrics.prometheus_server import free_port
 from chaos.metrics.scraper import Scraper, Target
 from chaos.metrics.series import SeriesKey
 from chaos.metrics.store import SeriesStore
+from chaos.report.journal import JournalWriter, read_journal
+from chaos.slo.evaluate import evaluate
+from chaos.slo.objective import Comparison, Context, Objective, Selector, Threshold
+from chaos.slo.objective import Counter as Counter_
+from chaos.slo.window import Interval, Timeline
 
 
 class App:
@@ -167,3 +173,27 @@ async def test_scrape_all_learns_names_and_reports_down_targets(served: tuple[Ap
     assert [b.target for b in batches] == [str(target), str(gone)]
     assert {"joins_total", "up"} <= store.names()
     assert scraper.down() == [gone]
+
+
+async def test_a_run_re_evaluates_from_its_journal_alone(
+    served: tuple[App, Target], tmp_path: Path
+) -> None:
+    app, target = served
+    path = tmp_path / "journal.jsonl"
+    live = SeriesStore()
+    with JournalWriter(path) as journal:
+        scraper = Scraper(
+            [target],
+            live,
+            sink=lambda batch: journal.write(RECORD_KIND, **batch.to_record()),
+            clock=iter(range(100, 110)).__next__,
+        )
+        for joins in range(1, 6):
+            app.body = f'joins_total{{edge="e1"}} {joins * 10}\n'
+            await scrape(scraper, target)
+    replayed = SeriesStore.from_journal_samples(read_journal(path).events)
+    slo = Objective("joins", Counter_(Selector.of("joins_total")), Threshold(Comparison.ABOVE, 1))
+    timeline = Timeline(Interval(100, 104))
+    results = [evaluate(slo, timeline, Context(s.range)).to_record() for s in (live, replayed)]
+    assert results[0] == results[1]
+    assert results[0]["value"] == 40.0 and results[0]["samples"] == 5

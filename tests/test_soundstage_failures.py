@@ -62,8 +62,9 @@ async def test_join_storm_refuses_and_tails_while_listeners_in_keep_hearing(
     assert len(admitted) + len(refused) == 300
     assert len(refused) >= 100, "a storm beyond admission capacity must be refused"
     assert all(retry is not None and int(retry) >= 1 for _, retry in refused)
-    # Admitted joins queue behind 4 workers x 40 ms: the tail is several times the fastest join.
-    assert max(admitted) >= 0.25 and max(admitted) > 3 * min(admitted)
+    # ~30 admitted joins queue behind 4 workers x 40 ms: the last waits >= 0.25 s more than the
+    # first (a spread that only grows on a busier machine).
+    assert max(admitted) - min(admitted) >= 0.25
     failures = {
         k: v for k, v in metrics.items() if k.startswith("soundstage_api_join_failures_total")
     }

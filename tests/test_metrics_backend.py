@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from chaos.errors import InfrastructureError, InvalidInput
@@ -63,3 +65,14 @@ def test_scrape_config_keeps_each_targets_scheme_and_path() -> None:
         "targets": ["127.0.0.1:9002"],
         "labels": {"__scheme__": "https", "__metrics_path__": "/stats/prom"},
     }
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs `prometheus` on PATH")
+async def test_a_local_prometheus_leaves_no_process_or_directory_behind() -> None:
+    server = LocalPrometheus([Target.http("x", f"http://127.0.0.1:{free_port()}/metrics")])
+    async with server:
+        process, workdir = server._process, server._dir
+        assert process is not None and workdir is not None and workdir.exists()
+        assert server.url.startswith("http://127.0.0.1:")
+    assert process.returncode is not None
+    assert not workdir.exists()

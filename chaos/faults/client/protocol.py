@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from chaos.errors import InvalidInput
 from chaos.faults.client.errors import (
@@ -35,7 +35,6 @@ from chaos.faults.client.models import (
 )
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_URL = "http://127.0.0.1:8474"
 URL_ENV = "TOXIPROXY_URL"
@@ -110,13 +109,15 @@ def _decode(url: str, response: HttpResponse) -> Any:
         ) from None
 
 
-def _parse(url: str, model: type[M] | TypeAdapter[T], payload: Any) -> Any:
+def _parse(url: str, shape: TypeAdapter[T], payload: Any) -> T:
     try:
-        if isinstance(model, TypeAdapter):
-            return model.validate_python(payload)
-        return model.model_validate(payload)
+        return shape.validate_python(payload)
     except ValidationError as exc:
         raise ToxiproxyProtocolError(url, f"unexpected response shape: {exc}") from None
+
+
+def _read(url: str, shape: TypeAdapter[T], response: HttpResponse) -> T:
+    return _parse(url, shape, _decode(url, response))
 
 
 def _error_message(response: HttpResponse) -> str:
@@ -149,7 +150,10 @@ def _call(url: str, request: HttpRequest, expected: int) -> Operation[HttpRespon
     return response
 
 
+_PROXY = TypeAdapter(Proxy)
 _PROXY_MAP = TypeAdapter(dict[str, Proxy])
+_PROXY_LIST = TypeAdapter(list[Proxy])
+_TOXIC = TypeAdapter(Toxic)
 _TOXIC_LIST = TypeAdapter(list[Toxic])
 
 
@@ -196,14 +200,12 @@ class Api:
 
     def list_proxies(self) -> Operation[dict[str, Proxy]]:
         response = yield from _call(self.url, HttpRequest("GET", "/proxies"), 200)
-        proxies: dict[str, Proxy] = _parse(self.url, _PROXY_MAP, _decode(self.url, response))
-        return proxies
+        return _read(self.url, _PROXY_MAP, response)
 
     def get_proxy(self, name: str) -> Operation[Proxy]:
         request = HttpRequest("GET", f"/proxies/{_segment(name)}")
         response = yield from _call(self.url, request, 200)
-        proxy: Proxy = _parse(self.url, Proxy, _decode(self.url, response))
-        return proxy
+        return _read(self.url, _PROXY, response)
 
     def create_proxy(
         self, name: str, upstream: str, *, listen: str = "127.0.0.1:0", enabled: bool = True
@@ -212,8 +214,7 @@ class Api:
         body = {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
         request = HttpRequest("POST", "/proxies", _json_body(body))
         response = yield from _call(self.url, request, 201)
-        proxy: Proxy = _parse(self.url, Proxy, _decode(self.url, response))
-        return proxy
+        return _read(self.url, _PROXY, response)
 
     def update_proxy(
         self,
@@ -228,8 +229,7 @@ class Api:
         body = {key: value for key, value in changes.items() if value is not None}
         request = HttpRequest("PATCH", f"/proxies/{_segment(name)}", _json_body(body))
         response = yield from _call(self.url, request, 200)
-        proxy: Proxy = _parse(self.url, Proxy, _decode(self.url, response))
-        return proxy
+        return _read(self.url, _PROXY, response)
 
     def delete_proxy(self, name: str) -> Operation[None]:
         yield from _call(self.url, HttpRequest("DELETE", f"/proxies/{_segment(name)}"), 204)
@@ -237,14 +237,12 @@ class Api:
     def list_toxics(self, proxy: str) -> Operation[list[Toxic]]:
         request = HttpRequest("GET", f"/proxies/{_segment(proxy)}/toxics")
         response = yield from _call(self.url, request, 200)
-        toxics: list[Toxic] = _parse(self.url, _TOXIC_LIST, _decode(self.url, response))
-        return toxics
+        return _read(self.url, _TOXIC_LIST, response)
 
     def get_toxic(self, proxy: str, name: str) -> Operation[Toxic]:
         request = HttpRequest("GET", f"/proxies/{_segment(proxy)}/toxics/{_segment(name)}")
         response = yield from _call(self.url, request, 200)
-        toxic: Toxic = _parse(self.url, Toxic, _decode(self.url, response))
-        return toxic
+        return _read(self.url, _TOXIC, response)
 
     def add_toxic(
         self,
@@ -271,8 +269,7 @@ class Api:
             body["name"] = name
         request = HttpRequest("POST", f"/proxies/{_segment(proxy)}/toxics", _json_body(body))
         response = yield from _call(self.url, request, 200)
-        toxic: Toxic = _parse(self.url, Toxic, _decode(self.url, response))
-        return toxic
+        return _read(self.url, _TOXIC, response)
 
     def update_toxic(
         self,
@@ -295,8 +292,7 @@ class Api:
             body["toxicity"] = toxicity
         path = f"/proxies/{_segment(proxy)}/toxics/{_segment(name)}"
         response = yield from _call(self.url, HttpRequest("PATCH", path, _json_body(body)), 200)
-        toxic: Toxic = _parse(self.url, Toxic, _decode(self.url, response))
-        return toxic
+        return _read(self.url, _TOXIC, response)
 
     def remove_toxic(self, proxy: str, name: str) -> Operation[None]:
         path = f"/proxies/{_segment(proxy)}/toxics/{_segment(name)}"
@@ -313,7 +309,7 @@ class Api:
         payload = _decode(self.url, response)
         if not isinstance(payload, dict):
             raise ToxiproxyProtocolError(self.url, "/populate did not answer a JSON object")
-        done = tuple(_parse(self.url, TypeAdapter(list[Proxy]), payload.get("proxies") or []))
+        done: list[Proxy] = _parse(self.url, _PROXY_LIST, payload.get("proxies") or [])
         if response.status != 201:
             base = _error(self.url, request, response)
             raise PopulateError(
@@ -322,9 +318,9 @@ class Api:
                 path=request.path,
                 status=response.status,
                 message=base.message,
-                proxies=done,
+                proxies=tuple(done),
             )
-        return list(done)
+        return done
 
     def reset(self) -> Operation[None]:
         """Re-enable every proxy and remove every toxic."""

@@ -14,6 +14,7 @@ from chaos.faults.client import Api, Proxy, Toxic
 from chaos.faults.client.protocol import HttpRequest, HttpResponse
 from chaos.runner.rollback import (
     RollbackReport,
+    Scope,
     ToxicRef,
     describe,
     plan_rollback,
@@ -66,7 +67,7 @@ def servers(draw: st.DrawFn) -> dict[str, Proxy]:
 def test_rollback_all_plans_every_toxic_and_every_disabled_proxy(
     proxies: dict[str, Proxy],
 ) -> None:
-    plan = plan_rollback(proxies, None)
+    plan = plan_rollback(proxies, Scope.everything())
     assert {(t.proxy, t.name) for t in plan.toxics} == {
         (p.name, t.name) for p in proxies.values() for t in p.toxics
     }
@@ -76,12 +77,23 @@ def test_rollback_all_plans_every_toxic_and_every_disabled_proxy(
 
 @given(servers(), st.sampled_from(["r1", "r2"]))
 def test_rollback_of_one_run_plans_only_its_toxics(proxies: dict[str, Proxy], run_id: str) -> None:
-    plan = plan_rollback(proxies, run_id)
+    plan = plan_rollback(proxies, Scope.run(run_id))
     assert {(t.proxy, t.name) for t in plan.toxics} == {
         (p.name, t.name) for p in proxies.values() for t in p.toxics if run_id_of(t.name) == run_id
     }
     assert plan.enable == ()
     assert set(plan.left_disabled) == {p.name for p in proxies.values() if not p.enabled}
+
+
+@given(servers())
+def test_a_start_up_sweep_plans_every_runs_toxics_but_no_hand_made_one(
+    proxies: dict[str, Proxy],
+) -> None:
+    plan = plan_rollback(proxies, Scope.any_run())
+    assert {(t.proxy, t.name) for t in plan.toxics} == {
+        (p.name, t.name) for p in proxies.values() for t in p.toxics if run_id_of(t.name)
+    }
+    assert plan.enable == ()
 
 
 def server_state() -> dict[str, Any]:
@@ -104,7 +116,7 @@ def server_state() -> dict[str, Any]:
 
 
 def test_rollback_removes_toxics_before_enabling_and_tolerates_vanished_ones() -> None:
-    operation = rollback(Api("http://t"), None)
+    operation = rollback(Api("http://t"), Scope.everything())
     sent = [next(operation)]
     answers = [
         HttpResponse(200, json.dumps(server_state()).encode()),
@@ -128,18 +140,18 @@ def test_rollback_removes_toxics_before_enabling_and_tolerates_vanished_ones() -
     lines = describe(report)
     assert lines[0] == "removed latency toxic 'slow@r1' (downstream) from proxy 'edge'"
     assert "already gone: toxic 'cut' on proxy 'ingest'" in lines
-    assert lines[-1].startswith("rolled back: 1 toxic(s), 1 proxy(ies) re-enabled (all runs)")
+    assert lines[-1].startswith("rolled back: 1 toxic(s), 1 proxy(ies) re-enabled (all toxics)")
 
 
 def test_dry_run_only_lists() -> None:
-    operation = rollback(Api("http://t"), "r1", dry_run=True)
+    operation = rollback(Api("http://t"), Scope.run("r1"), dry_run=True)
     assert next(operation) == HttpRequest("GET", "/proxies")
     with pytest.raises(StopIteration) as done:
         operation.send(HttpResponse(200, json.dumps(server_state()).encode()))
     lines = describe(done.value.value)
     assert lines == [
         "would remove latency toxic 'slow@r1' (downstream) from proxy 'edge'",
-        "left disabled: proxy 'edge' (a disabled proxy carries no run id; use --all)",
+        "left disabled: proxy 'edge' (a disabled proxy carries no run tag; use --all)",
         "dry run, nothing changed: 1 toxic(s), 0 proxy(ies) re-enabled (run r1) on http://t",
     ]
 

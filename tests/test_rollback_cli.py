@@ -66,7 +66,7 @@ def test_rollback_by_run_then_all(url: str) -> None:
         assert round_trip(edge.listen, b"clean") == b"clean"
 
         again = gameday("--all", url=url)
-        assert again.returncode == 0 and "nothing to roll back (all runs)" in again.stdout
+        assert again.returncode == 0 and "nothing to roll back (all toxics)" in again.stdout
         for name in proxies:
             client.delete_proxy(name)
 

@@ -18,6 +18,43 @@ from chaos.runner.run_tag import check_run_id, run_id_of
 
 
 @dataclass(frozen=True, slots=True)
+class Scope:
+    """Which faults a rollback removes.
+
+    ``Scope.everything()`` removes every toxic and re-enables every proxy (``--all``);
+    ``Scope.run(ID)`` only that run's tagged toxics (``--run-id``); ``Scope.any_run()`` every
+    run-tagged toxic but no hand-made one (a run's start-up sweep, which may not know the id of
+    the run that was killed). A disabled proxy carries no tag, so only ``everything`` re-enables.
+    """
+
+    run_id: str | None = None
+    tagged_only: bool = False
+
+    @classmethod
+    def everything(cls) -> Scope:
+        return cls()
+
+    @classmethod
+    def run(cls, run_id: str) -> Scope:
+        return cls(run_id=check_run_id(run_id), tagged_only=True)
+
+    @classmethod
+    def any_run(cls) -> Scope:
+        return cls(tagged_only=True)
+
+    def covers(self, toxic_name: str) -> bool:
+        if not self.tagged_only:
+            return True
+        owner = run_id_of(toxic_name)
+        return owner is not None and (self.run_id is None or owner == self.run_id)
+
+    def __str__(self) -> str:
+        if not self.tagged_only:
+            return "all toxics"
+        return f"run {self.run_id}" if self.run_id else "all runs' tagged toxics"
+
+
+@dataclass(frozen=True, slots=True)
 class ToxicRef:
     proxy: str
     name: str
@@ -32,13 +69,13 @@ class RollbackPlan:
     toxics: tuple[ToxicRef, ...]
     enable: tuple[str, ...]
     left_disabled: tuple[str, ...]
-    """Disabled proxies a run-scoped rollback cannot attribute to the run, so leaves alone."""
+    """Disabled proxies a tag-scoped rollback cannot attribute to a run, so leaves alone."""
 
 
 @dataclass(frozen=True, slots=True)
 class RollbackReport:
     url: str
-    run_id: str | None
+    scope: Scope
     dry_run: bool
     removed: tuple[ToxicRef, ...]
     enabled: tuple[str, ...]
@@ -51,27 +88,24 @@ class RollbackReport:
         return bool(self.removed or self.enabled)
 
 
-def plan_rollback(proxies: Mapping[str, Proxy], run_id: str | None) -> RollbackPlan:
-    """Every toxic (``run_id`` None) or only that run's, and the disabled proxies to re-enable.
-
-    A disabled proxy carries no run tag, so a run-scoped rollback leaves it and says so.
-    """
+def plan_rollback(proxies: Mapping[str, Proxy], scope: Scope) -> RollbackPlan:
+    """The toxics in ``scope`` and, for ``Scope.everything()``, the proxies to re-enable."""
     toxics = tuple(
         ToxicRef(proxy.name, toxic.name, toxic.type, toxic.stream)
         for proxy in sorted(proxies.values(), key=lambda p: p.name)
         for toxic in proxy.toxics
-        if run_id is None or run_id_of(toxic.name) == run_id
+        if scope.covers(toxic.name)
     )
     disabled = tuple(sorted(name for name, proxy in proxies.items() if not proxy.enabled))
-    if run_id is None:
+    if not scope.tagged_only:
         return RollbackPlan(toxics, enable=disabled, left_disabled=())
     return RollbackPlan(toxics, enable=(), left_disabled=disabled)
 
 
-def rollback(api: Api, run_id: str | None, *, dry_run: bool = False) -> Operation[RollbackReport]:
+def rollback(api: Api, scope: Scope, *, dry_run: bool = False) -> Operation[RollbackReport]:
     """List, plan, then remove toxics before re-enabling proxies (so no traffic meets a toxic
     that is about to go)."""
-    plan = plan_rollback((yield from api.list_proxies()), run_id)
+    plan = plan_rollback((yield from api.list_proxies()), scope)
     removed: list[ToxicRef] = []
     enabled: list[str] = []
     vanished: list[str] = []
@@ -90,7 +124,7 @@ def rollback(api: Api, run_id: str | None, *, dry_run: bool = False) -> Operatio
                 vanished.append(f"proxy {name!r}")
     return RollbackReport(
         url=api.url,
-        run_id=run_id,
+        scope=scope,
         dry_run=dry_run,
         removed=plan.toxics if dry_run else tuple(removed),
         enabled=plan.enable if dry_run else tuple(enabled),
@@ -111,17 +145,16 @@ def describe(report: RollbackReport) -> list[str]:
     lines += [f"{enable} proxy {name!r}" for name in report.enabled]
     lines += [f"already gone: {what}" for what in report.vanished]
     lines += [
-        f"left disabled: proxy {name!r} (a disabled proxy carries no run id; use --all)"
+        f"left disabled: proxy {name!r} (a disabled proxy carries no run tag; use --all)"
         for name in report.left_disabled
     ]
-    scope = f"run {report.run_id}" if report.run_id else "all runs"
     if not report.changed_anything:
-        lines.append(f"nothing to roll back ({scope}) on {report.url}")
+        lines.append(f"nothing to roll back ({report.scope}) on {report.url}")
     else:
         lines.append(
             f"{'dry run, nothing changed: ' if report.dry_run else 'rolled back: '}"
             f"{len(report.removed)} toxic(s), {len(report.enabled)} proxy(ies) re-enabled "
-            f"({scope}) on {report.url}"
+            f"({report.scope}) on {report.url}"
         )
     return lines
 
@@ -143,6 +176,6 @@ def rollback_command(
             fix="--all removes every toxic and re-enables every proxy; "
             "--run-id ID removes only the toxics of that run",
         )
-    scope = None if everything else check_run_id(run_id or "")
+    scope = Scope.everything() if everything else Scope.run(run_id or "")
     with ToxiproxyClient(url) as client:
         return describe(client.run(rollback(client.api, scope, dry_run=dry_run)))

@@ -30,10 +30,11 @@ import aiohttp
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from chaos.experiment.loader import load_stack_spec
 from chaos.experiment.stack import StackSpec
 from chaos.stack.local import LocalProcessBackend, RunningStack
 from chaos.stack.processes import ProcessRef
-from chaos.stack.specfile import load_spec, spec_path, with_replicas
+from chaos.stack.specfile import spec_path, with_replicas
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LOADGENS = 2
@@ -218,7 +219,7 @@ async def joins_row(api: str, clients: int, seconds: float, label: str) -> dict[
 
 def soundstage(edge_flags: list[str], api_flags: list[str]) -> StackSpec:
     """The built-in stack with one edge and extra flags for the edge and the api."""
-    spec = with_replicas(load_spec(spec_path("soundstage")), {"edge": 1})
+    spec = with_replicas(load_stack_spec(spec_path("soundstage")), {"edge": 1})
     components = dict(spec.components)
     for name, flags in (("edge", edge_flags), ("api", api_flags)):
         command = [*(components[name].command or []), *flags]

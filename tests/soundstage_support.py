@@ -12,9 +12,10 @@ import aiohttp
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from chaos.experiment.loader import load_stack_spec
 from chaos.experiment.stack import StackSpec
 from chaos.stack.local import LocalProcessBackend, RunningStack
-from chaos.stack.specfile import load_spec, spec_path, with_replicas
+from chaos.stack.specfile import spec_path, with_replicas
 from soundstage.listener import StreamResult, join, listen
 
 
@@ -22,7 +23,7 @@ def soundstage_spec(
     extra: dict[str, list[str]] | None = None, replicas: dict[str, int] | None = None
 ) -> StackSpec:
     """The built-in spec with extra flags appended to some components' commands."""
-    spec = load_spec(spec_path("soundstage"))
+    spec = load_stack_spec(spec_path("soundstage"))
     if replicas:
         spec = with_replicas(spec, replicas)
     components = dict(spec.components)

@@ -19,18 +19,19 @@ from hypothesis import strategies as st
 
 from chaos.errors import InfrastructureError, InvalidInput
 from chaos.experiment.errors import ExperimentError
+from chaos.experiment.loader import load_stack_spec
 from chaos.experiment.stack import StackSpec
 from chaos.stack import processes
 from chaos.stack.local import LocalProcessBackend
 from chaos.stack.plan import plan_stack
 from chaos.stack.processes import ProcessRef
-from chaos.stack.specfile import load_spec, spec_path, with_replicas
+from chaos.stack.specfile import spec_path, with_replicas
 
 GAMEDAY = str(Path(sys.executable).parent / "gameday")
 
 
 def _spec(edges: int = 2) -> StackSpec:
-    return with_replicas(load_spec(spec_path("soundstage")), {"edge": edges})
+    return with_replicas(load_stack_spec(spec_path("soundstage")), {"edge": edges})
 
 
 def _plan(spec: StackSpec):  # type: ignore[no-untyped-def]
@@ -87,12 +88,19 @@ def test_spec_references_and_overrides_fail_as_invalid_input(tmp_path: Path) -> 
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: s\ncomponents:\n  a:\n    comand: [x]\n")
     with pytest.raises(ExperimentError, match=r"bad.yaml:4:5"):
-        load_spec(bad)
+        load_stack_spec(bad)
     with pytest.raises(InvalidInput, match="no component 'edges'"):
-        with_replicas(load_spec(spec_path("soundstage")), {"edges": 2})
+        with_replicas(load_stack_spec(spec_path("soundstage")), {"edges": 2})
     # The origin is dialled with {link:...}: replicating it would need {links:...}.
     with pytest.raises(InvalidInput, match="links:origin->edge"):
-        with_replicas(load_spec(spec_path("soundstage")), {"origin": 2})
+        with_replicas(load_stack_spec(spec_path("soundstage")), {"origin": 2})
+
+
+async def test_proxies_for_unknown_links_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    backend = LocalProcessBackend(_spec(edges=2), tmp_path)
+    with pytest.raises(InvalidInput, match="listener->edge#1"):
+        await backend.start({"listener->edge": "127.0.0.1:1"})  # replicated: needs LINK#N
+    assert backend._started == [] and not (tmp_path / "logs").exists()
 
 
 def _tiny_spec(command: list[str], health: bool = True) -> StackSpec:

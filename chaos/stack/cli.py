@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 
 from chaos.errors import InvalidInput
+from chaos.experiment.loader import load_stack_spec
 from chaos.stack import processes, state
 from chaos.stack.local import LocalProcessBackend, RunningStack
-from chaos.stack.specfile import load_spec, spec_path, with_replicas
+from chaos.stack.specfile import spec_path, with_replicas
 
 stack_app = typer.Typer(help="Start and stop the stack under test.", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)
@@ -58,7 +59,7 @@ def up(
         raise InvalidInput(
             "a stack is already up", where=str(state_file), fix="run `gameday stack down` first"
         )
-    loaded = load_spec(spec_path(spec))
+    loaded = load_stack_spec(spec_path(spec))
     overrides = _replica_overrides(edges, replicas)
     if overrides:
         loaded = with_replicas(loaded, overrides)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from chaos.errors import InfrastructureError
+from chaos.errors import InfrastructureError, InvalidInput
 from chaos.experiment.stack import StackSpec
 from chaos.stack import processes
 from chaos.stack.plan import StackPlan, plan_stack
@@ -81,11 +81,12 @@ class LocalProcessBackend:
     async def start(self, proxies: Mapping[str, str] | None = None) -> RunningStack:
         plan = self.plan()
         proxies = dict(proxies or {})
-        unknown = sorted(set(proxies) - {n for link in plan.links for n in plan.proxy_names(link)})
+        valid = [name for link in plan.links for name in plan.proxy_names(link)]
+        unknown = sorted(set(proxies) - set(valid))
         if unknown:
-            raise InfrastructureError(
+            raise InvalidInput(
                 f"proxies given for unknown links {unknown}",
-                fix=f"use link names of this stack: {', '.join(plan.links)} (LINK#N if replicated)",
+                fix=f"name each proxy after one of: {', '.join(valid)}",
             )
         commands = self._commands = {
             r.name: plan.command(r, proxies, self.python) for r in plan.replicas if r.command

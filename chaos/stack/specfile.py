@@ -1,33 +1,23 @@
-"""Finding and loading a stack spec: a built-in name (`soundstage`) or a path to a YAML file.
+"""Which stack spec `gameday stack up` means, and a spec with some replica counts changed.
 
-Errors are located (FILE:LINE:COL and the field path) by the experiment package's YAML and
-validation machinery, so `gameday stack up` reports a bad spec exactly as `gameday validate`
-does; nothing is started from an invalid spec.
+Loading and validation are the experiment package's (`load_stack_spec`), so a bad spec is
+reported here exactly as `gameday validate` reports it; nothing starts from an invalid spec.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from chaos.errors import InvalidInput
-from chaos.experiment.errors import ExperimentError, issues_from_validation, located
+from chaos.experiment.loader import builtin_stacks
 from chaos.experiment.stack import StackSpec
-from chaos.experiment.yamldoc import YamlSyntaxError, read_yaml
-
-BUILTIN_DIR = Path(__file__).resolve().parent / "specs"
-
-
-def builtin_names() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
 
 
 def spec_path(reference: str, base: Path | None = None) -> Path:
     """`soundstage` → the built-in spec; anything else is a path (relative to ``base``)."""
-    builtin = BUILTIN_DIR / f"{reference}.yaml"
-    if "/" not in reference and not reference.endswith((".yaml", ".yml")) and builtin.is_file():
-        return builtin
+    builtins = builtin_stacks()
+    if reference in builtins:
+        return builtins[reference]
     path = Path(reference)
     if not path.is_absolute() and base is not None:
         path = base / path
@@ -35,25 +25,9 @@ def spec_path(reference: str, base: Path | None = None) -> Path:
         raise InvalidInput(
             f"no stack spec {reference!r}",
             where=str(path),
-            fix=f"name a built-in stack ({', '.join(builtin_names())}) or a spec file's path",
+            fix=f"name a built-in stack ({', '.join(builtins)}) or a spec file's path",
         )
     return path
-
-
-def load_spec(path: Path) -> StackSpec:
-    """Parse and validate a spec file, raising ``ExperimentError`` with every located issue."""
-    try:
-        document = read_yaml(path)
-    except YamlSyntaxError as exc:
-        raise ExperimentError([exc.issue]) from None
-    try:
-        spec = StackSpec.model_validate(document.data)
-    except ValidationError as exc:
-        raise ExperimentError(issues_from_validation(exc, document, StackSpec)) from None
-    problems = spec.problems()
-    if problems:
-        raise ExperimentError(located(problems, document))
-    return spec
 
 
 def with_replicas(spec: StackSpec, replicas: dict[str, int]) -> StackSpec:

@@ -220,6 +220,16 @@ def test_the_builtin_soundstage_spec_uses_every_feature_validly() -> None:
         ),
         (lambda s: s.update(components={}), "components", "at least 1 item"),
         (lambda s: s.pop("name"), "name", "required field is missing"),
+        (
+            lambda s: s["components"]["edge"].update(replicas=True),
+            "components.edge.replicas",
+            "valid integer",
+        ),
+        (
+            lambda s: s["components"]["edge"]["ports"]["http"].update(port="80"),
+            "components.edge.ports.http.port",
+            "valid integer",
+        ),
     ],
 )
 def test_spec_refusals(

@@ -21,7 +21,11 @@ class Experiment(Model):
     title: str = Field(min_length=1, max_length=200)
     description: str | None = None
     seed: int | None = Field(
-        default=None, ge=0, lt=2**64, description="unset: drawn at run time and journalled"
+        default=None,
+        strict=True,
+        ge=0,
+        lt=2**64,
+        description="unset: drawn at run time and journalled",
     )
     stack: str = Field(default="soundstage", min_length=1)
     """A built-in stack name, or a path to a stack spec relative to the experiment file."""

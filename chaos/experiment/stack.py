@@ -33,7 +33,9 @@ Name = Annotated[str, Field(pattern=rf"^{_NAME}$", max_length=63)]
 
 class Port(Model):
     protocol: Protocol = "tcp"
-    port: int = Field(default=0, ge=0, le=65535, description="0 = allocate a free port")
+    port: int = Field(
+        default=0, strict=True, ge=0, le=65535, description="0 = allocate a free port"
+    )
 
 
 class HttpEndpoint(Model):
@@ -45,7 +47,7 @@ class HttpEndpoint(Model):
 
 class Component(Model):
     command: list[str] | None = Field(default=None, min_length=1)
-    replicas: int = Field(default=1, ge=1, le=64)
+    replicas: int = Field(default=1, strict=True, ge=1, le=64)
     host: str = "127.0.0.1"
     ports: dict[Name, Port] = Field(default_factory=dict)
     metrics: HttpEndpoint | None = None

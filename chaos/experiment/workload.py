@@ -183,7 +183,7 @@ class Backoff(_Policy):
     policy: Literal["backoff"] = "backoff"
     initial: PositiveDuration = Duration.parse("1s")
     max: PositiveDuration = Duration.parse("30s")
-    multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
+    multiplier: float = Field(default=2.0, strict=True, ge=1.0, le=10.0)
     jitter: Share = Ratio.parse("100%")
 
     @model_validator(mode="after")

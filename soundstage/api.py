@@ -31,6 +31,7 @@ from soundstage import service
 from soundstage.admission import EdgeLoad, TokenBucket, pick_edge, retry_after_header
 
 ROOM_STATES = ("created", "live", "ended")
+JOIN_FAILURE_REASONS = ("rate_limited", "overloaded", "capacity", "not_live", "not_found")
 
 
 @dataclass(slots=True)
@@ -74,7 +75,7 @@ class _Metrics:
         self.joins = Counter("soundstage_api_joins", "Joins admitted.", registry=registry)
         self.join_failures = Counter(
             "soundstage_api_join_failures",
-            "Joins refused, by reason (rate_limited, overloaded, capacity, not_live, not_found).",
+            "Joins refused, by reason: " + ", ".join(JOIN_FAILURE_REASONS) + ".",
             ["reason"],
             registry=registry,
         )
@@ -85,6 +86,12 @@ class _Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=registry,
         )
+        # Every label value exists from the start, so a rate() over a refusal reason is 0, not
+        # "no data", until the first refusal.
+        for reason in JOIN_FAILURE_REASONS:
+            self.join_failures.labels(reason)
+        for outcome in ("ok", "refused"):
+            self.join_latency.labels(outcome)
         self.inflight = Gauge(
             "soundstage_api_joins_in_flight", "Joins being worked on.", registry=registry
         )

@@ -12,6 +12,7 @@ from soundstage.admission import EdgeLoad, TokenBucket, pick_edge, retry_after_h
 from soundstage.echo import EchoPath
 from soundstage.frames import Flags, Frame, PayloadType
 from soundstage.jitter import JitterBuffer
+from soundstage.listener import StreamWatch
 from soundstage.mixer import FULL_SCALE, RoomMixer, mix
 from soundstage.voice import Voice
 
@@ -220,3 +221,26 @@ def test_pick_edge_never_overfills(edges_spec: list[tuple[int, int]]) -> None:
     picks = [pick_edge(edges, now=0.0) for _ in range(room + 3)]
     assert picks[room:] == [None] * 3
     assert all(p is not None for p in picks[:room])
+
+
+@given(st.sets(st.integers(0, 200), min_size=1), st.integers(0, 2**32 - 1))
+def test_stream_watch_counts_exactly_the_missing_sequence_numbers(
+    kept: set[int], start: int
+) -> None:
+    watch = StreamWatch()
+    ordered = sorted(kept)
+    for i, n in enumerate(ordered):
+        watch.observe(frame(start + n), at=i * 0.02)
+    assert watch.frames == len(ordered)
+    assert watch.lost == ordered[-1] - ordered[0] + 1 - len(ordered)
+    assert watch.stalls == 0
+
+
+def test_stream_watch_stalls_and_discontinuities() -> None:
+    watch = StreamWatch()
+    watch.observe(frame(0), at=0.0)
+    watch.observe(frame(1), at=0.5)  # half a second of silence: a stall
+    restarted = Frame(1, 0, 900, 0, PayloadType.L16_16K, b"", Flags.DISCONTINUITY)
+    watch.observe(restarted, at=0.52)  # a new timeline: not 898 lost frames
+    assert (watch.stalls, watch.lost, watch.discontinuities) == (1, 0, 1)
+    assert watch.max_gap_s == pytest.approx(0.5)

@@ -194,3 +194,57 @@ def test_gameday_stack_up_rejects_bad_input_without_a_traceback(tmp_path: Path) 
     assert "no stack spec" in result.stderr and "Traceback" not in result.stderr
     result = _gameday("stack", "up", "--replicas", "edge:3", cwd=tmp_path)
     assert result.returncode == 2 and "COMPONENT=N" in result.stderr
+
+
+METRICS_CONTRACT = {
+    "api": [
+        "soundstage_api_joins_total",
+        "soundstage_api_join_duration_seconds_bucket",
+        "soundstage_api_room_state",
+        "soundstage_api_room_go_live_timestamp_seconds",
+        "soundstage_api_edge_listeners",
+        "process_cpu_seconds_total",
+    ],
+    "origin": [
+        "soundstage_origin_frames_received_total",
+        "soundstage_origin_frames_dropped_total",
+        "soundstage_origin_mix_frames_total",
+        "soundstage_origin_edge_connections_total",
+        "soundstage_origin_edge_queue_bytes",
+        "soundstage_origin_bytes_sent_total",
+        "process_cpu_seconds_total",
+    ],
+    "edge": [
+        "soundstage_edge_listeners",
+        "soundstage_edge_frames_sent_total",
+        "soundstage_edge_frames_dropped_total",
+        "soundstage_edge_slow_listeners",
+        "soundstage_edge_send_queue_bytes",
+        "soundstage_edge_origin_reconnects_total",
+        "soundstage_edge_bytes_sent_total",
+        "process_cpu_seconds_total",
+    ],
+    "speaker": ["soundstage_speaker_frames_sent_total", "process_cpu_seconds_total"],
+}
+
+
+@pytest.mark.timeout(60)
+async def test_every_component_serves_its_metrics_and_health(tmp_path: Path) -> None:
+    backend = LocalProcessBackend(_spec(edges=1), tmp_path)
+    stack = await backend.start()
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            # The speaker goes live through the api: the room's state and go-live time appear.
+            for _ in range(100):
+                api_text = (await client.get(stack.metrics["api"])).text
+                if 'state="live"} 1.0' in api_text:
+                    break
+                await asyncio.sleep(0.05)
+            for name, expected in METRICS_CONTRACT.items():
+                text = (await client.get(stack.metrics[name])).text
+                missing = [m for m in expected if f"\n{m}" not in text]
+                assert missing == [], f"{name} lacks {missing}"
+                assert (await client.get(stack.health[name])).status_code == 200
+        assert 'soundstage_api_room_state{room="1",state="live"} 1.0' in api_text
+    finally:
+        assert await backend.stop() == []  # everything stopped on SIGTERM, nothing killed

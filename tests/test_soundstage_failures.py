@@ -98,7 +98,12 @@ async def test_cpu_saturation_drops_frames_counted_and_stalls_listeners(tmp_path
     watches = [r.watch for r in results if r.watch is not None]
     assert sum(w.lost for w in watches) > 0, "listeners must see the dropped frames as gaps"
     assert sum(w.stalls for w in watches) > 0
-    assert edge["process_cpu_seconds_total"] > 2.0  # the edge really was saturated
+    # The edge fell behind live: frames reached it later than the 0.3 s it tolerates.
+    late = (
+        edge["soundstage_edge_frame_delay_seconds_count"]
+        - edge['soundstage_edge_frame_delay_seconds_bucket{le="0.2"}']
+    )
+    assert late > 0
 
 
 def _origin_only(spec: StackSpec) -> StackSpec:
@@ -136,7 +141,7 @@ async def test_origin_crash_is_a_gap_not_a_hang_and_edges_reconnect(tmp_path: Pa
     for result in results:
         assert result.error is None, "the listener's stream must survive the origin's crash"
         assert result.watch is not None and result.watch.frames > 50
-        assert 1.0 <= result.watch.max_gap_s < 4.0
+        assert 1.0 <= result.watch.max_gap_s < 8.0  # the outage, plus restart and redial
     resumed = [f for at, f in arrivals if at > crashed_at + 1.0]
     assert resumed and resumed[0].flags & Flags.DISCONTINUITY, "the new mix says it restarted"
     for metrics in edges:
@@ -185,7 +190,7 @@ async def test_edges_returning_at_once_make_a_reconnect_storm_at_the_origin(
 
     assert len(reconnected) == 24
     # All 24 came back within the backoff cap: a storm, seen in the origin's own counters...
-    assert max(reconnected.values()) < 1.5
+    assert max(reconnected.values()) < 2.5
     assert metrics["soundstage_origin_edge_connections_total"] == 24
     assert metrics["soundstage_origin_edges"] == 24
     # ... spread by full jitter rather than all in the same instant.

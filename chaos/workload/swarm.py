@@ -69,14 +69,15 @@ class ListenerConfig:
     ``stream``: ``progressive`` (Icecast-style bytes at ``bitrate`` bit/s, None reads
     ``icy-br``) or ``framed`` (soundstage's sequenced frames). ``target_delay``: the jitter
     buffer's target, which for progressive streams is the decoder's start-up buffer.
-    ``join_timeout``: a join that has not played audio by then fails with reason ``timeout``.
+    ``join_timeout``: a join that has not played audio by then fails, with reason
+    ``connect_timeout`` if the TCP connection was not even up, else ``timeout`` (checked at
+    every sweep, so within one ``snapshot_interval``).
     """
 
     url: str
     stream: StreamFormat = StreamFormat.PROGRESSIVE
     bitrate: float | None = None
     target_delay: float = 0.5
-    connect_timeout: float = 30.0
     join_timeout: float = 30.0
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
 
@@ -113,7 +114,9 @@ class SwarmResult:
 class _Listener:
     """One scheduled listener across its attempts (the first join and any reconnects)."""
 
-    __slots__ = ("index", "join", "left", "probe", "retries", "rng", "session", "summary", "w")
+    __slots__ = (
+        "connecting", "index", "join", "left", "probe", "retries", "rng", "session", "summary", "w",
+    )  # fmt: skip
 
     def __init__(self, worker: _Worker, index: int, join: Join, sampled: bool) -> None:
         self.w = worker
@@ -122,6 +125,7 @@ class _Listener:
         self.left = False
         self.probe: Probe | None = None
         self.session: Session | None = None
+        self.connecting: asyncio.Task[Any] | None = None
         self.retries = 0
         self.rng: random.Random | None = None
         self.summary: dict[str, Any] | None = (
@@ -147,12 +151,14 @@ class _Listener:
             self.probe = probe
             w.active.add(self)
             w.stats.join_attempts += 1
+            self.connecting = asyncio.current_task()  # the sweep cancels it past join_timeout
             try:
-                async with asyncio.timeout(w.cfg.connect_timeout):  # no extra task, unlike wait_for
-                    session = await w.adapter.open(probe, self.on_events, w.source(self.index))
-            except (OSError, TimeoutError) as exc:
+                session = await w.adapter.open(probe, self.on_events, w.source(self.index))
+            except OSError as exc:
                 self.on_events(probe.fail(w.loop.time(), connect_failure(exc), str(exc)))
                 return
+            finally:
+                self.connecting = None
             if probe.ended:
                 session.close()
             else:
@@ -267,7 +273,11 @@ class _Worker:
             if probe is None:
                 continue
             if probe.playing_since is None and now - probe.requested_at >= timeout:
-                listener.on_events(probe.fail(now, "timeout"))
+                connecting = listener.connecting
+                reason = "timeout" if probe.connected_at is not None else "connect_timeout"
+                listener.on_events(probe.fail(now, reason))
+                if connecting is not None:
+                    connecting.cancel()
             else:
                 probe.tick(now)
         snapshot = self.stats.copy()

@@ -143,6 +143,8 @@ class Api:
             return await handler(request, params)
         except ApiError as exc:
             return error_response(exc)
+        except web.HTTPException as exc:  # e.g. a body over aiohttp's size limit
+            return error_response(ApiError(f"bad request body: {exc.reason}", exc.status))
 
     # --- handlers ---
 

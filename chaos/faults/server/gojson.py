@@ -28,7 +28,8 @@ import numpy as np
 
 MAX_DEPTH = 10000
 _SPACE = b" \t\r\n"
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_ROUNDS_TO_INF = float(np.finfo(np.float32).max) * (1 + 2**-25)
+"""Halfway between float32's largest value and the next power of two: ParseFloat's overflow."""
 
 
 class GoJSONError(ValueError):
@@ -359,7 +360,7 @@ def _convert(value: object, f: Field) -> tuple[bool, object]:
         number = int(value)
         return -(2**63) <= number < 2**63, number
     as_float = float(value)
-    if math.isinf(as_float) or abs(float(np.float32(as_float))) > _FLOAT32_MAX:
+    if math.isinf(as_float) or abs(as_float) > _FLOAT32_ROUNDS_TO_INF:
         return False, value
     return True, float(np.float32(as_float))
 

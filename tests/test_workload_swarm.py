@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 from collections.abc import AsyncIterator
 
 import pytest
 
-from chaos.errors import InvalidInput
+from chaos.errors import InfrastructureError, InvalidInput
 from chaos.workload.arrivals import Storm, build_schedule
+from chaos.workload.limits import raise_fd_limit
 from chaos.workload.reconnect import ReconnectPolicy, RetryKind
 from chaos.workload.swarm import ListenerConfig, Swarm
 
@@ -106,3 +108,21 @@ def test_bad_swarm_input_is_refused_before_anything_starts() -> None:
         Swarm(schedule, ListenerConfig("rtmp://x/y"), seed=1, duration=1.0)
     with pytest.raises(InvalidInput, match="duration"):
         Swarm(schedule, ListenerConfig("http://127.0.0.1/x"), seed=1, duration=0)
+
+
+def test_fd_limit_is_raised_to_the_hard_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 50_000))
+    monkeypatch.setattr(resource, "setrlimit", lambda _, limits: calls.append(limits))
+    assert raise_fd_limit(10_000) == 50_000
+    assert calls == [(50_000, 50_000)]
+
+
+def test_a_too_low_hard_fd_limit_stops_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 4096))
+    monkeypatch.setattr(resource, "setrlimit", lambda *_: None)
+    with pytest.raises(InfrastructureError, match="hard limit is 4096") as caught:
+        raise_fd_limit(10_000)
+    assert caught.value.fix is not None and "ulimit -Hn" in caught.value.fix

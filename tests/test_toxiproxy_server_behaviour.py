@@ -224,3 +224,37 @@ def test_cli_busy_port_is_exit_3() -> None:
     assert done.returncode == 3
     assert "address already in use" in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.timeout(60)
+def test_rewiring_toxics_under_load_keeps_every_byte_in_order(api: httpx.Client) -> None:
+    payload = os.urandom(6 << 20)
+    upstream = Upstream(sender(payload))
+    passing = [
+        {"type": "noop"},
+        {"type": "latency", "attributes": {"latency": 2, "jitter": 1}},
+        {"type": "slicer", "attributes": {"average_size": 4000, "size_variation": 1000}},
+        {"type": "bandwidth", "attributes": {"rate": 200_000}},
+        {"type": "slow_close", "attributes": {"delay": 1}},
+    ]
+    try:
+        listen = make_proxy(api, upstream.address)
+        with connect(listen, timeout=20) as conn:
+            received = bytearray()
+            step = 0
+            while part := conn.recv(256 * 1024):
+                received += part
+                toxic = passing[step % len(passing)]
+                name = f"t{step % 3}"
+                if api.get(f"/proxies/p/toxics/{name}").status_code == 200:
+                    if step % 2:
+                        api.delete(f"/proxies/p/toxics/{name}")
+                    else:
+                        api.patch(f"/proxies/p/toxics/{name}", json={"toxicity": 0.5})
+                else:
+                    api.post("/proxies/p/toxics", json={**toxic, "name": name})
+                step += 1
+    finally:
+        upstream.close()
+    assert step > 10
+    assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()

@@ -73,20 +73,37 @@ def validate(
 def report(
     journal: Annotated[Path, typer.Argument(help="A run's journal.jsonl.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Also write the report files (report.html, summary.md) here."),
+    ] = None,
+    formats: Annotated[
+        str, typer.Option("--format", help="Files to write with --out: html, md or html,md.")
+    ] = "html,md",
 ) -> None:
     """Summarise a run from its journal alone: phases, faults, SLOs and the verdict.
+
+    With [b]--out DIR[/b], also write a self-contained HTML report (plots with the fault windows
+    shaded) and a Markdown summary for CI logs.
 
     [b]Examples[/b]:
       gameday report runs/20261124T150000Z-1a2b3c4d/journal.jsonl
       gameday report journal.jsonl --json | jq .verdict
+      gameday report journal.jsonl --out reports/ --format html,md
     """
     import json
 
     from chaos.report.console import print_summary
+    from chaos.report.files import parse_formats, write_reports
     from chaos.report.journal import read_journal
     from chaos.report.summary import summarize
 
-    summary = summarize(read_journal(journal))
+    wanted = parse_formats(formats)
+    history = read_journal(journal)
+    summary = summarize(history)
+    if out is not None:
+        for path in write_reports(history, out, wanted):
+            err_console.print(f"wrote {path}", markup=False)
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
     else:

@@ -97,6 +97,12 @@ def test_probe_failures_have_short_reasons() -> None:
     [failed] = no_bitrate.feed(0.1, b"HTTP/1.0 200 OK\r\n\r\nabc")
     assert isinstance(failed, Failed) and failed.reason == "protocol"
     assert "64kbps" in failed.detail
+    full = Probe(ProgressiveDecoder(64_000), requested_at=0.0, target_delay=0.5)
+    busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\n\r\n"
+    assert full.feed(0.1, busy) == (Failed(0.1, "http_503", retry_after=7.0),)
+    dated = Probe(ProgressiveDecoder(64_000), requested_at=0.0, target_delay=0.5)
+    gmt = b"HTTP/1.1 503 Busy\r\nRetry-After: Wed, 21 Oct 2026 07:28:00 GMT\r\n\r\n"
+    assert dated.feed(0.1, gmt) == (Failed(0.1, "http_503"),)
     silent = Probe(ProgressiveDecoder(64_000), requested_at=0.0, target_delay=0.5)
     assert silent.closed(3.0, "reset") == (Failed(3.0, "reset"),)
 

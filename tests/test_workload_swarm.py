@@ -12,6 +12,7 @@ from chaos.errors import InfrastructureError, InvalidInput
 from chaos.workload.arrivals import Storm, build_schedule
 from chaos.workload.limits import raise_fd_limit
 from chaos.workload.reconnect import ReconnectPolicy, RetryKind
+from chaos.workload.stats import ListenerStats
 from chaos.workload.swarm import ListenerConfig, Swarm
 
 RATE = 8000  # bytes/s: 64 kb/s
@@ -126,3 +127,74 @@ def test_a_too_low_hard_fd_limit_stops_the_run(
     with pytest.raises(InfrastructureError, match="hard limit is 4096") as caught:
         raise_fd_limit(10_000)
     assert caught.value.fix is not None and "ulimit -Hn" in caught.value.fix
+
+
+class FlappingMount:
+    """A stream that can go away: while ``mode`` is not "up", joins get that error at once."""
+
+    def __init__(self) -> None:
+        self.mode = "up"
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            if self.mode == "404":
+                writer.write(b"HTTP/1.0 404 Not Found\r\n\r\n")
+                return
+            if self.mode == "503":
+                writer.write(b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n")
+                return
+            writer.write(b"HTTP/1.0 200 OK\r\n\r\n")
+            self.writers.add(writer)
+            while self.mode == "up":
+                writer.write(b"\0" * int(RATE * TICK))
+                await writer.drain()
+                await asyncio.sleep(TICK)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.writers.discard(writer)
+            writer.close()
+
+
+async def _outage(mode: str, policy: ReconnectPolicy) -> tuple[int, int]:
+    """(join attempts during a 1.5 s outage, listeners playing again after it) for 10 listeners."""
+    mount = FlappingMount()
+    server = await asyncio.start_server(mount.serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/live"
+    snapshots: list[ListenerStats] = []
+    config = ListenerConfig(url, bitrate=RATE * 8, target_delay=0.2, reconnect=policy)
+    swarm = Swarm(
+        build_schedule([Storm(10)], 3),
+        config,
+        seed=3,
+        duration=5.0,
+        workers=1,
+        snapshot_interval=0.25,
+        on_snapshot=snapshots.append,
+    )
+    async with server:
+        run = asyncio.create_task(swarm.run())
+        while not snapshots or snapshots[-1].joins_ok < 10:
+            await asyncio.sleep(0.05)
+        before = snapshots[-1].join_attempts
+        mount.mode = mode  # the mount goes away and every listener is dropped at once
+        await asyncio.sleep(1.5)
+        during = snapshots[-1].join_attempts - before
+        mount.mode = "up"
+        result = await run
+    return during, result.stats.joins_ok - 10
+
+
+@pytest.mark.timeout(90)
+async def test_a_reconnect_storm_and_its_cures() -> None:
+    immediate = ReconnectPolicy(RetryKind.IMMEDIATE)
+    backoff = ReconnectPolicy(RetryKind.BACKOFF, delay=0.5, cap=2.0, jitter=1.0)
+    storm, storm_back = await _outage("404", immediate)
+    jittered, jittered_back = await _outage("404", backoff)
+    told, told_back = await _outage("503", immediate)  # Retry-After: 1 caps even eager clients
+    assert storm > 200  # ten clients hammering the missing mount
+    assert jittered <= 10 * 5 and storm > 10 * jittered
+    assert told <= 10 * 3
+    assert storm_back == jittered_back == told_back == 10  # everyone got back in

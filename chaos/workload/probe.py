@@ -40,11 +40,15 @@ class FirstAudio:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """The join never reached first audio; ``reason`` is a short metric label."""
+    """The join never reached first audio; ``reason`` is a short metric label.
+
+    ``retry_after``: seconds the server asked clients to wait (a 503's ``Retry-After``).
+    """
 
     at: float
     reason: str
     detail: str = ""
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +114,8 @@ class Probe:
                     return _NONE
                 self.status = head.status
                 if not 200 <= head.status < 300:
-                    return self.fail(now, f"http_{head.status}")
+                    wait = _retry_after(head.headers.get("retry-after"))
+                    return self.fail(now, f"http_{head.status}", retry_after=wait)
                 self.decoder.start(head.headers)
             else:
                 body = self._parser.feed(data)
@@ -135,7 +140,9 @@ class Probe:
         """Let the playout clock run without new data, so stalls show while they happen."""
         self.playout.advance(now)
 
-    def fail(self, now: float, reason: str, detail: str = "") -> Events:
+    def fail(
+        self, now: float, reason: str, detail: str = "", retry_after: float | None = None
+    ) -> Events:
         """End the attempt without first audio (or, after it, as a drop)."""
         if self.ended_at is not None:
             return _NONE
@@ -144,7 +151,7 @@ class Probe:
         self.ended_at = now
         self.failure = reason
         self.playout.finish(now)
-        return (Failed(now, reason, detail),)
+        return (Failed(now, reason, detail, retry_after),)
 
     def closed(self, now: float, reason: str = "closed") -> Events:
         """The connection ended without the listener asking: a failure or a drop."""
@@ -188,3 +195,11 @@ class Probe:
 
 def _since(t: float | None, origin: float) -> float | None:
     return None if t is None else t - origin
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in delay-seconds form; an HTTP-date (rare from streaming servers) is
+    ignored and the reconnect policy alone decides."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(value.strip())

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import queue
 import random
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from chaos.errors import InfrastructureError, InvalidInput
+from chaos.stack.processes import die_with_parent
 from chaos.workload.adapter import (
     Adapter,
     HttpStreamAdapter,
@@ -176,7 +178,7 @@ class _Listener:
             elif isinstance(event, Failed):
                 stats.failures[event.reason] += 1
                 self.end_attempt()
-                self.retry()
+                self.retry(event.retry_after or 0.0)
             elif isinstance(event, Dropped):
                 stats.drops[event.reason] += 1
                 self.end_attempt()
@@ -198,7 +200,8 @@ class _Listener:
             self.session.close()
             self.session = None
 
-    def retry(self) -> None:
+    def retry(self, at_least: float = 0.0) -> None:
+        """Schedule the next attempt by the policy, never sooner than the server asked."""
         w = self.w
         if self.left or w.loop.time() >= w.end:
             return
@@ -208,7 +211,7 @@ class _Listener:
         delay = w.cfg.reconnect.next_delay(self.retries, self.rng)
         if delay is not None:
             w.stats.reconnects += 1
-            w.loop.call_later(delay, self.begin)
+            w.loop.call_later(max(delay, at_least), self.begin)
 
     def leave(self) -> None:
         self.left = True
@@ -313,6 +316,7 @@ def run_worker(
 
 def _worker_process(job: WorkerJob, messages: Any, go: Event, start: Any, stop: Event) -> None:
     """Entry point of a spawned worker: report ready, wait for T0, stream snapshots."""
+    die_with_parent(signal.SIGKILL)  # a killed harness must not leave listeners behind
     try:
         messages.put(("ready", job.worker, None))
         go.wait()
@@ -374,7 +378,11 @@ class Swarm:
         sample: int = 200,
         snapshot_interval: float = 1.0,
         on_snapshot: Callable[[ListenerStats], None] | None = None,
+        start_at: float | None = None,
     ) -> None:
+        """``start_at``: T0 on ``time.monotonic()``, shared with other timelines (a run's
+        faults); default: as soon as every worker is ready. Joins due before the workers
+        are ready start at once."""
         if duration <= 0:
             raise InvalidInput(f"workload duration must be > 0, got {duration}", where="workload")
         config.adapter()  # validates the URL before anything starts
@@ -386,6 +394,7 @@ class Swarm:
         self.sample = sample
         self.snapshot_interval = snapshot_interval
         self.on_snapshot = on_snapshot
+        self.start_at = start_at
         self._latest: dict[int, ListenerStats] = {}
         self._ctx = multiprocessing.get_context("spawn")
         self._stop = self._ctx.Event()
@@ -439,7 +448,7 @@ class Swarm:
             proc.start()
         try:
             await self._await_ready(messages, procs)
-            start.value = time.monotonic() + 0.1
+            start.value = self.start_at if self.start_at is not None else time.monotonic() + 0.1
             go.set()
             results = await self._collect(messages, procs)
         finally:

@@ -175,17 +175,24 @@ def test_gameday_stack_up_and_down(tmp_path: Path) -> None:
     assert httpx.get(f"http://{api}/healthz").json()["status"] == "ok"
     assert all((tmp_path / ".gameday" / "stacks").glob("*/logs/edge.log"))
 
+    healthy = _gameday("stack", "status", cwd=tmp_path)
+    assert healthy.returncode == 0 and healthy.stdout.count("healthy") == 4
+    os.kill(state["processes"][2]["pid"], signal.SIGKILL)  # the edge dies
+    broken = _gameday("stack", "status", cwd=tmp_path)
+    assert broken.returncode == 3 and "edge" in broken.stderr and "gone" in broken.stdout
+
     again = _gameday("stack", "up", cwd=tmp_path)
     assert again.returncode == 2 and "already up" in again.stderr
 
     down = _gameday("stack", "down", cwd=tmp_path)
-    assert down.returncode == 0 and "stopped 4" in down.stdout
+    assert down.returncode == 0 and "stopped 3" in down.stdout
     refs = [ProcessRef(p["name"], p["pid"], p["start_ticks"]) for p in state["processes"]]
     assert not any(processes.alive(r) for r in refs)
     assert not (tmp_path / ".gameday" / "stack.json").exists()
 
     idempotent = _gameday("stack", "down", cwd=tmp_path)
     assert idempotent.returncode == 0 and "no stack is up" in idempotent.stdout
+    assert "no stack is up" in _gameday("stack", "status", cwd=tmp_path).stdout
 
 
 def test_gameday_stack_up_rejects_bad_input_without_a_traceback(tmp_path: Path) -> None:

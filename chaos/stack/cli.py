@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 
-from chaos.errors import InvalidInput
+from chaos.errors import InfrastructureError, InvalidInput
 from chaos.experiment.loader import load_stack_spec
 from chaos.stack import processes, state
 from chaos.stack.local import LocalProcessBackend, RunningStack
@@ -98,3 +99,44 @@ def down(
     killed = asyncio.run(processes.stop_all(running, grace))
     state_file.unlink(missing_ok=True)
     console.print(f"stopped {len(running)} process(es)" + (f"; killed {killed}" if killed else ""))
+
+
+@stack_app.command()
+def status(
+    state_file: Annotated[Path, typer.Option("--state", help="State file.")] = state.DEFAULT_STATE,
+) -> None:
+    """Show each process of the stack that is up: running or not, healthy or not.
+
+    Exits 3 if any process is gone or unhealthy.
+
+    [b]Example[/b]: gameday stack status
+    """
+    data = state.read(state_file)
+    if data is None:
+        console.print(f"no stack is up ({state_file} does not exist)")
+        return
+    health: dict[str, str] = data.get("health", {})
+    problems = []
+    for ref in state.processes_of(data, state_file):
+        running = processes.alive(ref)
+        verdict = "running" if running else "gone"
+        if running and ref.name in health:
+            healthy = _healthy(health[ref.name])
+            verdict += ", healthy" if healthy else ", UNHEALTHY"
+            running = healthy
+        if not running:
+            problems.append(ref.name)
+        console.print(f"  {ref.name:<12} pid {ref.pid:<8} {verdict}")
+    if problems:
+        raise InfrastructureError(
+            f"{', '.join(problems)} not running or not healthy",
+            where=str(data.get("run_dir", state_file)),
+            fix="read the component logs; `gameday stack down` then `up` to start afresh",
+        )
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -43,8 +43,8 @@ def write(path: Path, stack: RunningStack) -> None:
     os.replace(temporary, path)
 
 
-def read_processes(path: Path) -> list[ProcessRef] | None:
-    """The processes a state file lists; None when there is no state file."""
+def read(path: Path) -> dict[str, Any] | None:
+    """The state a file holds; None when there is no state file."""
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -59,6 +59,10 @@ def read_processes(path: Path) -> list[ProcessRef] | None:
             where=str(path),
             fix="stop the processes it lists by hand and delete it",
         )
+    return data
+
+
+def processes_of(data: dict[str, Any], path: Path) -> list[ProcessRef]:
     try:
         return [
             ProcessRef(str(p["name"]), int(p["pid"]), p.get("start_ticks"))
@@ -66,3 +70,9 @@ def read_processes(path: Path) -> list[ProcessRef] | None:
         ]
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(f"malformed stack state: {exc}", where=str(path)) from None
+
+
+def read_processes(path: Path) -> list[ProcessRef] | None:
+    """The processes a state file lists; None when there is no state file."""
+    data = read(path)
+    return None if data is None else processes_of(data, path)

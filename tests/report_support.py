@@ -44,9 +44,10 @@ class Sim:
 
     def __post_init__(self) -> None:
         self.registry.register(ListenerCollector(lambda: self.stats.copy()))
-        self.api_joins = Counter("soundstage_api_joins", "admitted", registry=self.registry)
-        self.room = Gauge("soundstage_api_room_listeners", "joined", ["room"], registry=self.registry)
-        self.howl = Counter("gameday_listener_howl_seconds", "howling heard", registry=self.registry)
+        reg = self.registry
+        self.api_joins = Counter("soundstage_api_joins", "admitted", registry=reg)
+        self.room = Gauge("soundstage_api_room_listeners", "joined", ["room"], registry=reg)
+        self.howl = Counter("gameday_listener_howl_seconds", "howling heard", registry=reg)
 
     def second(self, t: float, active: set[str], joining: int) -> None:
         s = self.stats

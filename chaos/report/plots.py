@@ -67,6 +67,10 @@ def fault_windows(faults: Sequence[FaultRow], end: float) -> tuple[FaultWindow, 
     return tuple(windows)
 
 
+def _label(window: FaultWindow) -> str:
+    return window.name if window.ended else f"{window.name} (never ended)"
+
+
 def _colour(window: FaultWindow) -> str:
     return FAULT_COLOURS[window.index % len(FAULT_COLOURS)]
 
@@ -100,7 +104,7 @@ def _shade(axes: matplotlib.axes.Axes, windows: Sequence[FaultWindow]) -> None:
         axes.text(
             window.start,
             0.98 - 0.11 * (row % 3),
-            window.name if window.ended else f"{window.name} (never ended)",
+            _label(window),
             transform=top,
             va="top",
             ha="left",
@@ -127,7 +131,8 @@ def time_plot(panel: Panel, windows: Sequence[FaultWindow], end: float) -> Plot:
         axes.set_ylabel(panel.unit)
         axes.grid(alpha=0.3)
         figure.legend(loc="outside lower center", ncols=4, fontsize=8, frameon=False)
-    caption = ", ".join(line.label for line in panel.lines)
+    shaded = ", ".join(_label(w) for w in windows)
+    caption = f"Shaded: fault windows ({shaded})." if windows else "No fault was injected."
     return Plot(panel.key, panel.title, _svg(figure), caption, tuple(windows))
 
 
@@ -136,7 +141,7 @@ def timeline_plot(report: Report, windows: Sequence[FaultWindow], end: float) ->
     title = "Fault timeline"
     if not windows and not report.summary.phases:
         return Plot("timeline", title, None, "No data: the run recorded no phases and no faults.")
-    names = list(dict.fromkeys(w.name for w in windows))
+    names = list(dict.fromkeys(_label(w) for w in windows))
     figure = _figure(max(1.6, 0.9 + 0.35 * len(names)))
     with matplotlib.rc_context(_STYLE):
         axes = figure.add_subplot()
@@ -147,7 +152,7 @@ def timeline_plot(report: Report, windows: Sequence[FaultWindow], end: float) ->
             axes.text(phase.start, 1.01, phase.name, transform=top, fontsize=7.5, va="bottom")
         for window in windows:
             axes.barh(
-                names.index(window.name),
+                names.index(_label(window)),
                 window.end - window.start,
                 left=window.start,
                 height=0.6,

@@ -1,0 +1,190 @@
+"""Grafana annotations for a run: each fault as a time region, the verdict as a point.
+
+With ``--grafana-url`` the runner feeds journal events to ``GrafanaAnnotator.observe`` as they
+are written: a fault's start creates a point annotation at once (so a dashboard shows it while
+the fault is on), and its end turns that annotation into a region (``PATCH`` with ``timeEnd``).
+Tags carry the run id, the experiment and the fault name, so one dashboard query shows one run.
+
+Annotations are a view, never a reason to fail a run: ``check`` (called before the run starts)
+turns an unreachable or refusing Grafana into ``InfrastructureError`` naming the URL and the
+fix, while ``observe`` during the run records failures in ``errors`` instead of raising, so a
+Grafana outage can never stop a rollback. ``grafana-client`` is an optional extra and is
+imported only when annotations are asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaos.errors import InfrastructureError, InvalidInput
+from chaos.report.journal import Journal
+from chaos.report.summary import FAULT_END, FAULT_START, VERDICT_KIND
+
+TOKEN_ENV = "GRAFANA_TOKEN"
+USER_ENV = "GRAFANA_USER"
+PASSWORD_ENV = "GRAFANA_PASSWORD"
+TIMEOUT = 5.0
+_PARAM_SKIP = frozenset({"v", "run", "seq", "wall", "mono", "kind", "name"})
+
+Credential = str | tuple[str, str] | None
+
+
+def credential_from_env(env: Mapping[str, str] | None = None) -> Credential:
+    """A service-account token (``GRAFANA_TOKEN``), else ``GRAFANA_USER``/``GRAFANA_PASSWORD``."""
+    env = os.environ if env is None else env
+    if env.get(TOKEN_ENV):
+        return env[TOKEN_ENV]
+    if env.get(USER_ENV) and env.get(PASSWORD_ENV):
+        return (env[USER_ENV], env[PASSWORD_ENV])
+    return None
+
+
+def tags_for(run_id: str, experiment: str | None, fault: str | None = None) -> list[str]:
+    tags = ["gameday", f"run:{run_id}"]
+    if experiment:
+        tags.append(f"experiment:{experiment}")
+    if fault:
+        tags.append(f"fault:{fault}")
+    return tags
+
+
+def _millis(event: Mapping[str, Any]) -> int:
+    return round(float(event["wall"]) * 1000)
+
+
+def fault_text(event: Mapping[str, Any]) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in event.items() if k not in _PARAM_SKIP)
+    return f"fault {event.get('name')}" + (f" ({params})" if params else "")
+
+
+def _import_client() -> Any:
+    try:
+        from grafana_client.api import AsyncGrafanaApi
+    except ImportError:
+        raise InvalidInput(
+            "Grafana annotations need the grafana-client package, which is not installed",
+            where="--grafana-url",
+            fix="pip install 'chaos-gameday[grafana]', or run without --grafana-url",
+        ) from None
+    return AsyncGrafanaApi
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    """What a Grafana call raises when Grafana is down, slow or refuses (client and transport)."""
+    from grafana_client.client import GrafanaException
+    from niquests.exceptions import RequestException
+
+    return (GrafanaException, RequestException, OSError)
+
+
+@dataclass
+class GrafanaAnnotator:
+    """Pushes one run's annotations; feed it journal events with ``observe``."""
+
+    url: str
+    run_id: str
+    experiment: str | None = None
+    credential: Credential = None
+    timeout: float = TIMEOUT
+    errors: list[str] = field(default_factory=list)
+    """Annotation failures during the run (``observe`` never raises), for the run's summary."""
+    _open: dict[str, tuple[int, str]] = field(default_factory=dict)
+    _api: Any = None
+
+    def _client(self) -> Any:
+        if self._api is None:
+            self._api = _import_client().from_url(
+                self.url, credential=self.credential, timeout=self.timeout
+            )
+        return self._api
+
+    def _unreachable(self, exc: BaseException) -> InfrastructureError:
+        return InfrastructureError(
+            f"Grafana did not accept the annotation request ({type(exc).__name__}: {exc})",
+            where=self.url,
+            fix=f"check that Grafana runs at {self.url} and that ${TOKEN_ENV} (or "
+            f"${USER_ENV}/${PASSWORD_ENV}) may write annotations, or drop --grafana-url",
+        )
+
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        api = self._client()
+        try:
+            if method == "health":
+                return await api.health.check()
+            return await getattr(api.annotations, method)(*args, **kwargs)
+        except _failures() as exc:
+            raise self._unreachable(exc) from exc
+
+    async def aclose(self) -> None:
+        """Close the HTTP session (the annotator keeps one for the whole run)."""
+        if self._api is not None:
+            await self._api.client.s.close()
+            self._api = None
+
+    async def check(self) -> None:
+        """Before the run: Grafana answers, or ``InfrastructureError`` (exit 3)."""
+        await self._call("health")
+
+    async def push(self, event: Mapping[str, Any]) -> None:
+        """Annotate one journal event (other kinds are ignored); raises InfrastructureError."""
+        kind = event.get("kind")
+        if kind == FAULT_START:
+            name = str(event.get("name"))
+            tags = tags_for(self.run_id, self.experiment, name)
+            text = fault_text(event)
+            answer = await self._call(
+                "add_annotation", time_from=_millis(event), tags=tags, text=text
+            )
+            self._open[name] = (int(answer["id"]), text)
+        elif kind == FAULT_END:
+            name = str(event.get("name"))
+            if name not in self._open:
+                return
+            annotation, text = self._open.pop(name)
+            # Grafana's PATCH replaces tags and text when given (and clears them when sent
+            # empty), so both are sent again with the region's end.
+            await self._call(
+                "partial_update_annotation",
+                annotation,
+                time_to=_millis(event),
+                tags=tags_for(self.run_id, self.experiment, name),
+                text=text,
+            )
+        elif kind == VERDICT_KIND:
+            verdict = str(event.get("verdict"))
+            await self._call(
+                "add_annotation",
+                time_from=_millis(event),
+                tags=[*tags_for(self.run_id, self.experiment), f"verdict:{verdict}"],
+                text=f"gameday verdict: {verdict}",
+            )
+
+    async def observe(self, event: Mapping[str, Any]) -> None:
+        """``push`` for use during a run: a failure is remembered in ``errors``, not raised."""
+        try:
+            await self.push(event)
+        except InfrastructureError as exc:
+            self.errors.append(exc.render())
+
+
+async def annotate_journal(
+    journal: Journal, url: str, credential: Credential = None, *, timeout: float = TIMEOUT
+) -> GrafanaAnnotator:
+    """Annotate a finished run from its journal (e.g. one recorded without ``--grafana-url``)."""
+    if journal.run_id is None:
+        raise InvalidInput("the journal has no run id", where=str(journal.path))
+    title = journal.header.get("title")
+    annotator = GrafanaAnnotator(
+        url, journal.run_id, title if isinstance(title, str) else None, credential, timeout
+    )
+    try:
+        await annotator.check()
+        events: Iterable[Mapping[str, Any]] = journal.of_kind(FAULT_START, FAULT_END, VERDICT_KIND)
+        for event in events:
+            await annotator.push(event)
+    finally:
+        await annotator.aclose()
+    return annotator

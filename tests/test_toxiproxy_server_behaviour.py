@@ -73,12 +73,12 @@ def delayed_pattern(seed: int, upstream: str, connections: int) -> list[bool]:
         listen = make_proxy(api, upstream)
         api.post(
             "/proxies/p/toxics",
-            json={"type": "latency", "toxicity": 0.5, "attributes": {"latency": 30}},
+            json={"type": "latency", "toxicity": 0.5, "attributes": {"latency": 80}},
         )
         pattern = []
         for _ in range(connections):
             with connect(listen) as conn:
-                slow = [round_trip(conn, b"x") > 0.025 for _ in range(3)]
+                slow = [round_trip(conn, b"x") > 0.05 for _ in range(3)]
             assert len(set(slow)) == 1, "toxicity is rolled per connection, never per chunk"
             pattern.append(slow[0])
         return pattern
@@ -258,3 +258,18 @@ def test_rewiring_toxics_under_load_keeps_every_byte_in_order(api: httpx.Client)
         upstream.close()
     assert step > 10
     assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+
+
+def test_link_returns_to_splice_when_its_last_toxic_goes(echo_up: Upstream) -> None:
+    with EmbeddedToxiproxy(port=0) as server, httpx.Client(base_url=server.url) as api:
+        listen = make_proxy(api, echo_up.address)
+        with connect(listen) as conn:
+            round_trip(conn, b"spliced")
+            (connection,) = server.server.registry.proxies["p"].connections
+            assert connection.down.chain is None and connection.up.chain is None
+            api.post("/proxies/p/toxics", json={"type": "latency", "attributes": {"latency": 100}})
+            assert round_trip(conn, b"chunked") >= 0.1
+            assert connection.down.chain is not None and connection.up.chain is None
+            api.delete("/proxies/p/toxics/latency_downstream")
+            assert round_trip(conn, b"spliced again") < 0.08
+            assert connection.down.chain is None

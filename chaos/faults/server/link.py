@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Coroutine
 from enum import StrEnum
 from typing import Protocol
 
@@ -48,10 +49,25 @@ class Owner(Protocol):
         """Forget a connection whose links are both done."""
 
 
+HANDOVER = Chunk(b"", 0.0)
+"""Put in a sink behind the last chunk when a link returns to splicing: its writer stops there."""
+
+
 class Link:
     """One direction of one connection."""
 
-    __slots__ = ("chain", "conn", "direction", "done", "dst", "reader", "src", "transfer", "writer")
+    __slots__ = (
+        "chain",
+        "conn",
+        "direction",
+        "done",
+        "dst",
+        "reader",
+        "src",
+        "tasks",
+        "transfer",
+        "writer",
+    )
 
     def __init__(self, conn: Connection, direction: Direction, src: Endpoint, dst: Endpoint):
         self.conn = conn
@@ -62,30 +78,44 @@ class Link:
         self.transfer = Transfer()
         self.reader: asyncio.Task[None] | None = None
         self.writer: asyncio.Task[None] | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
         self.done = False
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
 
     def start(self, entries: list[Configured]) -> None:
         if any(entry.toxic.resets_peer for entry in entries):
             self.src.reset_on_close()
             self.dst.reset_on_close()
-        loop = asyncio.get_running_loop()
         pipes = self.conn.owner.pipes
         if entries or pipes is None:
             self._start_chain(entries, b"")
         else:
-            self.reader = loop.create_task(self._splice(pipes))
+            self.reader = self._spawn(self._splice(pipes, None))
 
     def _start_chain(self, entries: list[Configured], leftover: bytes) -> None:
-        loop = asyncio.get_running_loop()
+        """Chunk path; its writer starts after any earlier writer has flushed (byte order)."""
         self.chain = Chain(entries, self.conn.owner.rng)
         if leftover:
             self.chain.head_input.force(Chunk(leftover, time.monotonic()))
         self.chain.start()
-        self.reader = loop.create_task(self._read(self.chain))
-        self.writer = loop.create_task(self._write(self.chain))
+        self.reader = self._spawn(self._read(self.chain))
+        self.writer = self._spawn(self._write(self.chain, self.writer))
 
-    async def _splice(self, pipes: PipePool) -> None:
+    @staticmethod
+    async def _after(previous: asyncio.Task[None] | None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait({previous})
+
+    async def _splice(self, pipes: PipePool, previous: asyncio.Task[None] | None) -> None:
         try:
+            await self._after(previous)
+            if self.done:
+                return
             await pump(pipes, self.src, self.dst, self.transfer)
         except asyncio.CancelledError:
             return  # a switch to the chain path or a teardown; whoever cancelled carries on
@@ -95,14 +125,22 @@ class Link:
         try:
             while data := await self.src.recv(READ_SIZE):
                 self.transfer.received += len(data)
-                await chain.head_input.put(Chunk(data, time.monotonic()))
+                chunk = Chunk(data, time.monotonic())
+                try:
+                    await chain.head_input.put(chunk)
+                except asyncio.CancelledError:
+                    chain.head_input.force(chunk)  # read, so it must still be delivered
+                    raise
         except OSError:
             pass  # reset, or the other link closed our source: the same as end of stream
         chain.head_input.close()
 
-    async def _write(self, chain: Chain) -> None:
+    async def _write(self, chain: Chain, previous: asyncio.Task[None] | None) -> None:
         try:
+            await self._after(previous)
             while (chunk := await chain.sink.get()) is not None:
+                if chunk is HANDOVER:
+                    return
                 await self.dst.send_all(chunk.data)
                 self.transfer.sent += len(chunk.data)
         except OSError:
@@ -134,14 +172,35 @@ class Link:
             await self.chain.update(entry)
 
     async def remove_toxic(self, entry: Configured) -> None:
-        if self.chain is not None and not self.done:
-            await self.chain.remove(entry)
+        if self.chain is None or self.done:
+            return
+        await self.chain.remove(entry)
+        if len(self.chain.stubs) == 1:
+            await self._return_to_splice(self.chain)
+
+    async def _return_to_splice(self, chain: Chain) -> None:
+        """No toxics left: go back to zero-copy forwarding once the chain has drained.
+
+        Nothing here waits on the network: the old writer flushes what is queued on its own
+        and the splice pump starts after it, so a stalled client cannot stall the API.
+        """
+        pipes, reader = self.conn.owner.pipes, self.reader
+        if pipes is None or reader is None or reader.done() or self.done:
+            return  # the source already ended; the chain finishes the link
+        reader.cancel()
+        await asyncio.wait({reader})
+        if self.done or not await chain.stubs[0].interrupt():
+            return
+        for chunk in chain.head_input.drain():
+            chain.sink.force(chunk)
+        chain.sink.force(HANDOVER)
+        self.chain = None
+        self.reader = self._spawn(self._splice(pipes, self.writer))
 
     def abort(self) -> None:
         self.done = True
-        for task in (self.reader, self.writer):
-            if task is not None:
-                task.cancel()
+        for task in list(self.tasks):
+            task.cancel()
         if self.chain is not None:
             self.chain.abort()
 

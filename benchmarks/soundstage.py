@@ -21,6 +21,8 @@ import asyncio
 import json
 import os
 import resource
+import socket
+import struct
 import sys
 import time
 from pathlib import Path
@@ -48,7 +50,7 @@ def cpu_seconds(ref: ProcessRef) -> float:
 
 
 async def scrape(url: str) -> dict[str, float]:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=30) as client:
         text = (await client.get(url)).text
     out: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
@@ -117,6 +119,11 @@ async def loadgen(address: str, count: int) -> None:
         "max_gap": max((listener.max_gap for listener in listeners), default=0.0),
     }
     print(json.dumps(result), flush=True)
+    for listener in listeners:  # reset, not FIN: no TIME_WAIT left to exhaust ephemeral ports
+        if listener.transport is not None:
+            sock = listener.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            listener.transport.abort()
 
 
 async def listeners_row(stack: RunningStack, n: int, window: float) -> dict[str, float]:
@@ -240,7 +247,7 @@ async def listener_rows(counts: list[int], window: float, flush: int) -> int:
                 try:
                     row = await listeners_row(stack, n, window)
                 except httpx.HTTPError:
-                    print(f"| {flush * 20} ms | {n} | edge too busy to answer /metrics in 10 s |")
+                    print(f"| {flush * 20} ms | {n} | no answer to /metrics within 30 s |")
                     break
                 print(
                     f"| {flush * 20} ms | {n} | {row['streaming']:.0f} | {row['edge_cpu']:.2f} | "

@@ -53,6 +53,8 @@ class EdgeConfig:
     slow_policy: str = "drop"
     max_lag_s: float = 1.0
     backlog: int = 4096
+    header_timeout_s: float = 10.0
+    """A connection that has not sent a whole request head by then is closed (slowloris)."""
     reconnect_initial_s: float = 0.05
     reconnect_max_s: float = 2.0
     send_buffer_bytes: int = 65536
@@ -72,7 +74,9 @@ class EdgeStats:
     dropped_slow: int = 0
     dropped_stale: int = 0
     connections: int = 0
-    refusals: dict[str, int] = field(default_factory=lambda: {"capacity": 0, "bad_request": 0})
+    refusals: dict[str, int] = field(
+        default_factory=lambda: {"capacity": 0, "bad_request": 0, "header_timeout": 0}
+    )
     slow_disconnects: int = 0
     origin_connects: int = 0
     origin_failures: int = 0
@@ -89,12 +93,22 @@ class _Client(asyncio.Protocol):
         self.buffer = bytearray()
         self.room: int | None = None
         self.slow = False
+        self.answered = False
+        self.deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.deadline = asyncio.get_running_loop().call_later(
+            self.edge.config.header_timeout_s, self._head_timeout
+        )
+
+    def _head_timeout(self) -> None:
+        if self.transport is not None and not self.answered:
+            self.edge.stats.refusals["header_timeout"] += 1
+            self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
-        if self.room is not None:
+        if self.answered:
             return  # a streaming listener has nothing more to say
         self.buffer += data
         try:
@@ -104,14 +118,20 @@ class _Client(asyncio.Protocol):
             self._reply(httpwire.simple_response(400, f"{exc}\n".encode(), "text/plain"))
             return
         if parsed is not None:
+            self.answered = True
+            if self.deadline is not None:
+                self.deadline.cancel()
             self.edge.route(self, parsed[0])
 
     def _reply(self, response: bytes) -> None:
         assert self.transport is not None
+        self.answered = True
         self.transport.write(response)
         self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
         if self.room is not None:
             self.edge.remove_listener(self)
 
@@ -427,6 +447,7 @@ def parse_args(argv: list[str] | None = None) -> EdgeConfig:
     parser.add_argument("--send-buffer", type=int, default=65536, help="SO_SNDBUF per listener")
     parser.add_argument("--max-lag", type=float, default=1.0, help="seconds before stale")
     parser.add_argument("--backlog", type=int, default=4096, help="listen backlog")
+    parser.add_argument("--header-timeout", type=float, default=10.0, help="s to send a request")
     parser.add_argument("--reconnect-max", type=float, default=2.0, help="backoff cap, s")
     parser.add_argument(
         "--work-per-listener-us",
@@ -451,6 +472,7 @@ def parse_args(argv: list[str] | None = None) -> EdgeConfig:
         max_lag_s=args.max_lag,
         send_buffer_bytes=args.send_buffer,
         backlog=args.backlog,
+        header_timeout_s=args.header_timeout,
         reconnect_max_s=args.reconnect_max,
         work_per_listener_us=args.work_per_listener_us,
         name=args.name,

@@ -244,3 +244,29 @@ def test_stream_watch_stalls_and_discontinuities() -> None:
     watch.observe(restarted, at=0.52)  # a new timeline: not 898 lost frames
     assert (watch.stalls, watch.lost, watch.discontinuities) == (1, 0, 1)
     assert watch.max_gap_s == pytest.approx(0.5)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("push"), st.integers(1, 3), st.integers(0, 60)),
+            st.tuples(st.just("tick")),
+        ),
+        max_size=120,
+    )
+)
+def test_room_mixer_emits_one_numbered_frame_per_tick(ops: list[tuple[object, ...]]) -> None:
+    mixer = RoomMixer(1, PayloadType.PCMU_8K, prebuffer=2, speaker_timeout_ticks=5)
+    sequences = []
+    for op in ops:
+        if op[0] == "push":
+            mixer.push(frame(int(op[2]), source=int(op[1])))  # type: ignore[call-overload]
+        else:
+            result = mixer.tick(len(sequences) * 20_000)
+            sequences.append(result.frame.sequence)
+            assert len(result.frame.payload) == codec.payload_size(PayloadType.PCMU_8K)
+            assert bool(result.frame.flags & Flags.DISCONTINUITY) == (len(sequences) == 1)
+            assert bool(result.frame.flags & Flags.SILENCE) == (result.speakers == 0)
+    assert sequences == list(range(len(sequences)))
+    totals = mixer.totals()
+    assert totals.received == sum(1 for op in ops if op[0] == "push")

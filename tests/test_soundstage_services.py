@@ -248,3 +248,24 @@ async def test_edge_batches_frames_per_write_when_asked() -> None:
         result = await stream
         await edge.stop()
     assert result.watch is not None and result.watch.frames == 5 and result.watch.lost == 0
+
+
+async def test_edge_closes_connections_that_never_send_a_request() -> None:
+    config = EdgeConfig(origin=("127.0.0.1", 9), header_timeout_s=0.2)
+    edge = Edge(config, service.new_registry())
+    await edge.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        writer.write(b"GET /stream/1 HTTP/1.1\r\n")  # ... and never the rest
+        started = time.monotonic()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert 0.15 < time.monotonic() - started < 2
+        assert edge.stats.refusals["header_timeout"] == 1
+        writer.close()
+        # A prompt client is not affected by the timer.
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"http://127.0.0.1:{edge.port}/healthz")).status_code == 200
+        await asyncio.sleep(0.3)
+        assert edge.stats.refusals["header_timeout"] == 1
+    finally:
+        await edge.stop()

@@ -128,10 +128,15 @@ def _crossings(t0: float, n0: float, t1: float, n1: float) -> Iterable[tuple[flo
     """
     if n1 > n0:
         for k in range(math.floor(n0) + 1, math.floor(n1) + 1):
-            yield t0 + (k - n0) / (n1 - n0) * (t1 - t0), True
+            yield _between(t0, t1, (k - n0) / (n1 - n0)), True
     elif n1 < n0:
         for m in range(math.floor(n0) - 1, math.floor(n1) - 1, -1):
-            yield t0 + min(1.0, (n0 - m) / (n0 - n1)) * (t1 - t0), False
+            yield _between(t0, t1, (n0 - m) / (n0 - n1)), False
+
+
+def _between(t0: float, t1: float, frac: float) -> float:
+    """t0 + frac·(t1 − t0), exactly t1 from frac 1 on (no float overshoot past the point)."""
+    return t1 if frac >= 1.0 else min(t1, t0 + frac * (t1 - t0))
 
 
 Phase = Storm | Ramp | Paced | Curve

@@ -67,6 +67,13 @@ class StreamResult:
     started_at: float = 0.0
     watch: StreamWatch | None = None
 
+    @property
+    def time_to_first_frame(self) -> float | None:
+        """Seconds from dialling the edge to the first whole frame (None if none came)."""
+        if self.watch is None or self.watch.first_at is None:
+            return None
+        return self.watch.first_at - self.started_at
+
 
 FrameCallback = Callable[[Frame, float], None]
 

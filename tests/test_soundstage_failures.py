@@ -74,6 +74,7 @@ async def test_join_storm_refuses_and_tails_while_listeners_in_keep_hearing(
     for result in results:
         assert result.error is None and result.watch is not None
         assert result.watch.frames >= 80
+        assert result.time_to_first_frame is not None and result.time_to_first_frame < 2.0
         assert result.watch.lost == 0
         assert result.watch.max_gap_s < 0.5
 

@@ -12,6 +12,7 @@ import errno
 import logging
 import random
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass
 
 from chaos.faults.server import addr
@@ -126,8 +127,7 @@ class Proxy:
             else:
                 self.stop()
 
-    def _spawn(self, coro: object) -> None:
-        assert asyncio.iscoroutine(coro)
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -68,14 +68,16 @@ async def pump(pool: PipePool, src: Endpoint, dst: Endpoint, transfer: Transfer)
     """Forward ``src`` to ``dst`` until ``src`` ends or fails, or ``dst`` fails.
 
     If cancelled while holding bytes in a pipe, those bytes end up in ``transfer.leftover`` so
-    the caller can hand them to the toxic chain that takes over.
+    the caller can hand them to the toxic chain that takes over. Sockets are named by
+    ``sock.fileno()`` at each call: once the other link has closed one it is -1 (EBADF), never a
+    descriptor number the kernel has since given to another connection.
     """
     while True:
         pipe = pool.acquire()
         pending = 0
         try:
             try:
-                pending = os.splice(src.fd, pipe[1], PIPE_SIZE, flags=_FLAGS)
+                pending = os.splice(src.sock.fileno(), pipe[1], PIPE_SIZE, flags=_FLAGS)
             except BlockingIOError:
                 pending = -1
             except OSError:
@@ -116,7 +118,7 @@ async def _drain(pipe_r: int, dst: Endpoint, pending: int, transfer: Transfer) -
     """Write ``pending`` bytes from the pipe to ``dst``; False (and write_failed) on failure."""
     while pending:
         try:
-            moved = os.splice(pipe_r, dst.fd, pending, flags=_FLAGS)
+            moved = os.splice(pipe_r, dst.sock.fileno(), pending, flags=_FLAGS)
         except BlockingIOError:
             try:
                 await dst.wait_writable()

@@ -60,7 +60,7 @@ async def test_join_storm_refuses_and_tails_while_listeners_in_keep_hearing(
     admitted = [latency for status, latency, _ in storm if status == 200]
     refused = [(latency, retry) for status, latency, retry in storm if status == 503]
     assert len(admitted) + len(refused) == 300
-    assert len(refused) >= 100, "a storm beyond admission capacity must be refused"
+    assert len(refused) >= 60, "a storm beyond admission capacity must be refused"
     assert all(retry is not None and int(retry) >= 1 for _, retry in refused)
     # ~30 admitted joins queue behind 4 workers x 40 ms: the last waits >= 0.25 s more than the
     # first (a spread that only grows on a busier machine).

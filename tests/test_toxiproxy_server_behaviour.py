@@ -273,3 +273,20 @@ def test_link_returns_to_splice_when_its_last_toxic_goes(echo_up: Upstream) -> N
             api.delete("/proxies/p/toxics/latency_downstream")
             assert round_trip(conn, b"spliced again") < 0.08
             assert connection.down.chain is None
+
+
+def test_without_pipes_a_link_copies_through_the_chunk_path(
+    echo_up: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chaos.faults.server import splice
+
+    def no_pipes(self: splice.PipePool) -> tuple[int, int]:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(splice.PipePool, "acquire", no_pipes)
+    with EmbeddedToxiproxy(port=0) as server, httpx.Client(base_url=server.url) as api:
+        listen = make_proxy(api, echo_up.address)
+        with connect(listen) as conn:
+            payload = os.urandom(300_000)
+            conn.sendall(payload)
+            assert recv_exactly(conn, len(payload)) == payload

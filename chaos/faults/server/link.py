@@ -119,6 +119,9 @@ class Link:
             await pump(pipes, self.src, self.dst, self.transfer)
         except asyncio.CancelledError:
             return  # a switch to the chain path or a teardown; whoever cancelled carries on
+        except OSError:  # no pipe to be had (descriptor limit): copy through the chunk path
+            self._start_chain([], b"")
+            return
         self._writer_done()
 
     async def _read(self, chain: Chain) -> None:

@@ -94,6 +94,14 @@ def closed_by_peer(conn: socket.socket) -> bool:
         return True
 
 
+def raw_get(url: str, path: str) -> bytes:
+    """The status line and headers for ``path`` sent verbatim (httpx would normalise it)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        return recv_until_eof(conn).split(b"\r\n\r\n", 1)[0] + b"\r\n"
+
+
 # --- HTTP surface ------------------------------------------------------------------------
 
 
@@ -116,6 +124,10 @@ def test_contract_routing_errors(srv: ServerUnderTest) -> None:
         assert response.status_code == 405
         assert response.content == b""
         assert "content-type" not in response.headers
+    for unclean, clean in (("//proxies", "/proxies"), ("/version/../proxies/", "/proxies/")):
+        head = raw_get(srv.url, unclean)
+        assert head.startswith(b"HTTP/1.1 301 ")
+        assert f"\r\nlocation: {clean}\r\n".encode() in head.lower()
     browser = srv.api.get("/proxies", headers={"User-Agent": "Mozilla/5.0"})
     assert browser.status_code == 403
     assert browser.content == b"User agent not allowed\n"

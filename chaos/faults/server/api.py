@@ -1,8 +1,9 @@
 """Toxiproxy 2.12's HTTP API over aiohttp's low-level server, byte-compatible where it counts.
 
-Routing is our own (not aiohttp's router) so unmatched paths, wrong methods and trailing slashes
-answer exactly as gorilla/mux does behind a real Toxiproxy: 404 ``404 page not found``, 405 with
-an empty body, and the request-id header and browser check only on matched routes.
+Routing is our own (not aiohttp's router) so unmatched paths, wrong methods, trailing slashes and
+unclean paths answer exactly as gorilla/mux does behind a real Toxiproxy: 404 ``404 page not
+found``, 405 with an empty body, 301 to the cleaned path, and the request-id header and browser
+check only on matched routes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import posixpath
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -47,6 +49,14 @@ class RequestIds:
             + (next(self._counter) & 0xFFFFFF).to_bytes(3, "big")
         )
         return base64.b32hexencode(raw).decode("ascii").rstrip("=").lower()
+
+
+def clean_path(path: str) -> str:
+    """gorilla/mux's cleanPath: Go's ``path.Clean``, keeping a trailing slash."""
+    cleaned = posixpath.normpath("/" + path.lstrip("/"))
+    if path.endswith("/") and cleaned != "/":
+        cleaned += "/"
+    return cleaned
 
 
 def json_response(status: int, value: object) -> web.Response:
@@ -115,6 +125,10 @@ class Api:
         return None
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        clean = clean_path(request.path)
+        if clean != request.path:
+            location = f"{clean}?{request.query_string}" if request.query_string else clean
+            return web.Response(status=301, headers={"Location": location})
         matched = self._match(request.path)
         if matched is None:
             return web.Response(

@@ -103,7 +103,7 @@ def report(
     summary = summarize(history)
     if out is not None:
         for path in write_reports(history, out, wanted):
-            err_console.print(f"wrote {path}", markup=False)
+            typer.echo(f"wrote {path}", err=True)
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
     else:

@@ -8,6 +8,7 @@ same rules so ``listen`` values and error bodies match a real server.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -121,7 +122,9 @@ async def lookup(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Addres
     return sorted(unique, key=lambda ip: ip.version)
 
 
-def _ipv6_available() -> bool:
+@functools.cache
+def ipv6_available() -> bool:
+    """Whether wildcard listeners can be dual-stack, as Go makes them when it can."""
     if not socket.has_ipv6:
         return False
     try:
@@ -130,9 +133,6 @@ def _ipv6_available() -> bool:
     except OSError:
         return False
     return True
-
-
-IPV6 = _ipv6_available()
 
 
 async def listen(hostport: str) -> socket.socket:
@@ -146,7 +146,7 @@ async def listen(hostport: str) -> socket.socket:
 
 def _listen_socket(addr: TCPAddr) -> socket.socket:
     """Bind and listen; wildcards are dual-stack, as Go makes them."""
-    if addr.is_wildcard and IPV6:
+    if addr.is_wildcard and ipv6_available():
         family, host = socket.AF_INET6, "::"
     elif addr.is_wildcard:
         family, host = socket.AF_INET, "0.0.0.0"

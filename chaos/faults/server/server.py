@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import random
 from types import TracebackType
 
@@ -15,8 +14,6 @@ from chaos.faults.server.metrics import ServerMetrics
 from chaos.faults.server.proxy import Runtime
 from chaos.faults.server.registry import ProxyRegistry
 from chaos.faults.server.requests import populate
-
-log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8474
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -198,3 +199,20 @@ async def test_a_reconnect_storm_and_its_cures() -> None:
     assert jittered <= 10 * 5 and storm > 10 * jittered
     assert told <= 10 * 3
     assert storm_back == jittered_back == told_back == 10  # everyone got back in
+
+
+@pytest.mark.timeout(60)
+async def test_swarms_given_one_start_share_their_t0(server: str) -> None:
+    start = time.monotonic() + 3.0  # past the workers' start-up
+    config = ListenerConfig(f"{server}/gap", bitrate=RATE * 8, target_delay=0.3)
+    swarms = [
+        Swarm(
+            build_schedule([Storm(1)], n), config, seed=n, duration=1.0, workers=1, start_at=start
+        )
+        for n in (1, 2)
+    ]
+    results = await asyncio.gather(*(s.run() for s in swarms))
+    assert [r.started_at for r in results] == [start, start]
+    for result in results:
+        [summary] = result.summaries
+        assert summary["attempts"][0]["requested_at"] == pytest.approx(0.0, abs=0.1)

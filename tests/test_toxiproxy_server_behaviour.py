@@ -290,3 +290,11 @@ def test_without_pipes_a_link_copies_through_the_chunk_path(
             payload = os.urandom(300_000)
             conn.sendall(payload)
             assert recv_exactly(conn, len(payload)) == payload
+
+
+def test_features_endpoint_tells_our_server_from_toxiproxy(api: httpx.Client) -> None:
+    from chaos import __version__
+
+    response = api.get("/gameday/features")
+    assert response.status_code == 200
+    assert response.json() == {"server": "gameday", "version": __version__, "features": ["seed"]}

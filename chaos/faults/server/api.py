@@ -19,6 +19,7 @@ from itertools import count
 
 from aiohttp import web
 
+from chaos import __version__
 from chaos.faults.server import requests
 from chaos.faults.server.collection import ToxicEntry
 from chaos.faults.server.errors import TOXIC_NOT_FOUND, ApiError
@@ -28,6 +29,9 @@ from chaos.faults.server.proxy import Proxy
 from chaos.faults.server.registry import ProxyRegistry
 
 VERSION = "2.12.0"
+FEATURES: tuple[str, ...] = ("seed",)
+"""What ``GET /gameday/features`` advertises beyond Toxiproxy 2.12 (a real one answers 404):
+``seed`` — the server's random decisions are reproducible from its seed."""
 _TEXT = "text/plain; charset=utf-8"
 
 Handler = Callable[[web.BaseRequest, list[str]], Awaitable[web.StreamResponse]]
@@ -92,6 +96,7 @@ class Api:
         self.routes: dict[tuple[str, ...], dict[str, Handler]] = {
             ("reset",): {"POST": self.reset},
             ("version",): {"GET": self.version},
+            ("gameday", "features"): {"GET": self.features},
             ("populate",): {"POST": self.populate},
             ("proxies",): {"GET": self.proxy_index, "POST": self.proxy_create},
             ("proxies", "*"): {
@@ -165,6 +170,11 @@ class Api:
     async def version(self, request: web.BaseRequest, params: list[str]) -> web.Response:
         body = f'{{"version": "{VERSION}"}}\n'.encode()
         return web.Response(body=body, headers={"Content-Type": "application/json;charset=utf-8"})
+
+    async def features(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        return json_response(
+            200, {"server": "gameday", "version": __version__, "features": list(FEATURES)}
+        )
 
     async def metrics_handler(self, request: web.BaseRequest, params: list[str]) -> web.Response:
         body, content_type = self.metrics.render()

@@ -371,6 +371,21 @@ def test_contract_reset(srv: ServerUnderTest, echo_up: Upstream) -> None:
     conn.close()
 
 
+def test_contract_reset_fails_when_a_proxy_cannot_rebind(
+    srv: ServerUnderTest, echo_up: Upstream
+) -> None:
+    listen = make_proxy(srv, echo_up.address)
+    srv.api.patch("/proxies/p", json={"enabled": False})
+    host, port = listen.rsplit(":", 1)
+    with socket.socket() as squatter:
+        squatter.bind((host, int(port)))
+        squatter.listen()
+        expect_error(
+            srv.api.post("/reset"), 500, f"listen tcp {listen}: bind: address already in use"
+        )
+    assert srv.api.get("/proxies/p").json()["enabled"] is False
+
+
 # --- data path -------------------------------------------------------------------------
 
 

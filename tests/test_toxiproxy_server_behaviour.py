@@ -132,6 +132,9 @@ def test_updating_a_toxic_applies_to_live_connections(api: httpx.Client, echo_up
 def test_metrics_only_with_the_flag(echo_up: Upstream) -> None:
     with EmbeddedToxiproxy(port=0) as plain:
         assert httpx.get(f"{plain.url}/metrics").status_code == 404
+    with EmbeddedToxiproxy(port=0, runtime_metrics=True) as runtime:
+        process = httpx.get(f"{runtime.url}/metrics").text
+        assert "process_cpu_seconds_total" in process and "toxiproxy_proxy" not in process
     with EmbeddedToxiproxy(port=0, proxy_metrics=True) as server:
         api = httpx.Client(base_url=server.url)
         listen = make_proxy(api, echo_up.address)

@@ -55,12 +55,16 @@ class LocalProcessBackend:
         health_timeout: float = 20.0,
         grace: float = 5.0,
         python: str = sys.executable,
+        tied: bool = False,
     ) -> None:
+        """``tied``: processes die with the calling thread (a run's stack must not outlive a
+        killed harness); see ``processes.spawn``."""
         self.spec = spec
         self.run_dir = run_dir
         self.health_timeout = health_timeout
         self.grace = grace
         self.python = python
+        self.tied = tied
         self._plan: StackPlan | None = None
         self._reservation: PortReservation | None = None
         self._started: list[ProcessRef] = []
@@ -98,7 +102,11 @@ class LocalProcessBackend:
             if replica.command is None:
                 continue
             ref = processes.spawn(
-                replica.name, commands[replica.name], logs[replica.name], replica.env
+                replica.name,
+                commands[replica.name],
+                logs[replica.name],
+                replica.env,
+                tied=self.tied,
             )
             self._started.append(ref)
         stack = RunningStack(
@@ -137,7 +145,11 @@ class LocalProcessBackend:
         old = self._ref(name)
         await processes.stop_all([old], self.grace if grace is None else grace)
         new = processes.spawn(
-            name, self._commands[name], self._stack.logs[name], self._replica_env(name)
+            name,
+            self._commands[name],
+            self._stack.logs[name],
+            self._replica_env(name),
+            tied=self.tied,
         )
         self._started[self._started.index(old)] = new
         self._stack.processes = list(self._started)

@@ -9,10 +9,14 @@ from a later shell never signals an unrelated process that reused a pid.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
 import os
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,10 +65,42 @@ def alive(ref: ProcessRef) -> bool:
     return ref.start_ticks is None or start_ticks(ref.pid) == ref.start_ticks
 
 
+_PR_SET_PDEATHSIG = 1
+# Resolved before any fork: a child between fork and exec must not load libraries.
+_prctl = getattr(ctypes.CDLL(None), "prctl", None) if sys.platform.startswith("linux") else None
+
+
+def die_with_parent(sig: signal.Signals = signal.SIGTERM, parent: int | None = None) -> None:
+    """Ask Linux to send ``sig`` to this process when the thread that started it dies.
+
+    This is what stops a stack (or a swarm worker) from outliving a harness killed with
+    SIGKILL, when no ``finally`` runs. Call it in the child, with the ``parent`` pid read
+    before the fork if known; a no-op where prctl is missing.
+    """
+    if _prctl is None:
+        return
+    expected = os.getppid() if parent is None else parent
+    _prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    if os.getppid() != expected:  # the parent died before prctl took effect
+        os.kill(os.getpid(), sig)
+
+
 def spawn(
-    name: str, command: list[str], log_path: Path, env: dict[str, str] | None = None
+    name: str,
+    command: list[str],
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    *,
+    tied: bool = False,
 ) -> ProcessRef:
-    """Start ``command`` in a new session, stdout and stderr appended to ``log_path``."""
+    """Start ``command`` in a new session, stdout and stderr appended to ``log_path``.
+
+    ``tied``: the process gets SIGTERM when the calling thread dies (``die_with_parent``), for
+    a run's stack; `gameday stack up` leaves it untied so the stack outlives the command.
+    """
+    preexec: Callable[[], None] | None = (
+        functools.partial(die_with_parent, signal.SIGTERM, os.getpid()) if tied else None
+    )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         try:
@@ -74,6 +110,7 @@ def spawn(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=preexec,
                 env={**os.environ, **(env or {})},
             )
         except OSError as exc:

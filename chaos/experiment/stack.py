@@ -114,6 +114,25 @@ def _link_name(name: str) -> str:
 LinkName = Annotated[str, AfterValidator(_link_name)]
 
 
+class ListenerEntry(Model):
+    """Where the synthetic listeners of a run connect: `path` on every proxy of `link`."""
+
+    link: LinkName
+    path: str = Field(default="/", pattern=r"^/\S*$")
+    format: Literal["framed", "progressive"] = "progressive"
+    """`framed`: soundstage's sequenced frames; `progressive`: Icecast-style bytes."""
+    bitrate: int | None = Field(default=None, strict=True, gt=0)
+    """Bits per second of a progressive stream; unset reads the `icy-br` header."""
+
+
+class Audience(Model):
+    """How an experiment's workload reaches the stack: gameday needs no stack-specific code."""
+
+    listeners: ListenerEntry | None = None
+    speakers: Name | None = None
+    """The component that plays the experiment's speakers: one replica per speaker."""
+
+
 class StackSpec(Model):
     """A system under test: what to start, where its metrics are, which links may be faulted."""
 
@@ -121,10 +140,11 @@ class StackSpec(Model):
     description: str | None = None
     components: dict[Name, Component] = Field(min_length=1)
     links: dict[LinkName, Link] = Field(default_factory=dict)
+    audience: Audience = Audience()
 
     def problems(self) -> list[Problem]:
         """References that do not resolve, each at its place in the spec (empty when sound)."""
-        found: list[Problem] = []
+        found: list[Problem] = self._check_audience()
         for name, link in self.links.items():
             found += self._check_link(name, link)
         for name, component in self.components.items():
@@ -133,6 +153,35 @@ class StackSpec(Model):
                     problem = self._check_placeholder(component, placeholder)
                     if problem:
                         found.append(Problem(("components", name, "command", index), problem))
+        return found
+
+    def _check_audience(self) -> list[Problem]:
+        found = []
+        listeners = self.audience.listeners
+        if listeners is not None and listeners.link not in self.links:
+            found.append(
+                Problem(
+                    ("audience", "listeners", "link"),
+                    _unknown("link", listeners.link, self.links),
+                )
+            )
+        speakers = self.audience.speakers
+        if speakers is not None:
+            component = self.components.get(speakers)
+            if component is None:
+                found.append(
+                    Problem(
+                        ("audience", "speakers"), _unknown("component", speakers, self.components)
+                    )
+                )
+            elif component.command is None:
+                found.append(
+                    Problem(
+                        ("audience", "speakers"),
+                        f"{speakers!r} already runs elsewhere (`address`); gameday can only "
+                        "start speakers it runs itself",
+                    )
+                )
         return found
 
     def _check_link(self, name: str, link: Link) -> list[Problem]:

@@ -1,0 +1,178 @@
+"""Carry out faults at run time, and take every one of them back.
+
+One ``FaultDriver`` per run applies each fault of the timeline (toxics and proxy disables
+through the Toxiproxy client, kills/pauses/restarts through the stack backend), records it in
+the journal with its exact parameters (``fault.start``/``fault.end``), and remembers what it
+did, so ``rollback`` can undo precisely that, in reverse order, whatever ended the run.
+Undoing never raises: each step that fails is reported and the rest still run, because a
+rollback that stops half-way is the one failure a chaos tool must not have.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from chaos.experiment.faults import (
+    DownFault,
+    Fault,
+    KillFault,
+    PauseFault,
+    RestartFault,
+    target_of,
+)
+from chaos.experiment.stack import StackSpec
+from chaos.faults.client import AsyncToxiproxyClient, ToxiproxyNotFound
+from chaos.report.journal import JournalWriter
+from chaos.report.summary import FAULT_END, FAULT_START
+from chaos.runner.rollback import Scope, rollback
+from chaos.runner.timeline import fault_params
+from chaos.runner.toxics import ToxicFault, ToxicOp, toxic_ops
+from chaos.stack.local import LocalProcessBackend
+
+Step = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class _Applied:
+    fault: Fault
+    toxics: list[ToxicOp] = field(default_factory=list)
+    disabled: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
+    killed: list[str] = field(default_factory=list)
+
+
+def replicas_of(target: str, stack: StackSpec) -> list[str]:
+    """A component fault's processes: every replica of a component, or the one replica named."""
+    component = stack.components.get(target)
+    return component.replica_names(target) if component is not None else [target]
+
+
+class FaultDriver:
+    def __init__(
+        self,
+        client: AsyncToxiproxyClient,
+        backend: LocalProcessBackend,
+        stack: StackSpec,
+        proxies: Mapping[str, Sequence[str]],
+        run_id: str,
+        journal: JournalWriter,
+    ) -> None:
+        """``proxies``: link → the names of its proxies on the server."""
+        self.client = client
+        self.backend = backend
+        self.stack = stack
+        self.proxies = proxies
+        self.run_id = run_id
+        self.journal = journal
+        self.active: dict[str, _Applied] = {}
+
+    def _link_proxies(self, link: str) -> list[str]:
+        return list(self.proxies.get(link, ()))
+
+    async def apply(self, fault: Fault) -> None:
+        """Apply one fault; a partial application is remembered, so rollback undoes it."""
+        applied = self.active[fault.name] = _Applied(fault)
+        details: dict[str, Any] = {}
+        try:
+            match fault:
+                case DownFault():
+                    for proxy in self._link_proxies(fault.link):
+                        await self.client.update_proxy(proxy, enabled=False)
+                        applied.disabled.append(proxy)
+                    details["proxies"] = applied.disabled
+                case KillFault():
+                    for replica in replicas_of(target_of(fault), self.stack):
+                        self.backend.send_signal(replica, signal.SIGKILL)
+                        applied.killed.append(replica)
+                    details["replicas"] = applied.killed
+                case PauseFault():
+                    for replica in replicas_of(target_of(fault), self.stack):
+                        self.backend.send_signal(replica, signal.SIGSTOP)
+                        applied.paused.append(replica)
+                    details["replicas"] = applied.paused
+                case RestartFault():
+                    replicas = replicas_of(target_of(fault), self.stack)
+                    for replica in replicas:
+                        await self.backend.restart(replica)
+                    details["replicas"] = replicas
+                case _:
+                    await self._add_toxics(fault, applied)
+                    details["toxics"] = [
+                        {"proxy": op.proxy, "toxic": op.name, "stream": op.stream}
+                        for op in applied.toxics
+                    ]
+        finally:
+            self.journal.write(
+                FAULT_START, name=fault.name, type=fault.kind, params=fault_params(fault), **details
+            )
+        if isinstance(fault, RestartFault):
+            await self.remove(fault)
+
+    async def _add_toxics(self, fault: Fault, applied: _Applied) -> None:
+        link = getattr(fault, "link", None)
+        assert isinstance(link, str), f"{fault.kind} is a link fault"
+        toxic: ToxicFault = fault  # type: ignore[assignment]  # every other link kind is refused
+        for op in toxic_ops(toxic, self._link_proxies(link), self.run_id):
+            await self.client.add_toxic(
+                op.proxy,
+                dict(op.attributes),
+                type=op.type,
+                name=op.name,
+                stream=op.stream,
+                toxicity=op.toxicity,
+            )
+            applied.toxics.append(op)
+
+    async def remove(self, fault: Fault) -> list[str]:
+        """End one fault; the problems met (empty when it was undone cleanly)."""
+        applied = self.active.pop(fault.name, None)
+        problems = [] if applied is None else await self._undo(applied)
+        self.journal.write(FAULT_END, name=fault.name, type=fault.kind, problems=problems)
+        return problems
+
+    async def _signal(self, replica: str, sig: signal.Signals) -> None:
+        self.backend.send_signal(replica, sig)
+
+    async def _undo(self, applied: _Applied) -> list[str]:
+        steps: list[tuple[str, Step]] = [
+            (
+                f"remove toxic {op.name} from {op.proxy}",
+                partial(self.client.remove_toxic, op.proxy, op.name),
+            )
+            for op in reversed(applied.toxics)
+        ]
+        steps += [
+            (f"re-enable proxy {p}", partial(self.client.update_proxy, p, enabled=True))
+            for p in applied.disabled
+        ]
+        steps += [(f"resume {r}", partial(self._signal, r, signal.SIGCONT)) for r in applied.paused]
+        steps += [(f"start {r} again", partial(self.backend.restart, r)) for r in applied.killed]
+        problems: list[str] = []
+        for what, step in steps:
+            try:
+                await step()
+            except ToxiproxyNotFound:
+                pass  # already gone: someone else cleaned up, which is what we wanted
+            except Exception as exc:  # rollback reports and carries on
+                problems.append(f"{what}: {exc}")
+        return problems
+
+    async def rollback(self) -> list[str]:
+        """Undo every active fault (latest first), then remove any toxic still tagged with this
+        run (an add whose answer was lost); the problems met, empty when all is clean."""
+        problems: list[str] = []
+        for applied in reversed(list(self.active.values())):
+            problems += await self.remove(applied.fault)
+        try:
+            report = await self.client.run(rollback(self.client.api, Scope.run(self.run_id)))
+        except Exception as exc:  # the server may be gone: say so
+            problems.append(f"sweep of run {self.run_id}'s toxics: {exc}")
+        else:
+            self.journal.write(
+                "rollback.sweep", removed=[f"{r.name} on {r.proxy}" for r in report.removed]
+            )
+        return problems

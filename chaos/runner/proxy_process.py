@@ -1,0 +1,68 @@
+"""The embedded fault proxy as a child process of the run (`gameday proxy serve`).
+
+Every listener's bytes cross the proxy; in the harness's own process they would share one
+interpreter lock with scraping, guards and the live view, and a join storm would slow both.
+A child process gets its own core when one is free, and is tied to the harness
+(``die_with_parent``): a SIGKILLed harness takes its proxy, and so every toxic, with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from chaos.errors import InfrastructureError
+from chaos.stack import processes
+from chaos.stack.ports import PortReservation
+
+READY_TIMEOUT = 20.0
+
+
+class ProxyProcess:
+    def __init__(self, log: Path, *, seed: int | None = None) -> None:
+        self.log = log
+        self.seed = seed
+        self.port = 0
+        self._ref: processes.ProcessRef | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> ProxyProcess:
+        reservation = PortReservation()
+        self.port = reservation.take("127.0.0.1", "tcp")
+        command = [sys.executable, "-m", "chaos.cli", "proxy", "serve", "--port", str(self.port)]
+        if self.seed is not None:
+            command += ["--seed", str(self.seed)]
+        reservation.release()
+        self._ref = processes.spawn("fault-proxy", command, self.log, tied=True)
+        deadline = time.monotonic() + READY_TIMEOUT
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while True:
+                if not processes.alive(self._ref):
+                    raise InfrastructureError(
+                        "the fault proxy exited at start-up:\n" + processes.log_tail(self.log),
+                        where=str(self.log),
+                        fix="read its log; or give --toxiproxy URL of a running one",
+                    )
+                try:
+                    if (await client.get(f"{self.url}/version")).status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise InfrastructureError(
+                        f"the fault proxy did not answer within {READY_TIMEOUT:g}s",
+                        where=str(self.log),
+                    )
+                await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        ref, self._ref = self._ref, None
+        if ref is not None:
+            await processes.stop_all([ref], grace=3.0)

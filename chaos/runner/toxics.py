@@ -1,0 +1,156 @@
+"""What a link fault is on a Toxiproxy server: the toxics (or proxy disables) that make it.
+
+Pure: a fault of the experiment plus the link's proxy names become exact API bodies. Units are
+converted to Toxiproxy's (latency in ms, bandwidth in KB/s of 1000 bytes, slicer delay in µs),
+`direction: both` becomes one toxic per stream, and every toxic name carries the run's tag
+(``NAME@RUNID``) so a rollback, and a later run's sweep, can tell whose it is. What the
+server cannot do (a feature it lacks) is found here too, before anything is applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chaos.errors import InvalidInput
+from chaos.experiment.faults import (
+    BandwidthFault,
+    FeedbackFault,
+    FloodFault,
+    LatencyFault,
+    LimitDataFault,
+    LossFault,
+    ResetPeerFault,
+    SlicerFault,
+    SlowCloseFault,
+    TimeoutFault,
+)
+from chaos.experiment.stack import StackSpec
+from chaos.faults.client import Stream
+from chaos.runner.run_tag import tag
+
+ToxicFault = (
+    LatencyFault
+    | LossFault
+    | BandwidthFault
+    | SlicerFault
+    | TimeoutFault
+    | ResetPeerFault
+    | LimitDataFault
+    | SlowCloseFault
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ToxicOp:
+    """One toxic to add to one proxy (and to remove when the fault ends)."""
+
+    proxy: str
+    name: str
+    type: str
+    stream: Stream
+    toxicity: float
+    attributes: Mapping[str, Any]
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def attributes(fault: ToxicFault) -> tuple[str, dict[str, Any]]:
+    """The toxic type and its attributes in Toxiproxy's units."""
+    match fault:
+        case LatencyFault():
+            return "latency", {
+                "latency": _ms(fault.latency.seconds),
+                "jitter": _ms(fault.jitter.seconds),
+            }
+        case BandwidthFault():
+            return "bandwidth", {"rate": max(1, round(fault.bandwidth.bytes_per_second / 1000))}
+        case SlicerFault():
+            s = fault.slicer
+            return "slicer", {
+                "average_size": s.average_size.bytes,
+                "size_variation": s.size_variation.bytes,
+                "delay": round(s.delay.seconds * 1_000_000),
+            }
+        case TimeoutFault():
+            return "timeout", {"timeout": _ms(fault.timeout.seconds)}
+        case ResetPeerFault():
+            return "reset_peer", {"timeout": _ms(fault.reset_peer.seconds)}
+        case LimitDataFault():
+            return "limit_data", {"bytes": fault.limit_data.bytes}
+        case SlowCloseFault():
+            return "slow_close", {"delay": _ms(fault.slow_close.seconds)}
+        case LossFault():
+            return "loss", {"probability": float(fault.loss.fraction)}
+
+
+def streams(direction: str) -> tuple[Stream, ...]:
+    if direction == "both":
+        return ("upstream", "downstream")
+    return ("upstream",) if direction == "upstream" else ("downstream",)
+
+
+def toxic_ops(fault: ToxicFault, proxies: Sequence[str], run_id: str) -> list[ToxicOp]:
+    """Every toxic that makes ``fault`` on the link's ``proxies``, tagged with the run."""
+    toxic_type, attrs = attributes(fault)
+    both = fault.direction == "both"
+    return [
+        ToxicOp(
+            proxy,
+            tag(f"{fault.name}-{stream}" if both else fault.name, run_id),
+            toxic_type,
+            stream,
+            float(fault.toxicity.fraction),
+            attrs,
+        )
+        for proxy in proxies
+        for stream in streams(fault.direction)
+    ]
+
+
+def not_runnable(fault: object) -> str | None:
+    """Why this runner cannot carry out a fault on any server yet; None when it can."""
+    if isinstance(fault, FeedbackFault):
+        return "feedback loops need the speakers' echo path, which gameday does not drive yet"
+    if isinstance(fault, FloodFault):
+        return (
+            "floods need competing traffic under a shared link budget, which gameday does "
+            "not generate yet"
+        )
+    return None
+
+
+def required_feature(fault: object, stack: StackSpec) -> tuple[str, str] | None:
+    """The server feature a fault needs beyond Toxiproxy 2.12, and why; None when none."""
+    link = getattr(fault, "link", None)
+    if isinstance(link, str) and stack.links[link].protocol == "udp":
+        return "udp", f"link {link} is UDP, and only a server with UDP proxies can fault it"
+    if isinstance(fault, LossFault):
+        return "loss", "TCP loss (a lost segment stalling the stream) is a gameday extension"
+    return None
+
+
+def check_supported(
+    faults: Sequence[object], stack: StackSpec, features: frozenset[str], server: str
+) -> None:
+    """Refuse, before anything starts, an experiment whose faults this server cannot make."""
+    problems = []
+    for fault in faults:
+        name = getattr(fault, "name", "?")
+        reason = not_runnable(fault)
+        if reason is not None:
+            problems.append(f"fault {name!r}: {reason}")
+            continue
+        need = required_feature(fault, stack)
+        if need is not None and need[0] not in features:
+            problems.append(f"fault {name!r}: {need[1]}; the server lacks feature {need[0]!r}")
+    if problems:
+        raise InvalidInput(
+            "\n  ".join(problems),
+            where=f"faults (proxy {server})",
+            fix="run against gameday's embedded proxy with that feature (the default), or "
+            "remove those faults",
+        )

@@ -70,6 +70,59 @@ def validate(
 
 
 @app.command()
+def run(
+    experiment: Annotated[Path, typer.Argument(help="The experiment YAML file to run.")],
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the resolved timeline; start nothing.")
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Override the experiment's seed.")] = None,
+    scale: Annotated[
+        float, typer.Option(help="Multiply every listener phase's count (recorded).")
+    ] = 1.0,
+    junit: Annotated[Path | None, typer.Option(help="Also write the JUnit XML here.")] = None,
+    report_dir: Annotated[
+        Path | None, typer.Option("--report", help="Write the run's report into this directory.")
+    ] = None,
+    toxiproxy: Annotated[
+        str | None,
+        typer.Option(help="Use this Toxiproxy API instead of the embedded fault proxy."),
+    ] = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(help="Evaluate from this Prometheus URL, or `local` to start one."),
+    ] = None,
+    keep_stack: Annotated[
+        bool, typer.Option(help="Leave the stack running (stop: gameday stack down).")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/RUN-ID/).")] = None,
+) -> None:
+    """Run a game day: stack up, baseline, faults and workload, rollback, verdict.
+
+    Exit 0 pass, 1 an SLO failed or a guard aborted the run, 2 invalid input,
+    3 infrastructure (stack, proxy or metrics unreachable; unhealthy baseline), 130 interrupted.
+
+    [b]Examples[/b]:
+      gameday run experiments/launch-storm.yaml
+      gameday run experiments/edge-outage.yaml --dry-run
+      gameday run my-launch.yaml --junit reports/gameday.xml --toxiproxy http://10.0.0.5:8474
+    """
+    from chaos.runner.cli import run_command
+    from chaos.runner.run import RunOptions
+
+    options = RunOptions(
+        seed=seed,
+        scale=scale,
+        junit=junit,
+        report=report_dir,
+        toxiproxy=toxiproxy,
+        prometheus=prometheus,
+        keep_stack=keep_stack,
+        out=out,
+    )
+    raise typer.Exit(run_command(experiment, options, dry_run=dry_run, console=out_console))
+
+
+@app.command()
 def report(
     journal: Annotated[Path, typer.Argument(help="A run's journal.jsonl.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,

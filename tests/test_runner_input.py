@@ -1,0 +1,125 @@
+"""`gameday run` on the tiny stack: bad input, unreachable infrastructure, guards, CI outputs.
+
+Each run is the real command in a subprocess (exit codes and messages as a user sees them)
+against a fault proxy the test owns, so the test can look at what was left on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from runner_support import gameday, tiny_experiment
+
+from chaos.faults.client import ToxiproxyClient
+from chaos.faults.server.embedded import EmbeddedToxiproxy
+from chaos.report.journal import read_journal
+
+
+@pytest.fixture
+def proxy() -> Iterator[EmbeddedToxiproxy]:
+    with EmbeddedToxiproxy(port=0) as server:
+        yield server
+
+
+def _toxics(url: str) -> list[str]:
+    with ToxiproxyClient(url) as client:
+        return [t.name for p in client.list_proxies().values() for t in p.toxics]
+
+
+def _kinds(journal: Path) -> list[str]:
+    return [str(e["kind"]) for e in read_journal(journal).events]
+
+
+def test_an_unknown_link_is_refused_with_its_line_and_nothing_starts(tmp_path: Path) -> None:
+    path = tiny_experiment(tmp_path)
+    path.write_text(path.read_text().replace("link: client->web", "link: client->wbe"))
+    done = gameday("run", path, "--out", tmp_path / "run")
+    assert done.returncode == 2, done.stderr
+    assert "tiny.yaml:8:45: faults[0].link: no link 'client->wbe'" in done.stderr
+    assert "did you mean 'client->web'" in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_slo_on_a_missing_metric_stops_before_any_fault(
+    tmp_path: Path, proxy: EmbeddedToxiproxy
+) -> None:
+    path = tiny_experiment(tmp_path)
+    path.write_text(path.read_text().replace("max: gameday_listeners_connected", "max: listeners"))
+    done = gameday("run", path, "--toxiproxy", proxy.url, "--out", tmp_path / "run")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "SLO 'nobody-listening' reads 'listeners'" in done.stdout
+    assert "gameday_listeners_connected" in done.stdout  # the nearest name that exists
+    kinds = _kinds(tmp_path / "run" / "journal.jsonl")
+    assert "fault.start" not in kinds and kinds[-2:] == ["verdict", "journal.close"]
+    assert _toxics(proxy.url) == []
+
+
+def test_an_unreachable_toxiproxy_is_an_infrastructure_error(tmp_path: Path) -> None:
+    done = gameday(
+        "run", tiny_experiment(tmp_path), "--toxiproxy", "http://127.0.0.1:9", "--out", tmp_path
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "cannot reach the Toxiproxy API at http://127.0.0.1:9" in done.stdout
+    assert "verdict: infrastructure" in done.stdout
+    journal = read_journal(tmp_path / "journal.jsonl")
+    assert "stack.up" not in _kinds(journal.path)
+
+
+def test_dry_run_prints_the_timeline_and_starts_nothing(tmp_path: Path) -> None:
+    done = gameday("run", tiny_experiment(tmp_path), "--dry-run", "--out", tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    assert "apply  latency fault 'slow-web'" in done.stdout
+    assert "+3.0s  end    latency fault 'slow-web'" in done.stdout
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.timeout(60)
+def test_a_passing_run_writes_junit_step_summary_and_a_journal_with_exact_faults(
+    tmp_path: Path, proxy: EmbeddedToxiproxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    junit = tmp_path / "ci" / "gameday.xml"
+    done = gameday(
+        "run",
+        tiny_experiment(tmp_path, length="2s"),
+        "--toxiproxy",
+        proxy.url,
+        "--out",
+        tmp_path / "run",
+        "--junit",
+        junit,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verdict: pass" in done.stdout
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "1" and suite.get("failures") == "0"
+    assert "nobody-listening" in summary.read_text()
+    journal = read_journal(tmp_path / "run" / "journal.jsonl")
+    start = next(journal.of_kind("fault.start"))
+    assert start["name"] == "slow-web" and start["params"]["latency"] == "100ms"
+    assert [t["stream"] for t in start["toxics"]] == ["upstream", "downstream"]
+    end = next(journal.of_kind("fault.end"))
+    assert 1.8 < end["mono"] - start["mono"] < 3.0 and end["problems"] == []
+    assert _toxics(proxy.url) == [] and journal.closed
+
+
+@pytest.mark.timeout(60)
+def test_a_tripped_guard_rolls_back_at_once_and_the_verdict_names_it(
+    tmp_path: Path, proxy: EmbeddedToxiproxy
+) -> None:
+    guard = "abort:\n  - {name: always, metric: up, below: 2, for: 1s}"
+    path = tiny_experiment(tmp_path, length="30s", extra=guard)
+    done = gameday("run", path, "--toxiproxy", proxy.url, "--out", tmp_path / "run")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "verdict: aborted" in done.stdout and "guard 'always' tripped" in done.stdout
+    journal = read_journal(tmp_path / "run" / "journal.jsonl")
+    trip = next(journal.of_kind("guard.trip"))
+    end = next(journal.of_kind("fault.end"))
+    assert end["seq"] > trip["seq"] and end["mono"] - trip["mono"] < 1.0
+    assert end["mono"] - next(journal.of_kind("fault.start"))["mono"] < 10  # not its 30 s
+    assert next(journal.of_kind("verdict"))["guard"] == "always"
+    assert _toxics(proxy.url) == []

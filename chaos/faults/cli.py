@@ -19,7 +19,9 @@ def serve(
     host: Annotated[
         str, typer.Option("--host", "-host", help="Address the HTTP API binds to.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", "-port", help="Port of the HTTP API.")] = 8474,
+    port: Annotated[
+        int, typer.Option("--port", "-port", min=0, max=65535, help="Port of the HTTP API.")
+    ] = 8474,
     config: Annotated[
         Path | None,
         typer.Option(

@@ -15,7 +15,7 @@ imported only when annotations are asked for.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,12 +109,10 @@ class GrafanaAnnotator:
             f"${USER_ENV}/${PASSWORD_ENV}) may write annotations, or drop --grafana-url",
         )
 
-    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        api = self._client()
+    async def _call(self, request: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Run one request on the client, turning every way it can fail into one error."""
         try:
-            if method == "health":
-                return await api.health.check()
-            return await getattr(api.annotations, method)(*args, **kwargs)
+            return await request(self._client())
         except _failures() as exc:
             raise self._unreachable(exc) from exc
 
@@ -126,7 +124,7 @@ class GrafanaAnnotator:
 
     async def check(self) -> None:
         """Before the run: Grafana answers, or ``InfrastructureError`` (exit 3)."""
-        await self._call("health")
+        await self._call(lambda api: api.health.check())
 
     async def push(self, event: Mapping[str, Any]) -> None:
         """Annotate one journal event (other kinds are ignored); raises InfrastructureError."""
@@ -136,7 +134,9 @@ class GrafanaAnnotator:
             tags = tags_for(self.run_id, self.experiment, name)
             text = fault_text(event)
             answer = await self._call(
-                "add_annotation", time_from=_millis(event), tags=tags, text=text
+                lambda api: api.annotations.add_annotation(
+                    time_from=_millis(event), tags=tags, text=text
+                )
             )
             self._open[name] = (int(answer["id"]), text)
         elif kind == FAULT_END:
@@ -144,22 +144,21 @@ class GrafanaAnnotator:
             if name not in self._open:
                 return
             annotation, text = self._open.pop(name)
+            tags = tags_for(self.run_id, self.experiment, name)
             # Grafana's PATCH replaces tags and text when given (and clears them when sent
             # empty), so both are sent again with the region's end.
             await self._call(
-                "partial_update_annotation",
-                annotation,
-                time_to=_millis(event),
-                tags=tags_for(self.run_id, self.experiment, name),
-                text=text,
+                lambda api: api.annotations.partial_update_annotation(
+                    annotation, time_to=_millis(event), tags=tags, text=text
+                )
             )
         elif kind == VERDICT_KIND:
             verdict = str(event.get("verdict"))
+            tags = [*tags_for(self.run_id, self.experiment), f"verdict:{verdict}"]
             await self._call(
-                "add_annotation",
-                time_from=_millis(event),
-                tags=[*tags_for(self.run_id, self.experiment), f"verdict:{verdict}"],
-                text=f"gameday verdict: {verdict}",
+                lambda api: api.annotations.add_annotation(
+                    time_from=_millis(event), tags=tags, text=f"gameday verdict: {verdict}"
+                )
             )
 
     async def observe(self, event: Mapping[str, Any]) -> None:

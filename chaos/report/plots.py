@@ -20,6 +20,7 @@ from typing import Any
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
@@ -95,15 +96,23 @@ def _shade(axes: matplotlib.axes.Axes, windows: Sequence[FaultWindow]) -> None:
     """Shade and name every fault window; names stagger so overlapping faults stay legible."""
     top = blended_transform_factory(axes.transData, axes.transAxes)
     for row, window in enumerate(windows):
+        colour = to_rgb(_colour(window))
         axes.axvspan(
             window.start,
             window.end,
-            color=_colour(window),
-            alpha=0.16,
-            hatch=None if window.ended else "//",
+            facecolor=(*colour, 0.16),
             linewidth=0,
             gid=f"fault-window-{window.index}",
         )
+        if not window.ended:  # hatched on top: a pattern fill would take the shade's opacity
+            axes.axvspan(
+                window.start,
+                window.end,
+                facecolor="none",
+                hatch="//",
+                hatchcolor=(*colour, 0.3),
+                linewidth=0,
+            )
         axes.text(
             window.start,
             0.98 - 0.11 * (row % 3),
@@ -115,6 +124,7 @@ def _shade(axes: matplotlib.axes.Axes, windows: Sequence[FaultWindow]) -> None:
             color=_colour(window),
             fontweight="bold",
             clip_on=True,
+            bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 1},
         )
 
 

@@ -67,8 +67,13 @@ class EmbeddedToxiproxy:
                 await self.server.close()
 
         def run() -> None:
-            with asyncio.Runner(loop_factory=loop_factory()) as runner:
-                runner.run(main())
+            try:
+                with asyncio.Runner(loop_factory=loop_factory()) as runner:
+                    runner.run(main())
+            except BaseException as exc:  # reported to start(), which would otherwise wait forever
+                failure.append(exc)
+            finally:
+                ready.set()
 
         self._thread = threading.Thread(target=run, name="embedded-toxiproxy", daemon=True)
         self._thread.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from pathlib import Path
 
 from rich.console import Console
@@ -35,6 +36,8 @@ def run_command(path: Path, options: RunOptions, *, dry_run: bool, console: Cons
             console.print(line, markup=False, highlight=False, soft_wrap=True)
         console.print("dry run: nothing was started")
         return 0
+    # Until the run's own handlers are installed, SIGTERM interrupts like Ctrl-C (exit 130).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     outcome = asyncio.run(GameDay(loaded, options, console).execute())
     _print_outcome(outcome, console)
     _step_summary(outcome)

@@ -131,8 +131,9 @@ def report(
         typer.Option(help="Also write the report files (report.html, summary.md) here."),
     ] = None,
     formats: Annotated[
-        str, typer.Option("--format", help="Files to write with --out: html, md or html,md.")
-    ] = "html,md",
+        str | None,
+        typer.Option("--format", help="Files to write with --out: html, md or html,md (both)."),
+    ] = None,
 ) -> None:
     """Summarise a run from its journal alone: phases, faults, SLOs and the verdict.
 
@@ -147,11 +148,11 @@ def report(
     import json
 
     from chaos.report.console import print_summary
-    from chaos.report.files import parse_formats, write_reports
+    from chaos.report.files import requested_formats, write_reports
     from chaos.report.journal import read_journal
     from chaos.report.summary import summarize
 
-    wanted = parse_formats(formats)
+    wanted = requested_formats(formats, out)
     history = read_journal(journal)
     summary = summarize(history)
     if out is not None:

@@ -21,7 +21,12 @@ from report_support import WALL0, record_run
 
 from chaos.errors import InvalidInput
 from chaos.metrics.series import Series, SeriesKey
-from chaos.report.files import append_step_summary, parse_formats, write_reports
+from chaos.report.files import (
+    append_step_summary,
+    parse_formats,
+    requested_formats,
+    write_reports,
+)
 from chaos.report.html import render_html
 from chaos.report.journal import RESERVED_KEYS, Journal, JournalWriter, read_journal
 from chaos.report.markdown import render_markdown
@@ -196,6 +201,9 @@ def test_unknown_format_is_invalid_input_before_anything_is_written(
     assert not out.exists()
     with pytest.raises(InvalidInput):
         parse_formats(" , ")
+    with pytest.raises(InvalidInput, match="no --out"):
+        requested_formats("md", None)
+    assert requested_formats(None, tmp_path) == ["html", "md"]
     assert parse_formats("md, HTML,md") == ["md", "html"]
 
 

@@ -35,6 +35,18 @@ def parse_formats(text: str) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
+def requested_formats(text: str | None, out: Path | None) -> list[str]:
+    """The formats ``--format`` asks for (all by default); asking without ``--out`` is an error,
+    since nothing would be written and the user would not notice."""
+    if text is not None and out is None:
+        raise InvalidInput(
+            "--format chooses the files written with --out, and no --out was given",
+            where="--format",
+            fix="add --out DIR to write report files, or drop --format",
+        )
+    return parse_formats(text) if text is not None else list(FORMATS)
+
+
 def write_reports(journal: Journal, out_dir: Path, formats: Iterable[str]) -> list[Path]:
     """Render each format into ``out_dir`` (created if needed); the paths written, in order.
 

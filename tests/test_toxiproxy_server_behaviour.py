@@ -301,3 +301,16 @@ def test_features_endpoint_tells_our_server_from_toxiproxy(api: httpx.Client) ->
     response = api.get("/gameday/features")
     assert response.status_code == 200
     assert response.json() == {"server": "gameday", "version": __version__, "features": ["seed"]}
+
+
+def test_cli_rejects_an_unknown_log_level_with_exit_2() -> None:
+    done = subprocess.run(
+        gameday("proxy", "serve", "-port", str(free_port())),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "LOG_LEVEL": "loud"},
+    )
+    assert done.returncode == 2
+    assert "unknown log level 'loud'" in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -51,16 +50,11 @@ def serve(
       gameday proxy serve
       gameday proxy serve -port 8475 -config proxies.json -proxy-metrics
     """
+    from chaos.faults.server.serve import configure_logging
     from chaos.faults.server.serve import serve as run
     from chaos.faults.server.server import ToxiproxyServer
 
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Toxiproxy logs each request at debug level only.
-    if logging.getLogger().level > logging.DEBUG:
-        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    configure_logging(os.environ.get("LOG_LEVEL", "info"))
     server = ToxiproxyServer(
         host, port, seed=seed, proxy_metrics=proxy_metrics, runtime_metrics=runtime_metrics
     )

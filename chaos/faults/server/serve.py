@@ -21,6 +21,32 @@ from chaos.faults.server.server import ToxiproxyServer
 log = logging.getLogger("gameday.proxy")
 
 
+_LEVELS = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+    "panic": logging.CRITICAL,
+}
+
+
+def configure_logging(level_name: str) -> None:
+    """``LOG_LEVEL`` with toxiproxy-server's level names; requests are logged at debug only."""
+    level = _LEVELS.get(level_name.strip().lower())
+    if level is None:
+        raise InvalidInput(
+            f"unknown log level {level_name!r}",
+            where="LOG_LEVEL",
+            fix=f"use one of {', '.join(_LEVELS)}",
+        )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level > logging.DEBUG:
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
 def read_config(path: Path) -> bytes:
     """The config file's bytes, checked now so a typo fails before anything listens."""
     try:

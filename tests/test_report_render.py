@@ -30,6 +30,7 @@ from chaos.report.files import (
 from chaos.report.html import render_html
 from chaos.report.journal import RESERVED_KEYS, Journal, JournalWriter, read_journal
 from chaos.report.markdown import render_markdown
+from chaos.report.plots import bar_position
 from chaos.report.summary import summarize
 from chaos.report.timeseries import (
     MAX_POINTS,
@@ -329,3 +330,12 @@ def test_html_renders_any_journal_the_writer_can_produce(
     path = tmp_path_factory.mktemp("html") / "journal.jsonl"
     html = render_html(_write(path, spec))
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+
+
+@given(st.floats(0, 100), st.floats(0, 100))
+def test_quantile_markers_sit_on_their_bucket_bar_in_order(a: float, b: float) -> None:
+    bounds = (0.05, 0.1, 0.5, 1.0, 5.0, 10.0, math.inf)
+    low, high = sorted((a, b))
+    assert bar_position(bounds, low) <= bar_position(bounds, high)
+    bucket = next(i for i, bound in enumerate(bounds) if low <= bound)
+    assert bucket - 0.5 <= bar_position(bounds, low) <= bucket + 0.5

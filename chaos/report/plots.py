@@ -188,6 +188,19 @@ def _bound(bound: float) -> str:
     return "+Inf" if math.isinf(bound) else f"≤{bound:g}s"
 
 
+def bar_position(bounds: Sequence[float], value: float) -> float:
+    """Where ``value`` falls on the bucket bars (bar i spans i ± 0.5), interpolated linearly
+    inside its bucket as ``histogram_quantile`` does."""
+    lower = 0.0
+    for i, upper in enumerate(bounds):
+        if value <= upper:
+            if math.isinf(upper) or upper <= lower:
+                return float(i)
+            return i - 0.5 + (value - lower) / (upper - lower)
+        lower = upper
+    return len(bounds) - 1.0
+
+
 def distribution_plot(distribution: Distribution | None) -> Plot:
     title = "Time to first audio for the launch"
     if distribution is None or distribution.total <= 0:
@@ -208,6 +221,13 @@ def distribution_plot(distribution: Distribution | None) -> Plot:
         positions = range(len(distribution.counts))
         axes.bar(positions, distribution.counts, color="#0077b6", alpha=0.85)
         axes.set_xticks(positions, [_bound(b) for b in distribution.bounds], rotation=45)
+        styles = (":", "--", "-")
+        for (q, value), style in zip(distribution.quantiles.items(), styles, strict=False):
+            if value is not None and math.isfinite(value):
+                x = bar_position(distribution.bounds, value)
+                axes.axvline(x, color="#b3261e", linestyle=style, linewidth=1.2)
+                axes.text(x, 0.97, f" p{q * 100:g}", transform=axes.get_xaxis_transform(),
+                          va="top", fontsize=7.5, color="#b3261e")  # fmt: skip
         axes.set_xlabel("time to first audio (histogram bucket)")
         axes.set_ylabel("joins")
         axes.grid(axis="y", alpha=0.3)

@@ -221,6 +221,7 @@ def parse_args(argv: list[str] | None = None) -> SpeakerConfig:
     parser.add_argument("--level", type=float, default=-20.0, help="voiced RMS level, dBFS")
     parser.add_argument("--echo-gain", type=float, default=0.0, help="echo path gain; 0 = off")
     parser.add_argument("--echo-delay-ms", type=float, default=200.0)
+    parser.add_argument("--host", default="127.0.0.1", help="address the metrics port binds")
     parser.add_argument("--metrics-port", type=int, default=0)
     args = parser.parse_args(argv)
     try:
@@ -240,6 +241,7 @@ def parse_args(argv: list[str] | None = None) -> SpeakerConfig:
         level_dbfs=args.level,
         echo_gain=args.echo_gain,
         echo_delay_ms=args.echo_delay_ms,
+        metrics_host=args.host,
         metrics_port=args.metrics_port,
     )
 

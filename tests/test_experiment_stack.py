@@ -159,7 +159,7 @@ def test_the_builtin_soundstage_spec_uses_every_feature_validly() -> None:
             "no port named 'x'",
         ),
         (
-            lambda s: s["components"]["api"]["command"].append("{host}"),
+            lambda s: s["components"]["api"]["command"].append("{hots}"),
             "components.api.command[7]",
             "unknown placeholder",
         ),

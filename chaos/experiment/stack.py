@@ -218,7 +218,7 @@ class StackSpec(Model):
 
     def _check_placeholder(self, component: Component, placeholder: str) -> str | None:
         kind, _, argument = placeholder.partition(":")
-        if kind == "replica" and not argument:
+        if kind in ("replica", "host") and not argument:
             return None
         if kind == "port":
             return (
@@ -243,7 +243,7 @@ class StackSpec(Model):
             return None if port_name in target.ports else _unknown("port", port_name, target.ports)
         return (
             f"unknown placeholder {{{placeholder}}}; use {{port:P}}, {{link:L}}, {{links:L}}, "
-            "{addrs:C.P} or {replica}"
+            "{addrs:C.P}, {host} or {replica}"
         )
 
     def targets(self) -> list[str]:

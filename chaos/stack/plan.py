@@ -86,6 +86,8 @@ class StackPlan:
             kind, _, argument = match.group(1).partition(":")
             if kind == "replica":
                 return str(replica.number)
+            if kind == "host":
+                return replica.host
             if kind == "port":
                 return str(replica.ports[argument])
             if kind == "addrs":

@@ -92,12 +92,18 @@ def test_a_passing_run_writes_junit_step_summary_and_a_journal_with_exact_faults
         tmp_path / "run",
         "--junit",
         junit,
+        "--report",
+        tmp_path / "report",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: pass" in done.stdout
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("tests") == "1" and suite.get("failures") == "0"
     assert "nobody-listening" in summary.read_text()
+    assert "nobody-listening" in (tmp_path / "report" / "report.html").read_text()
+    assert (tmp_path / "run" / "summary.md").read_text() == (
+        tmp_path / "report" / "summary.md"
+    ).read_text()
     journal = read_journal(tmp_path / "run" / "journal.jsonl")
     start = next(journal.of_kind("fault.start"))
     assert start["name"] == "slow-web" and start["params"]["latency"] == "100ms"

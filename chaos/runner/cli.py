@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 
@@ -11,6 +10,8 @@ from rich.console import Console
 
 from chaos.errors import InvalidInput
 from chaos.experiment.loader import load_experiment
+from chaos.report.files import FORMATS, append_step_summary, write_reports
+from chaos.report.journal import read_journal
 from chaos.runner.run import GameDay, RunOptions, RunOutcome, plan_for
 from chaos.runner.verdict import Verdict
 
@@ -40,8 +41,20 @@ def run_command(path: Path, options: RunOptions, *, dry_run: bool, console: Cons
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     outcome = asyncio.run(GameDay(loaded, options, console).execute())
     _print_outcome(outcome, console)
-    _step_summary(outcome)
+    _write_reports(outcome, options.report, console)
     return int(outcome.exit_code)
+
+
+def _write_reports(outcome: RunOutcome, report_dir: Path | None, console: Console) -> None:
+    """The Markdown summary next to the journal (and in GitHub's step summary when set);
+    with ``--report DIR`` the HTML report and the summary there as well."""
+    journal = read_journal(outcome.journal)
+    written = write_reports(journal, outcome.run_dir, ["md"])
+    if report_dir is not None:
+        written += write_reports(journal, report_dir, list(FORMATS))
+    append_step_summary(journal)
+    for path in written:
+        console.print(f"report:  {path}", markup=False, highlight=False)
 
 
 def _print_outcome(outcome: RunOutcome, console: Console) -> None:
@@ -61,17 +74,3 @@ def _print_outcome(outcome: RunOutcome, console: Console) -> None:
         console.print(f"rollback problem: {problem}", markup=False, highlight=False)
     console.print(f"journal: {outcome.journal}", markup=False, highlight=False)
     console.print(f"junit:   {outcome.run_dir / 'junit.xml'}", markup=False, highlight=False)
-
-
-def _step_summary(outcome: RunOutcome) -> None:
-    """Append the run's verdict to ``$GITHUB_STEP_SUMMARY`` when running in GitHub Actions."""
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not target:
-        return
-    lines = [f"### gameday: {outcome.verdict.value}", ""]
-    lines += [f"- {r.status.value}: **{r.name}** {r.detail}" for r in outcome.results]
-    if outcome.message:
-        lines.append(f"\n{outcome.message}")
-    lines.append(f"\njournal: `{outcome.journal}`\n")
-    with Path(target).open("a", encoding="utf-8") as summary:
-        summary.write("\n".join(lines))

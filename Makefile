@@ -9,8 +9,10 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint typecheck bench venv apt clean
 
+# A real game day on this machine: soundstage as local processes behind the embedded fault
+# proxy, a join storm at T0 over a degraded edge link; prints the verdict, the journal and report.
 demo: venv
-	$(BIN)/gameday validate experiments/*.yaml
+	$(BIN)/gameday run experiments/launch-storm.yaml --report reports/demo
 
 test: venv apt lint typecheck
 	$(BIN)/python -m pytest --timeout=300 --junitxml=reports/junit.xml $(PYTEST_ARGS)

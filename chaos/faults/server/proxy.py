@@ -26,6 +26,9 @@ from chaos.faults.server.splice import PipePool
 
 log = logging.getLogger(__name__)
 
+ACCEPT_BURST = 64
+"""Connections accepted in a row before the accept loop lets other tasks run."""
+
 
 @dataclass
 class Runtime:
@@ -133,7 +136,11 @@ class Proxy:
         task.add_done_callback(self._tasks.discard)
 
     async def _accept(self, listener: Endpoint) -> None:
+        accepted = 0
         while True:
+            accepted += 1
+            if accepted % ACCEPT_BURST == 0:
+                await asyncio.sleep(0)  # a join storm must not starve traffic already flowing
             try:
                 client, _ = listener.sock.accept()
             except BlockingIOError:

@@ -6,12 +6,12 @@ Signals come from ``howl_signals`` (generators stated there): an additive source
 
 from __future__ import annotations
 
+import howl_signals as sig
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import howl_signals as sig
 from chaos.audio.howl import HowlConfig, HowlDetector, HowlEnd, HowlEvent, HowlOnset, frame_size
 from chaos.audio.howl_features import imsd, slope_weights
 from soundstage.voice import Voice
@@ -69,7 +69,7 @@ def test_growing_tone_under_speech_detected_within_half_a_second_of_crossing(
     growth = 20.0
     tone = sig.growing_tone(5, rate, hz, start_dbfs=-100, db_per_s=growth)
     speechy = sig.speech(5, rate, seed=2, level_dbfs=-30)
-    detector, events = run(sig.as_int16(tone + speechy), rate)
+    _, events = run(sig.as_int16(tone + speechy), rate)
     found = onsets(events)
     # Under louder speech the threshold is the speech: the tone must stand out to be a howl.
     audible = sig.crossing_time(-100, growth, THRESHOLD)

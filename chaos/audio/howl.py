@@ -110,7 +110,7 @@ class HowlDetector:
         top = min(c.max_hz, self.rate / 2 * 0.95)
         self._band = (max(1, int(c.min_hz / bin_hz)), int(top / bin_hz) + 1)
         bins = self.nfft // 2 + 1
-        self._db_history = np.full((c.imsd_frames, bins), -200.0)
+        self._power_history = np.full((c.imsd_frames, bins), 1e-20)
         self._hit_history = np.zeros(c.ipmp_frames - 1, dtype=bool)
         self._bin_history = np.full(c.ipmp_frames - 1, -100, dtype=np.intp)
         self._pending: Floats = np.zeros(0)
@@ -140,7 +140,8 @@ class HowlDetector:
         count = (data.size - self.nfft) // self.hop + 1
         self._pending = data[count * self.hop :]
         frames = np.lib.stride_tricks.sliding_window_view(data, self.nfft)[:: self.hop][:count]
-        power = np.abs(np.fft.rfft(frames * self._window, axis=1)) ** 2
+        spectrum = np.fft.rfft(frames * self._window, axis=1)
+        power: Floats = spectrum.real**2 + spectrum.imag**2
         return self._decide(power)
 
     def finish(self) -> list[HowlEvent]:
@@ -162,19 +163,17 @@ class HowlDetector:
         q = c.ipmp_frames
         hits = np.concatenate([self._hit_history, candidate])
         bins = np.concatenate([self._bin_history, f.bin])
-        ipmp = np.zeros(n, dtype=np.intp)
-        for j in range(q):
-            lagged = slice(q - 1 - j, q - 1 - j + n)
-            ipmp += hits[lagged] & (np.abs(bins[lagged] - f.bin) <= 1)
+        lagged = q - 1 + np.arange(n)[:, None] - np.arange(q)[None, :]
+        same_peak = np.abs(bins[lagged] - f.bin[:, None]) <= 1
+        ipmp = (hits[lagged] & same_peak).sum(axis=1)
         self._hit_history, self._bin_history = hits[-(q - 1) :], bins[-(q - 1) :]
 
         # IMSD of each frame's candidate bin over this and the previous imsd_frames frames.
-        db = 10 * np.log10(power + 1e-20)
         m = c.imsd_frames
-        stacked = np.concatenate([self._db_history, db])
-        self._db_history = stacked[-m:]
+        stacked = np.concatenate([self._power_history, power])
+        self._power_history = stacked[-m:]
         rows = m + np.arange(n)[:, None] - np.arange(m + 1)[None, :]
-        deviation = imsd(stacked[rows, f.bin[:, None]])
+        deviation = imsd(10 * np.log10(stacked[rows, f.bin[:, None]] + 1e-20))
 
         onset = candidate & (ipmp >= c.ipmp_hits) & (deviation < c.imsd_db)
         audible = (f.level_dbfs >= c.min_level_dbfs) & (f.papr >= c.papr_db)

@@ -23,6 +23,10 @@ HARMONICS = (0.5, 1.5, 2.0, 3.0)
 NEIGHBOURS = (4, 5)
 """PNPR offsets in bins: outside the Hann window's main lobe (±2 bins)."""
 _TINY = 1e-20
+_RATIOS = np.array(HARMONICS)
+_SPREAD = np.array([-1, 0, 1])
+_NEIGHBOUR_OFFSETS = np.array([-o for o in NEIGHBOURS] + list(NEIGHBOURS))
+_SIDES = np.array([-1, 1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,49 +71,42 @@ def imsd(history_db: Floats) -> Floats:
 def spectral_features(
     power: Floats, rate: int, window_sum: float, band: tuple[int, int]
 ) -> Features:
-    """Features of ``power`` (frames × bins, |rfft|²) for the strongest bin within ``band``."""
+    """Features of ``power`` (frames × bins, |rfft|²) for the strongest bin within ``band``.
+
+    Every bin a criterion compares with is gathered in one fancy index and one ``log10``:
+    per-call overhead, not arithmetic, is what a few frames at a time cost.
+    """
     frames, bins = power.shape
     lo, hi = band
     k = np.argmax(power[:, lo:hi], axis=1) + lo
-    rows = np.arange(frames)
-    peak = power[rows, k] + _TINY
-    papr = 10 * np.log10(peak / (power.mean(axis=1) + _TINY))
+    rows = np.arange(frames)[:, None]
+    centres = np.rint(k[:, None] * _RATIOS[None, :]).astype(np.intp)  # frames × ratios
+    harmonic_idx = (centres[:, :, None] + _SPREAD).reshape(frames, -1)
+    neighbour_idx = k[:, None] + _NEIGHBOUR_OFFSETS
+    side_idx = k[:, None] + _SIDES
+    idx = np.concatenate([k[:, None], harmonic_idx, neighbour_idx, side_idx], axis=1)
+    inside = (idx >= 0) & (idx < bins)
+    db = 10 * np.log10(power[rows, np.clip(idx, 0, bins - 1)] + _TINY)
+    peak_db = db[:, :1]
+    h = 1 + harmonic_idx.shape[1]
+    n = h + neighbour_idx.shape[1]
 
-    # Peak-to-harmonic: against the strongest of the three bins around each ratio; ratios that
-    # fall outside the spectrum cannot contradict a howl.
-    phpr = np.full(frames, np.inf)
-    padded = np.concatenate([power, np.zeros((frames, 1))], axis=1)  # index `bins` reads 0
-    for ratio in HARMONICS:
-        centre = np.rint(k * ratio).astype(np.intp)
-        inside = (centre + 1 < bins) & (centre - 1 > 0)
-        near = np.zeros(frames)
-        for d in (-1, 0, 1):
-            idx = np.where(inside, centre + d, bins)
-            near = np.maximum(near, padded[rows, idx])
-        ratio_db = 10 * np.log10(peak / (near + _TINY))
-        phpr = np.where(inside, np.minimum(phpr, ratio_db), phpr)
-
-    pnpr = np.full(frames, np.inf)
-    for offset in NEIGHBOURS:
-        for side in (-offset, offset):
-            idx = k + side
-            valid = (idx >= 0) & (idx < bins)
-            neighbour = padded[rows, np.where(valid, idx, bins)]
-            pnpr = np.where(
-                valid, np.minimum(pnpr, 10 * np.log10(peak / (neighbour + _TINY))), pnpr
-            )
+    # A harmonic ratio counts where all three bins around it exist; outside the spectrum it
+    # cannot contradict a howl (+inf). PHPR is the margin over the strongest bin of the three.
+    harmonic_db = db[:, 1:h].reshape(frames, len(HARMONICS), 3).max(axis=2)
+    harmonic_ok = inside[:, 1:h].reshape(frames, len(HARMONICS), 3).all(axis=2)
+    phpr = np.where(harmonic_ok, peak_db - harmonic_db, np.inf).min(axis=1)
+    pnpr = np.where(inside[:, h:n], peak_db - db[:, h:n], np.inf).min(axis=1)
+    papr = peak_db[:, 0] - 10 * np.log10(power.mean(axis=1) + _TINY)
 
     # Quadratic interpolation on the dB peak: frequency between bins, and the scalloping loss.
-    left = 10 * np.log10(power[rows, np.maximum(k - 1, 0)] + _TINY)
-    centre_db = 10 * np.log10(peak)
-    right = 10 * np.log10(power[rows, np.minimum(k + 1, bins - 1)] + _TINY)
-    curve = left - 2 * centre_db + right
-    delta = np.where(curve < 0, 0.5 * (left - right) / np.where(curve < 0, curve, -1.0), 0.0)
-    delta = np.clip(delta, -0.5, 0.5)
-    peak_db = centre_db - 0.25 * (left - right) * delta
-    nfft = 2 * (bins - 1)
-    frequency = (k + delta) * rate / nfft
+    left = np.where(inside[:, n], db[:, n], peak_db[:, 0])
+    right = np.where(inside[:, n + 1], db[:, n + 1], peak_db[:, 0])
+    curve = left - 2 * peak_db[:, 0] + right
+    safe = np.where(curve < 0, curve, -1.0)
+    delta = np.clip(np.where(curve < 0, 0.5 * (left - right) / safe, 0.0), -0.5, 0.5)
+    top_db = peak_db[:, 0] - 0.25 * (left - right) * delta
+    frequency = (k + delta) * rate / (2 * (bins - 1))
     # A sine of amplitude A peaks at (A·Σw/2)²; its RMS is A/√2; dBFS against 32768.
-    amplitude_db = peak_db - 20 * np.log10(window_sum / 2)
-    level = amplitude_db - 20 * np.log10(np.sqrt(2) * 32768)
+    level = top_db - 20 * np.log10(window_sum / 2 * np.sqrt(2) * 32768)
     return Features(k, frequency, level, papr, phpr, pnpr)

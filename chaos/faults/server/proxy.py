@@ -138,9 +138,6 @@ class Proxy:
     async def _accept(self, listener: Endpoint) -> None:
         accepted = 0
         while True:
-            accepted += 1
-            if accepted % ACCEPT_BURST == 0:
-                await asyncio.sleep(0)  # a join storm must not starve traffic already flowing
             try:
                 client, _ = listener.sock.accept()
             except BlockingIOError:
@@ -157,6 +154,9 @@ class Proxy:
                     await asyncio.sleep(0.1)
                 continue
             self._spawn(self._connect(client))
+            accepted += 1
+            if accepted % ACCEPT_BURST == 0:
+                await asyncio.sleep(0)  # a join storm must not starve traffic already flowing
 
     async def _connect(self, client_sock: socket.socket) -> None:
         """Dial the upstream for one client; if that fails, close the client with no data."""

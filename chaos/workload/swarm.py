@@ -55,6 +55,8 @@ from chaos.workload.stats import ListenerStats
 
 #: How long the parent gives spawned workers to import and report ready.
 _READY_TIMEOUT = 60.0
+#: How long a running worker may send nothing before the swarm declares it hung.
+_SILENCE_TIMEOUT = 30.0
 #: Attempt summaries kept per sampled listener (a reconnect storm can make hundreds).
 _ATTEMPTS_KEPT = 20
 
@@ -496,7 +498,9 @@ class Swarm:
         self, messages: Any, procs: list[Any]
     ) -> list[tuple[ListenerStats, list[dict[str, Any]]]]:
         done: dict[int, tuple[ListenerStats, list[dict[str, Any]]]] = {}
-        silence = self.duration + max(60.0, 10 * self.snapshot_interval)
+        # Workers report every interval from the start, so a long quiet spell is a hung worker
+        # (a blocked loop), however long the run.
+        silence = max(_SILENCE_TIMEOUT, 10 * self.snapshot_interval)
         while len(done) < len(procs):
             kind, worker, payload = await self._next(messages, procs, silence)
             if kind == "error":

@@ -85,7 +85,7 @@ def test_stall_ratio_follows_the_fault(drawn: Charts) -> None:
 
 
 def test_join_failures_appear_only_with_the_flood(drawn: Charts) -> None:
-    failed = line(drawn, "joins", "failed/s (timeout)")
+    failed = line(drawn, "joins", "failed/s: timeout")
     outside = [v for t, v in zip(failed.times, failed.values, strict=True) if t < 25 or t > 41]
     inside = [v for t, v in zip(failed.times, failed.values, strict=True) if 26 <= t <= 35]
     assert all(v == 0 or math.isnan(v) for v in outside)

@@ -174,7 +174,7 @@ def _rate_by(store: SeriesStore, grid: Grid, name: str, label: str, prefix: str)
     values = sorted({key.label(label) or "" for key in store.keys(name)})
     return [
         Line(
-            f"{prefix} ({value or 'unlabelled'})",
+            f"{prefix}: {value or 'unlabelled'}",
             grid.relative(),
             _windowed(store, grid, name, _rate, {label: value}),
         )

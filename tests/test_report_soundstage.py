@@ -1,0 +1,69 @@
+"""A report from a real run: soundstage as local processes, scraped into a journal while
+listeners join and the origin is paused (SIGSTOP) as the fault, then rendered from the journal."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import aiohttp
+import pytest
+from soundstage_support import Audience, live_room, running, soundstage_spec
+
+from chaos.metrics.scraper import Scraper, Target
+from chaos.metrics.store import SeriesStore
+from chaos.report.html import render_html
+from chaos.report.journal import JournalWriter, read_journal
+from chaos.report.markdown import render_markdown
+from chaos.report.summary import summarize
+from chaos.report.timeseries import charts
+
+
+@pytest.mark.timeout(120)
+async def test_a_report_of_a_real_soundstage_run(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    journal = JournalWriter(path, seed=5, meta={"title": "paused origin", "stack": "soundstage"})
+    async with running(soundstage_spec(), tmp_path / "run") as (backend, stack):
+        api = stack.addresses["api"]["http"]
+        room = await live_room(api)
+        targets = [Target.http(replica, url) for replica, url in stack.metrics.items()]
+        scraper = Scraper(
+            targets,
+            SeriesStore(),
+            interval=0.25,
+            sink=lambda batch: journal.write("metrics", **batch.to_record()),
+        )
+        audience = Audience()
+        async with scraper.running(), aiohttp.ClientSession() as session:
+            journal.phase("baseline")
+            await asyncio.sleep(1.0)
+            journal.phase("method")
+            await audience.add(session, api, room, 3)
+            await asyncio.sleep(1.0)
+            journal.write("fault.start", name="pause-origin", component="origin")
+            backend.send_signal("origin", signal.SIGSTOP)
+            try:
+                await asyncio.sleep(1.0)
+            finally:
+                backend.send_signal("origin", signal.SIGCONT)
+                journal.write("fault.end", name="pause-origin")
+            journal.phase("recovery")
+            await asyncio.sleep(1.0)
+        await audience.finish()
+    journal.write("verdict", verdict="pass")
+    journal.close()
+
+    recorded = read_journal(path)
+    drawn = charts(recorded, summarize(recorded))
+    panels = {panel.key: panel for panel in drawn.panels}
+    [joined] = [line for line in panels["listeners"].lines if line.label == "joined (api)"]
+    assert max(v for v in joined.values if v == v) == 3
+    [admitted] = [line for line in panels["joins"].lines if line.label == "admitted/s (api)"]
+    assert max(v for v in admitted.values if v == v) > 0
+    assert not panels["ttfa"].has_data, "no probe histogram in a stack-only scrape"
+
+    html = render_html(recorded)
+    assert html.count('data-fault-windows="[0]"') + html.count("data-fault-windows='[0]'") == 3
+    assert "No data: no time-to-first-audio histogram was scraped" in html
+    assert "| pause-origin |" in render_markdown(recorded)

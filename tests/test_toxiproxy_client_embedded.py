@@ -52,11 +52,6 @@ def test_version(client: ToxiproxyClient) -> None:
     assert client.version() == "2.12.0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the embedded server does not serve GET /gameday/features yet; until it does, "
-    "detection sees a plain Toxiproxy 2.12 (remove this mark when it lands)",
-)
 def test_server_info_recognises_the_embedded_server(client: ToxiproxyClient) -> None:
     info = client.server_info()
     assert (info.flavor, info.version, info.server_version) == ("gameday", "2.12.0", __version__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -216,3 +217,23 @@ async def test_swarms_given_one_start_share_their_t0(server: str) -> None:
     for result in results:
         [summary] = result.summaries
         assert summary["attempts"][0]["requested_at"] == pytest.approx(0.0, abs=0.1)
+
+
+@pytest.mark.timeout(60)
+async def test_joins_that_hang_fail_after_the_join_timeout_saying_where() -> None:
+    mute = socket.socket()  # accepts nothing: one handshake fills its queue, later SYNs drop
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(0)
+    url = f"http://127.0.0.1:{mute.getsockname()[1]}/live"
+    config = ListenerConfig(url, bitrate=64_000, join_timeout=1.0)
+    swarm = Swarm(
+        build_schedule([Storm(5)], 1), config, seed=1, duration=3.0, snapshot_interval=0.25
+    )
+    try:
+        result = await swarm.run()
+    finally:
+        mute.close()
+    failures = result.stats.failures
+    assert sum(failures.values()) == 5
+    assert failures["timeout"] >= 1  # connected (queued) but never answered
+    assert failures["connect_timeout"] >= 1  # the handshake itself never completed

@@ -104,6 +104,8 @@ class WorkerJob:
     duration: float
     sampled: frozenset[int]
     snapshot_interval: float
+    howl_monitored: frozenset[int] = frozenset()
+    """Listeners whose played audio runs through the howling detector."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,18 +153,26 @@ class _Listener:
             now = w.loop.time()
             if self.left or now >= w.end:
                 return
-            probe = Probe(w.adapter.decoder(), requested_at=now, target_delay=w.cfg.target_delay)
+            monitor = HowlMonitor() if self.index in w.job.howl_monitored else None
+            probe = Probe(
+                w.adapter.decoder(),
+                requested_at=now,
+                target_delay=w.cfg.target_delay,
+                on_play=monitor,
+            )
             self.probe = probe
             w.active.add(self)
             w.stats.join_attempts += 1
-            self.connecting = asyncio.current_task()  # the sweep cancels it past join_timeout
+            task = asyncio.current_task()
+            self.connecting = task  # the sweep cancels it past join_timeout
             try:
                 session = await w.adapter.open(probe, self.on_events, w.source(self.index))
             except OSError as exc:
                 self.on_events(probe.fail(w.loop.time(), connect_failure(exc), str(exc)))
                 return
             finally:
-                self.connecting = None
+                if self.connecting is task:  # a retry may already be connecting
+                    self.connecting = None
             if probe.ended:
                 session.close()
             else:
@@ -193,6 +203,8 @@ class _Listener:
         self.probe = None
         w = self.w
         w.active.discard(self)
+        if isinstance(probe.playout.on_play, HowlMonitor):
+            probe.playout.on_play.finish()
         w.stats.add_playout(probe, probe.ended_at if probe.ended_at is not None else w.loop.time())
         if self.summary is not None and len(self.summary["attempts"]) < _ATTEMPTS_KEPT:
             attempt = probe.summary()
@@ -378,6 +390,7 @@ class Swarm:
         duration: float,
         workers: int | None = None,
         sample: int = 200,
+        howl_sample: int = 20,
         snapshot_interval: float = 1.0,
         on_snapshot: Callable[[ListenerStats], None] | None = None,
         start_at: float | None = None,
@@ -394,6 +407,7 @@ class Swarm:
         self.duration = duration
         self.workers = max(1, min(workers or default_workers(), len(schedule.joins) or 1))
         self.sample = sample
+        self.howl_sample = howl_sample
         self.snapshot_interval = snapshot_interval
         self.on_snapshot = on_snapshot
         self.start_at = start_at
@@ -417,6 +431,9 @@ class Swarm:
         sampled = frozenset(
             random.Random(f"{self.seed}:sample").sample(range(n), min(n, self.sample))
         )
+        # Howling is judged on a few sampled listeners: at ~1,000x real time per stream the
+        # detector on every listener of a storm would cost more CPU than the storm itself.
+        howl_monitored = frozenset(sorted(sampled)[: self.howl_sample])
         return [
             WorkerJob(
                 worker=w,
@@ -427,6 +444,7 @@ class Swarm:
                 duration=self.duration,
                 sampled=sampled,
                 snapshot_interval=self.snapshot_interval,
+                howl_monitored=howl_monitored,
             )
             for w, (share, gates) in enumerate(partition(self.schedule, self.workers))
         ]

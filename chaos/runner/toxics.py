@@ -116,10 +116,7 @@ def not_runnable(fault: object) -> str | None:
     if isinstance(fault, FeedbackFault):
         return "feedback loops need the speakers' echo path, which gameday does not drive yet"
     if isinstance(fault, FloodFault):
-        return (
-            "floods need competing traffic under a shared link budget, which gameday does "
-            "not generate yet"
-        )
+        return "floods need the flood generator (competing connections), not in gameday yet"
     return None
 
 
@@ -151,6 +148,6 @@ def check_supported(
         raise InvalidInput(
             "\n  ".join(problems),
             where=f"faults (proxy {server})",
-            fix="run against gameday's embedded proxy with that feature (the default), or "
-            "remove those faults",
+            fix="remove those faults, or use a fault proxy that offers the feature "
+            "(its GET /gameday/features lists what it has)",
         )

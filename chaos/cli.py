@@ -134,6 +134,13 @@ def report(
         str | None,
         typer.Option("--format", help="Files to write with --out: html, md or html,md (both)."),
     ] = None,
+    grafana_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Push the run's fault windows and verdict to this Grafana as annotations "
+            "(token from $GRAFANA_TOKEN, or $GRAFANA_USER/$GRAFANA_PASSWORD)."
+        ),
+    ] = None,
 ) -> None:
     """Summarise a run from its journal alone: phases, faults, SLOs and the verdict.
 
@@ -144,6 +151,7 @@ def report(
       gameday report runs/20261124T150000Z-1a2b3c4d/journal.jsonl
       gameday report journal.jsonl --json | jq .verdict
       gameday report journal.jsonl --out reports/ --format html,md
+      GRAFANA_TOKEN=glsa_... gameday report journal.jsonl --grafana-url http://grafana:3000
     """
     import json
 
@@ -158,6 +166,13 @@ def report(
     if out is not None:
         for path in write_reports(history, out, wanted):
             typer.echo(f"wrote {path}", err=True)
+    if grafana_url is not None:
+        import asyncio
+
+        from chaos.report.grafana import annotate_journal, credential_from_env
+
+        asyncio.run(annotate_journal(history, grafana_url, credential_from_env()))
+        typer.echo(f"annotated {grafana_url}", err=True)
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
     else:

@@ -4,6 +4,7 @@ when ``GRAFANA_URL`` is set."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import socket
@@ -177,8 +178,19 @@ async def test_unreachable_grafana_is_an_infrastructure_error_naming_url_and_fix
         await annotator.check()
     await annotator.aclose()
     assert caught.value.exit_code is ExitCode.INFRASTRUCTURE
-    assert caught.value.where == url
+    assert caught.value.where == url and "cannot connect" in caught.value.what
     assert caught.value.fix is not None and "GRAFANA_TOKEN" in caught.value.fix
+
+
+async def test_a_grafana_that_never_answers_times_out_with_a_clear_error() -> None:
+    with socket.socket() as silent:  # the kernel completes the handshake; nobody replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        annotator = GrafanaAnnotator(url, "r1", timeout=0.5)
+        with pytest.raises(InfrastructureError, match=r"no answer within 0\.5s"):
+            await annotator.check()
+        await annotator.aclose()
 
 
 async def test_a_wrong_token_is_refused_with_the_same_clear_error(
@@ -242,3 +254,35 @@ async def test_annotations_reach_a_real_grafana(tmp_path: Path) -> None:
         await api.client.s.close()
     assert len(found) == 1
     assert found[0]["timeEnd"] - found[0]["time"] == 15_000
+
+
+async def _gameday(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chaos.cli", *args,
+        env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, err.decode()
+
+
+async def test_report_command_annotates_a_recorded_run(
+    grafana: tuple[FakeGrafana, str], tmp_path: Path
+) -> None:
+    fake, url = grafana
+    path = tmp_path / "journal.jsonl"
+    await record_run(path)
+    code, err = await _gameday(
+        "report", str(path), "--grafana-url", url, env={"GRAFANA_TOKEN": TOKEN}
+    )
+    assert code == 0, err
+    assert len(fake.annotations) == 3 and f"annotated {url}" in err
+
+
+async def test_report_command_exits_3_when_grafana_is_unreachable(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    await record_run(path, faults=False)
+    url = f"http://127.0.0.1:{_free_port()}"
+    code, err = await _gameday("report", str(path), "--grafana-url", url, env={})
+    assert code == 3
+    assert url in err and "fix:" in err and "Traceback" not in err

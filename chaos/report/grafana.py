@@ -80,6 +80,20 @@ def _failures() -> tuple[type[BaseException], ...]:
     return (GrafanaException, RequestException, OSError)
 
 
+def _reason(exc: BaseException, timeout: float) -> str:
+    """One line on why a request failed, instead of the transport's nested repr."""
+    from grafana_client.client import GrafanaException, GrafanaTimeoutError
+    from niquests.exceptions import ConnectionError, Timeout
+
+    if isinstance(exc, GrafanaTimeoutError | Timeout):
+        return f"no answer within {timeout:g}s"
+    if isinstance(exc, GrafanaException) and exc.status_code:
+        return f"HTTP {exc.status_code}: {exc.message}"
+    if isinstance(exc, ConnectionError | OSError):
+        return "cannot connect (connection refused or host unreachable)"
+    return f"{type(exc).__name__}: {exc}"
+
+
 @dataclass
 class GrafanaAnnotator:
     """Pushes one run's annotations; feed it journal events with ``observe``."""
@@ -103,7 +117,7 @@ class GrafanaAnnotator:
 
     def _unreachable(self, exc: BaseException) -> InfrastructureError:
         return InfrastructureError(
-            f"Grafana did not accept the annotation request ({type(exc).__name__}: {exc})",
+            f"Grafana did not accept the annotation request: {_reason(exc, self.timeout)}",
             where=self.url,
             fix=f"check that Grafana runs at {self.url} and that ${TOKEN_ENV} (or "
             f"${USER_ENV}/${PASSWORD_ENV}) may write annotations, or drop --grafana-url",

@@ -435,6 +435,7 @@ class GameDay:
         self.snapshot.phase = "method"
         for step in self.timeline.steps:
             await self._until(self.t0_mono + step.at)
+            self.snapshot.elapsed = time.monotonic() - self.t0_mono + self.timeline.baseline
             if step.action is Action.APPLY and step.fault is not None:
                 if self.recovering:
                     continue

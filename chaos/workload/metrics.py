@@ -76,6 +76,27 @@ class ListenerCollector(Collector):
         frames.add_metric(["out_of_order"], s.out_of_order_frames)
         yield frames
         yield _counter("received_bytes", "Bytes received by listeners.", s.received_bytes)
+        yield _counter("howls", "Howls (acoustic feedback) heard by monitored listeners.", s.howls)
+        yield _counter(
+            "howl_seconds",
+            "Seconds of howling heard, summed over monitored listeners.",
+            s.howl_seconds,
+        )
+        yield _counter(
+            "howl_monitored",
+            "Listener attempts whose audio ran through the howling detector.",
+            s.howl_monitored,
+        )
+        yield GaugeMetricFamily(
+            "gameday_listener_howl_longest_seconds",
+            "The longest single howl any monitored listener heard (a howl going on counts).",
+            value=s.howl_longest_seconds,
+        )
+        yield GaugeMetricFamily(
+            "gameday_listener_howl_worst_seconds",
+            "The most howling one monitored listener heard in total.",
+            value=s.howl_worst_listener_seconds,
+        )
         yield GaugeMetricFamily(
             "gameday_listeners_connected", "Listeners with an open connection.", value=s.connected
         )
@@ -84,6 +105,9 @@ class ListenerCollector(Collector):
         )
         yield GaugeMetricFamily(
             "gameday_listeners_stalled", "Listeners whose playout is paused now.", value=s.stalled
+        )
+        yield GaugeMetricFamily(
+            "gameday_listeners_howling", "Monitored listeners hearing a howl now.", value=s.howling
         )
 
 

@@ -1,8 +1,9 @@
 """Listener-side totals that add up across workers: what the swarm reports as metrics.
 
 Each worker process keeps one ``ListenerStats``; the parent sums the latest snapshot of every
-worker. Everything is a counter or a histogram bucket count (plus three gauges taken at the
-snapshot), so merging is plain addition and a snapshot pickles cheaply through a pipe.
+worker. Everything is a counter or a histogram bucket count (plus gauges taken at the
+snapshot, and two maxima of howling), so merging is addition (or max) and a snapshot pickles
+cheaply through a pipe.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import bisect
 from collections import Counter
 from dataclasses import dataclass, field, fields
 
+from chaos.audio.howl_monitor import HowlMonitor
 from chaos.workload.probe import Probe
 
 #: Time-to-first-audio buckets (seconds): fine below 2 s where SLOs live, coarse out to the
@@ -18,6 +20,8 @@ from chaos.workload.probe import Probe
 TTFA_BUCKETS: tuple[float, ...] = (
     0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0,
 )  # fmt: skip
+
+_MAXIMA = frozenset({"howl_longest_seconds", "howl_worst_listener_seconds"})
 
 
 @dataclass(slots=True)
@@ -38,9 +42,16 @@ class ListenerStats:
     duplicate_frames: int = 0
     out_of_order_frames: int = 0
     received_bytes: int = 0
+    howls: int = 0
+    howl_seconds: float = 0.0
+    howl_monitored: int = 0
+    """Attempts whose audio went through a howling detector (a sample of the listeners)."""
+    howl_longest_seconds: float = 0.0  # maxima: merged by max, not summed
+    howl_worst_listener_seconds: float = 0.0
     connected: int = 0  # gauges, valid for the snapshot they came with
     playing: int = 0
     stalled: int = 0
+    howling: int = 0
 
     def record_ttfa(self, seconds: float) -> None:
         self.joins_ok += 1
@@ -59,6 +70,14 @@ class ListenerStats:
         self.duplicate_frames += p.duplicate_frames
         self.out_of_order_frames += p.out_of_order_frames
         self.received_bytes += probe.bytes_received
+        monitor = probe.playout.on_play
+        if isinstance(monitor, HowlMonitor):
+            heard = monitor.howl_seconds()
+            self.howl_monitored += 1
+            self.howls += monitor.howls
+            self.howl_seconds += heard
+            self.howl_longest_seconds = max(self.howl_longest_seconds, monitor.longest_seconds())
+            self.howl_worst_listener_seconds = max(self.howl_worst_listener_seconds, heard)
 
     def add_gauges(self, probe: Probe) -> None:
         if probe.connected_at is not None:
@@ -67,6 +86,9 @@ class ListenerStats:
             self.stalled += 1
         elif probe.playing_since is not None:
             self.playing += 1
+        monitor = probe.playout.on_play
+        if isinstance(monitor, HowlMonitor) and monitor.howling:
+            self.howling += 1
 
     def merged(self, other: ListenerStats) -> ListenerStats:
         out = ListenerStats()
@@ -74,6 +96,8 @@ class ListenerStats:
             a, b = getattr(self, f.name), getattr(other, f.name)
             if isinstance(a, list):
                 setattr(out, f.name, [x + y for x, y in zip(a, b, strict=True)])
+            elif f.name in _MAXIMA:
+                setattr(out, f.name, max(a, b))
             else:
                 setattr(out, f.name, a + b)
         return out

@@ -27,6 +27,7 @@ from functools import partial
 from multiprocessing.synchronize import Event
 from typing import Any
 
+from chaos.audio.howl_monitor import HowlMonitor
 from chaos.errors import InfrastructureError, InvalidInput
 from chaos.stack.processes import die_with_parent
 from chaos.workload.adapter import (

@@ -74,9 +74,17 @@ class LocalProcessBackend:
     def plan(self) -> StackPlan:
         """Allocate ports (held until ``start``); the same plan on every call."""
         if self._plan is None:
-            self._reservation = PortReservation()
-            self._plan = plan_stack(self.spec, self._reservation.take)
+            self._plan = self._make_plan()
         return self._plan
+
+    def _make_plan(self) -> StackPlan:
+        """Loopback ports, held by a reservation until ``start`` (other backends override)."""
+        self._reservation = PortReservation()
+        return plan_stack(self.spec, self._reservation.take)
+
+    def _launch_command(self, replica: str, command: list[str]) -> list[str]:
+        """The command line that runs ``command`` for ``replica`` (a namespace wraps it)."""
+        return command
 
     @property
     def links(self) -> dict[str, list[str]]:
@@ -93,11 +101,13 @@ class LocalProcessBackend:
                 fix=f"name each proxy after one of: {', '.join(valid)}",
             )
         commands = self._commands = {
-            r.name: plan.command(r, proxies, self.python) for r in plan.replicas if r.command
+            r.name: self._launch_command(r.name, plan.command(r, proxies, self.python))
+            for r in plan.replicas
+            if r.command
         }
         logs = {name: self.run_dir / "logs" / f"{name}.log" for name in commands}
-        assert self._reservation is not None
-        self._reservation.release()
+        if self._reservation is not None:
+            self._reservation.release()
         for replica in plan.replicas:
             if replica.command is None:
                 continue
@@ -173,7 +183,7 @@ class LocalProcessBackend:
                             fix="correct the component's command or configuration",
                         )
                     url = stack.health.get(name)
-                    if url is None or await _answers(client, url):
+                    if url is None or await answers(client, url):
                         del pending[name]
                 if not pending:
                     return
@@ -194,7 +204,8 @@ class LocalProcessBackend:
         return await processes.stop_all(refs, self.grace)
 
 
-async def _answers(client: httpx.AsyncClient, url: str) -> bool:
+async def answers(client: httpx.AsyncClient, url: str) -> bool:
+    """True when ``url`` answers 200 (a health check); any HTTP failure is "not yet"."""
     try:
         response = await client.get(url)
     except httpx.HTTPError:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from chaos.faults.client import ToxiproxyClient
 
 DATA = Path(__file__).parent / "data"
 
@@ -51,3 +55,46 @@ def popen_gameday(*args: str | Path) -> subprocess.Popen[str]:
         text=True,
         env={**os.environ, "COLUMNS": "200"},
     )
+
+
+def holders(directory: Path) -> list[int]:
+    """Pids of processes with a file under ``directory`` open (logs of a run's processes)."""
+    found = []
+    prefix = str(directory.resolve())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        if any(t.startswith(prefix) for t in targets):
+            found.append(int(entry.name))
+    return found
+
+
+def toxics(url: str) -> list[str]:
+    with ToxiproxyClient(url) as client:
+        return [t.name for p in client.list_proxies().values() for t in p.toxics]
+
+
+def kill_once(
+    tmp: Path, url: str, sig: signal.Signals, delay: float, experiment: Path
+) -> tuple[int | None, Path]:
+    run_dir = tmp / f"run-{sig.name}-{delay:.2f}"
+    harness = popen_gameday("run", experiment, "--toxiproxy", url, "--out", run_dir)
+    time.sleep(delay)
+    harness.send_signal(sig)
+    try:
+        harness.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        harness.kill()
+        raise AssertionError(f"harness did not finish within 60 s of {sig.name}") from None
+    return harness.returncode, run_dir
+
+
+def wait_for_no_holders(run_dir: Path, timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := holders(run_dir)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left

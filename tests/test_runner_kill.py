@@ -5,11 +5,12 @@ start, faults on, rollback) with SIGINT, SIGTERM or SIGKILL, against a fault pro
 After each:
 
 - SIGINT/SIGTERM: a harness still importing dies of it (nothing started); otherwise it exits
-  130 (or 0 if it had finished), zero toxics remain on the server as soon as the harness has exited (its
+  130 (or 0 if it had finished), zero toxics remain on the server as soon as it has exited (its
   ``finally`` rolled back), and the journal reads back, closed.
-- SIGKILL: no ``finally`` runs. Our server has no leases yet, so what is left is only the
-  killed run's tagged toxics; the next run's start-up sweep (``Scope.any_run``, run here
-  directly) or `gameday rollback --run-id` (alternately) removes them, after which zero remain.
+- SIGKILL: no ``finally`` runs; what is left is only the killed run's tagged toxics. On a
+  server with leases they are gone within the lease (2 s here); on one without, the next run's
+  start-up sweep (``Scope.any_run``, run here directly) or `gameday rollback --run-id`
+  (alternately) removes them. Either way zero remain afterwards.
   The journal reads back (a torn last line is allowed).
 - No process the run started survives it: the stack is tied to the harness (PDEATHSIG), so no
   process may hold a file of the run directory open.
@@ -19,16 +20,14 @@ After each:
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runner_support import gameday, popen_gameday, tiny_experiment
+from runner_support import gameday, kill_once, tiny_experiment, toxics, wait_for_no_holders
 
 from chaos.faults.client import ToxiproxyClient
 from chaos.faults.server.embedded import EmbeddedToxiproxy
@@ -37,28 +36,8 @@ from chaos.runner.rollback import Scope, rollback
 from chaos.runner.run_tag import run_id_of
 
 RUNS = 21
+LEASE_S = 2
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
-
-
-def holders(directory: Path) -> list[int]:
-    """Pids of processes with a file under ``directory`` open (logs of a run's processes)."""
-    found = []
-    prefix = str(directory.resolve())
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
-        except OSError:
-            continue
-        if any(t.startswith(prefix) for t in targets):
-            found.append(int(entry.name))
-    return found
-
-
-def toxics(url: str) -> list[str]:
-    with ToxiproxyClient(url) as client:
-        return [t.name for p in client.list_proxies().values() for t in p.toxics]
 
 
 @pytest.fixture(scope="module")
@@ -67,35 +46,15 @@ def proxy() -> Iterator[EmbeddedToxiproxy]:
         yield server
 
 
-def kill_once(
-    tmp: Path, url: str, sig: signal.Signals, delay: float, experiment: Path
-) -> tuple[int | None, Path]:
-    run_dir = tmp / f"run-{sig.name}-{delay:.2f}"
-    harness = popen_gameday("run", experiment, "--toxiproxy", url, "--out", run_dir)
-    time.sleep(delay)
-    harness.send_signal(sig)
-    try:
-        harness.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        harness.kill()
-        raise AssertionError(f"harness did not finish within 60 s of {sig.name}") from None
-    return harness.returncode, run_dir
-
-
-def wait_for_no_holders(run_dir: Path, timeout: float = 10.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while (left := holders(run_dir)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return left
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_runs_killed_at_random_moments_leave_nothing_behind(
     tmp_path: Path, proxy: EmbeddedToxiproxy
 ) -> None:
     rng = random.Random(20261124)
-    experiment = tiny_experiment(tmp_path, length="3s")
+    experiment = tiny_experiment(tmp_path, length="3s", extra=f"rollback: {{lease: {LEASE_S}s}}")
+    with ToxiproxyClient(proxy.url) as client:
+        leased = client.server_info().supports("leases")
     seen_interrupted_with_faults = 0
     for n in range(RUNS):
         sig = SIGNALS[n % len(SIGNALS)]
@@ -111,7 +70,11 @@ def test_runs_killed_at_random_moments_leave_nothing_behind(
             left = toxics(proxy.url)
             run_id = journal.run_id if journal is not None else None
             assert all(run_id_of(name) == run_id for name in left), (what, left)
-            if n % 2 and run_id is not None:
+            if leased:
+                deadline = time.monotonic() + LEASE_S + 2
+                while toxics(proxy.url) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+            elif n % 2 and run_id is not None:
                 done = gameday("rollback", "--run-id", run_id, "--toxiproxy-url", proxy.url)
                 assert done.returncode == 0, done.stdout + done.stderr
             else:  # what the next run does first

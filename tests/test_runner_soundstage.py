@@ -35,7 +35,7 @@ slos:
      during: storm}}
   - {{name: join-success, above: 99%,
      ratio: gameday_listener_joins_ok_total/gameday_listener_join_attempts_total}}
-  - {{name: stalls, below: 10%, during: slow-edge,
+  - {{name: stalls, below: 25%, during: slow-edge,
      ratio: gameday_listener_stall_seconds_total/gameday_listener_played_seconds_total}}
 """
 

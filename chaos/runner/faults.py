@@ -28,6 +28,7 @@ from chaos.experiment.stack import StackSpec
 from chaos.faults.client import AsyncToxiproxyClient, ToxiproxyNotFound
 from chaos.report.journal import JournalWriter
 from chaos.report.summary import FAULT_END, FAULT_START
+from chaos.runner.leases import add_leased_toxic, disable_leased
 from chaos.runner.rollback import Scope, rollback
 from chaos.runner.timeline import fault_params
 from chaos.runner.toxics import ToxicFault, ToxicOp, toxic_ops
@@ -60,14 +61,18 @@ class FaultDriver:
         proxies: Mapping[str, Sequence[str]],
         run_id: str,
         journal: JournalWriter,
+        *,
+        lease_ms: int | None = None,
     ) -> None:
-        """``proxies``: link → the names of its proxies on the server."""
+        """``proxies``: link → the names of its proxies on the server; ``lease_ms``: lease
+        every toxic and disable (the server has leases; see ``leases``)."""
         self.client = client
         self.backend = backend
         self.stack = stack
         self.proxies = proxies
         self.run_id = run_id
         self.journal = journal
+        self.lease_ms = lease_ms
         self.active: dict[str, _Applied] = {}
 
     def _link_proxies(self, link: str) -> list[str]:
@@ -81,7 +86,7 @@ class FaultDriver:
             match fault:
                 case DownFault():
                     for proxy in self._link_proxies(fault.link):
-                        await self.client.update_proxy(proxy, enabled=False)
+                        await self._disable(proxy)
                         applied.disabled.append(proxy)
                     details["proxies"] = applied.disabled
                 case KillFault():
@@ -117,15 +122,26 @@ class FaultDriver:
         assert isinstance(link, str), f"{fault.kind} is a link fault"
         toxic: ToxicFault = fault  # type: ignore[assignment]  # every other link kind is refused
         for op in toxic_ops(toxic, self._link_proxies(link), self.run_id):
-            await self.client.add_toxic(
-                op.proxy,
-                dict(op.attributes),
-                type=op.type,
-                name=op.name,
-                stream=op.stream,
-                toxicity=op.toxicity,
-            )
+            if self.lease_ms is not None:
+                await self.client.run(add_leased_toxic(self.client.api, op, self.lease_ms))
+            else:
+                await self.client.add_toxic(
+                    op.proxy,
+                    dict(op.attributes),
+                    type=op.type,
+                    name=op.name,
+                    stream=op.stream,
+                    toxicity=op.toxicity,
+                )
             applied.toxics.append(op)
+
+    async def _disable(self, proxy: str) -> None:
+        if self.lease_ms is not None:
+            await self.client.run(
+                disable_leased(self.client.api, proxy, self.run_id, self.lease_ms)
+            )
+        else:
+            await self.client.update_proxy(proxy, enabled=False)
 
     async def remove(self, fault: Fault) -> list[str]:
         """End one fault; the problems met (empty when it was undone cleanly)."""

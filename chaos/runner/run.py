@@ -35,6 +35,7 @@ from chaos.metrics.scraper import Scraper, Target
 from chaos.metrics.store import SeriesStore
 from chaos.report.journal import JournalWriter, new_run_id
 from chaos.report.summary import SLO_KIND, VERDICT_KIND
+from chaos.runner import leases
 from chaos.runner.audience import Audience, audience_problems, scaled, stack_for
 from chaos.runner.faults import FaultDriver
 from chaos.runner.guards import GuardWatch, Trip, indicator
@@ -243,10 +244,15 @@ class GameDay:
                 scraping = tasks.create_task(self.scraper.run())
                 tasks.create_task(self.audience.run())
                 watching = tasks.create_task(self._watch())
+                lease_ms = self._lease_ms()
+                renewing = tasks.create_task(
+                    self._renew_leases(lease_ms) if lease_ms else asyncio.sleep(0)
+                )
                 await self._baseline()
                 await self._method()
                 scraping.cancel()
                 watching.cancel()
+                renewing.cancel()
         except BaseExceptionGroup as group:
             raise _first_error(group) from None
 
@@ -304,6 +310,7 @@ class GameDay:
             {link: plan.proxy_names(link) for link in links},
             self.run_id,
             self.journal,
+            lease_ms=self._lease_ms(),
         )
         self.stack = await backend.start({p.name: p.listen for p in created})
         self.journal.write(
@@ -313,6 +320,23 @@ class GameDay:
             direct=sorted(set(plan.links) - set(links)),
             metrics=self.stack.metrics,
         )
+
+    def _lease_ms(self) -> int | None:
+        """The faults' lease when the server has leases (else rollback relies on the sweep)."""
+        if self.server is None or not self.server.supports(leases.FEATURE):
+            return None
+        return max(1, round(self.experiment.rollback.lease.seconds * 1000))
+
+    async def _renew_leases(self, lease_ms: int) -> None:
+        """Renew the run's leases every third of the lease while the run lives."""
+        assert self.client is not None
+        while True:
+            await asyncio.sleep(leases.renew_every(lease_ms))
+            try:
+                await self.client.run(leases.renew(self.client.api, self.run_id, lease_ms))
+            except GamedayError as exc:  # the next renewal may get through; the lease is 3x
+                self.journal.write("lease.renew_failed", error=exc.render())
+                self.view.event(f"lease renewal failed: {exc.what}")
 
     async def _start_metrics(self) -> None:
         assert self.stack is not None

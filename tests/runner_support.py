@@ -36,13 +36,16 @@ def tiny_experiment(where: Path, *, length: str = "3s", extra: str = "") -> Path
     return path
 
 
-def gameday(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def gameday(
+    *args: str | Path, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """`gameday ARGS` in a subprocess, as a user or a CI job runs it (not a TTY)."""
     return subprocess.run(
         [sys.executable, "-m", "chaos.cli", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
+        cwd=cwd,
         env={**os.environ, "COLUMNS": "200"},
     )
 

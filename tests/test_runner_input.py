@@ -6,6 +6,7 @@ against a fault proxy the test owns, so the test can look at what was left on it
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
@@ -128,4 +129,46 @@ def test_a_tripped_guard_rolls_back_at_once_and_the_verdict_names_it(
     assert end["seq"] > trip["seq"] and end["mono"] - trip["mono"] < 1.0
     assert end["mono"] - next(journal.of_kind("fault.start"))["mono"] < 10  # not its 30 s
     assert next(journal.of_kind("verdict"))["guard"] == "always"
+    assert _toxics(proxy.url) == []
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs `prometheus` on PATH")
+@pytest.mark.timeout(90)
+def test_with_a_local_prometheus_the_slos_are_judged_on_what_it_scraped(
+    tmp_path: Path, proxy: EmbeddedToxiproxy
+) -> None:
+    path = tiny_experiment(tmp_path, length="2s")
+    path.write_text(path.read_text().replace("baseline: 1s", "baseline: 3s"))
+    done = gameday(
+        "run", path, "--toxiproxy", proxy.url, "--prometheus", "local", "--out", tmp_path / "run"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    journal = read_journal(tmp_path / "run" / "journal.jsonl")
+    assert next(journal.of_kind("prometheus"))["url"].startswith("http://127.0.0.1:")
+    (result,) = journal.of_kind("slo")
+    # Prometheus scraped the harness's registry over HTTP; direct scraping labels it "harness".
+    assert result["series"] and all("harness" not in s for s in result["series"])
+
+
+@pytest.mark.timeout(60)
+def test_keep_stack_leaves_the_stack_for_stack_down(
+    tmp_path: Path, proxy: EmbeddedToxiproxy
+) -> None:
+    path = tiny_experiment(tmp_path, length="1s")
+    done = gameday(
+        "run",
+        path,
+        "--toxiproxy",
+        proxy.url,
+        "--out",
+        tmp_path / "run",
+        "--keep-stack",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "stack kept running" in done.stdout
+    (web,) = next(read_journal(tmp_path / "run" / "journal.jsonl").of_kind("stack.up"))["processes"]
+    assert Path(f"/proc/{web['pid']}").exists()
+    down = gameday("stack", "down", cwd=tmp_path)
+    assert down.returncode == 0 and "stopped 1 process" in down.stdout, down.stdout + down.stderr
     assert _toxics(proxy.url) == []

@@ -19,6 +19,7 @@ from chaos import __version__
 from chaos.errors import ExitCode, GamedayError
 from chaos.faults.cli import proxy_app
 from chaos.slo.cli import slo_app
+from chaos.stack.backends_cli import backends, images_app
 from chaos.stack.cli import stack_app
 
 app = typer.Typer(
@@ -31,6 +32,8 @@ app = typer.Typer(
 )
 app.add_typer(proxy_app, name="proxy")
 app.add_typer(stack_app, name="stack")
+app.add_typer(images_app, name="images")
+app.command()(backends)
 app.add_typer(slo_app, name="slo")
 
 err_console = Console(stderr=True, highlight=False)
@@ -205,6 +208,11 @@ def rollback(
     """
     from chaos.runner.rollback import rollback_command
 
+    if run_id is not None and not dry_run:
+        from chaos.stack.cleanup import cleanup_run
+
+        for line in cleanup_run(run_id):  # a killed run's containers and namespaces
+            out_console.print(line, markup=False)
     for line in rollback_command(toxiproxy_url, run_id, everything=everything, dry_run=dry_run):
         out_console.print(line, markup=False)
 

@@ -13,8 +13,11 @@ from rich.console import Console
 
 from chaos.errors import InfrastructureError, InvalidInput
 from chaos.experiment.loader import load_stack_spec
+from chaos.report.journal import new_run_id
 from chaos.stack import processes, state
-from chaos.stack.local import LocalProcessBackend, RunningStack
+from chaos.stack.backend import make_backend
+from chaos.stack.cleanup import cleanup_run
+from chaos.stack.local import RunningStack
 from chaos.stack.specfile import spec_path, with_replicas
 
 stack_app = typer.Typer(help="Start and stop the stack under test.", no_args_is_help=True)
@@ -47,13 +50,22 @@ def up(
     ] = None,
     state_file: Annotated[Path, typer.Option("--state", help="State file.")] = state.DEFAULT_STATE,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for health.")] = 20.0,
+    backend_name: Annotated[
+        str, typer.Option("--backend", help="local, docker or netns (see `gameday backends`).")
+    ] = "local",
+    images: Annotated[
+        list[str], typer.Option("--image", help="COMPONENT=IMAGE for docker, repeatable.")
+    ] = [],  # noqa: B006 - typer reads the default, it is never mutated
 ) -> None:
-    """Start a stack as local processes on free loopback ports, wait until healthy, and exit.
+    """Start a stack, wait until healthy, and exit: local processes on free loopback ports,
+    containers on a private Docker network, or processes in network namespaces.
 
     [b]Examples[/b]:
       gameday stack up
       gameday stack up soundstage --edges 4
       gameday stack up my-stack.yaml --replicas worker=3
+      gameday stack up --backend docker --image api=registry.local/api:1.4
+      gameday stack up --backend netns
     """
     listed = state.read_processes(state_file)
     if listed and any(processes.alive(p) for p in listed):
@@ -65,10 +77,30 @@ def up(
     if overrides:
         loaded = with_replicas(loaded, overrides)
     directory = run_dir or Path(".gameday") / "stacks" / time.strftime("%Y%m%d-%H%M%S")
-    backend = LocalProcessBackend(loaded, directory.resolve(), health_timeout=timeout)
+    run_id = new_run_id()
+    backend = make_backend(
+        backend_name,
+        loaded,
+        directory.resolve(),
+        run_id,
+        health_timeout=timeout,
+        images=_pairs(images, "--image", "COMPONENT=IMAGE, e.g. api=myorg/api:1.4"),
+    )
     stack = asyncio.run(backend.start())
-    state.write(state_file, stack)
+    state.write(state_file, stack, backend=backend_name, run_id=run_id)
     _print(stack, state_file)
+    if backend_name != "local":
+        console.print(f"{backend_name} run id: {run_id}")
+
+
+def _pairs(items: list[str], option: str, form: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise InvalidInput(f"{option} {item!r}", fix=f"write {form}")
+        pairs[key] = value
+    return pairs
 
 
 def _print(stack: RunningStack, state_file: Path) -> None:
@@ -86,11 +118,30 @@ def _print(stack: RunningStack, state_file: Path) -> None:
 def down(
     state_file: Annotated[Path, typer.Option("--state", help="State file.")] = state.DEFAULT_STATE,
     grace: Annotated[float, typer.Option(help="Seconds between SIGTERM and SIGKILL.")] = 5.0,
+    run_id: Annotated[
+        str | None,
+        typer.Option(help="Remove this run's containers, networks and namespaces (no state)."),
+    ] = None,
 ) -> None:
     """Stop the stack the state file lists (SIGTERM, then SIGKILL after --grace); idempotent.
 
-    [b]Example[/b]: gameday stack down
+    With --run-id, remove every container, network and namespace of that run instead, e.g.
+    after a killed `gameday run --backend docker`.
+
+    [b]Examples[/b]:
+      gameday stack down
+      gameday stack down --run-id 20261124T150000Z-1a2b3c4d
     """
+    if run_id is not None:
+        for line in cleanup_run(run_id):
+            console.print(line)
+        return
+    data = state.read(state_file)
+    if data is not None and data.get("backend", "local") != "local" and data.get("run_id"):
+        for line in cleanup_run(str(data["run_id"])):
+            console.print(line)
+        state_file.unlink(missing_ok=True)
+        return
     listed = state.read_processes(state_file)
     if listed is None:
         console.print(f"no stack is up ({state_file} does not exist)")

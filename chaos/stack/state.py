@@ -19,9 +19,14 @@ DEFAULT_STATE = Path(".gameday") / "stack.json"
 VERSION = 1
 
 
-def to_json(stack: RunningStack) -> dict[str, Any]:
+def to_json(
+    stack: RunningStack, *, backend: str = "local", run_id: str | None = None
+) -> dict[str, Any]:
+    """``backend``/``run_id``: a Docker or namespace stack is stopped by its run id."""
     return {
         "version": VERSION,
+        "backend": backend,
+        "run_id": run_id,
         "spec": stack.spec,
         "run_dir": str(stack.run_dir),
         "processes": [
@@ -36,10 +41,13 @@ def to_json(stack: RunningStack) -> dict[str, Any]:
     }
 
 
-def write(path: Path, stack: RunningStack) -> None:
+def write(
+    path: Path, stack: RunningStack, *, backend: str = "local", run_id: str | None = None
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(to_json(stack), indent=2) + "\n")
+    record = to_json(stack, backend=backend, run_id=run_id)
+    temporary.write_text(json.dumps(record, indent=2) + "\n")
     os.replace(temporary, path)
 
 

@@ -1,0 +1,79 @@
+"""The interface every stack backend keeps, and the one place that picks a backend by name.
+
+The runner and the fault driver use only this: ``plan()`` (ports and addresses known before
+anything starts), ``links``, ``start(proxies)``, ``send_signal``, ``restart`` and ``stop``.
+``proxy_host`` says where fault proxies must listen for the stack to reach them (loopback for
+local processes; the harness's veth for namespaces; the proxy container for Docker, which
+also offers ``start_proxy()`` because its stack cannot reach the harness's loopback).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+from chaos.errors import InvalidInput
+from chaos.experiment.stack import StackSpec
+from chaos.stack.capabilities import require
+from chaos.stack.local import LocalProcessBackend, RunningStack
+from chaos.stack.plan import StackPlan
+from chaos.stack.processes import ProcessRef
+
+
+class StackBackend(Protocol):
+    def plan(self) -> StackPlan: ...
+
+    @property
+    def links(self) -> dict[str, list[str]]: ...
+
+    async def start(self, proxies: Mapping[str, str] | None = None) -> RunningStack: ...
+
+    def send_signal(self, name: str, sig: signal.Signals) -> None: ...
+
+    async def restart(self, name: str, grace: float | None = None) -> ProcessRef: ...
+
+    async def stop(self) -> list[str]: ...
+
+
+def proxy_host(backend: StackBackend) -> str:
+    """The address fault proxies listen on for this backend's stack."""
+    host = getattr(backend, "proxy_host", "127.0.0.1")
+    return str(host)
+
+
+def make_backend(
+    name: str,
+    spec: StackSpec,
+    run_dir: Path,
+    run_id: str,
+    *,
+    tied: bool = False,
+    health_timeout: float | None = None,
+    images: Mapping[str, str] | None = None,
+    fault_kinds: tuple[str, ...] = (),
+) -> StackBackend:
+    """The backend called ``name``, after checking it runs here and can make ``fault_kinds``.
+
+    ``images`` (component → image) applies to Docker only; ``tied`` to processes (local and
+    namespaces), which die with the harness; containers are removed by run id instead.
+    """
+    require(name, fault_kinds)
+    if images and name != "docker":
+        raise InvalidInput(
+            f"--image applies to the docker backend, not {name}", fix="add --backend docker"
+        )
+    if name == "docker":
+        from chaos.stack.docker import DockerBackend
+
+        return DockerBackend(
+            spec, run_dir, run_id, images=images, health_timeout=health_timeout or 60.0
+        )
+    if name == "netns":
+        from chaos.stack.netns import NamespaceBackend
+
+        return NamespaceBackend(
+            spec, run_dir, run_id, tied=tied, health_timeout=health_timeout or 20.0
+        )
+    return LocalProcessBackend(spec, run_dir, tied=tied, health_timeout=health_timeout or 20.0)

@@ -1,0 +1,383 @@
+"""The Docker stack backend: each replica a container on a private network of the run's own.
+
+The same life cycle as the local backend (``plan`` → ``links`` → ``start(proxies)`` →
+``send_signal``/``restart`` → ``stop``), so the runner and the fault driver need no
+Docker-specific code. The network is ``internal`` (no route out of it, no NAT) on a /24 of
+10.214.0.0/16 that nothing on this host uses, and every container gets a fixed address on
+it, so the plan (and the fault proxies' upstreams) is known before anything starts. The
+harness reaches the containers through the bridge's gateway address on the host.
+
+Component faults map onto the engine: SIGKILL/SIGTERM → ``kill``, SIGSTOP/SIGCONT →
+``pause``/``unpause`` (the cgroup freezer: the whole container hangs), ``restart``; and one
+more a process cannot have: ``partition`` disconnects a replica from the network, ``heal``
+connects it again at its address. Everything is labelled ``gameday.run=<run id>``, so
+``cleanup(run_id)`` removes a killed run's containers and network too.
+
+Images: every component runs ``image`` (default: what ``gameday images build`` made from this
+source tree), or its own from ``images`` (component → image), with the spec's command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chaos.errors import InfrastructureError, InvalidInput
+from chaos.experiment.stack import StackSpec
+from chaos.stack.docker_engine import COMPONENT_LABEL, RUN_LABEL, client
+from chaos.stack.images import image_tag
+from chaos.stack.local import RunningStack, answers
+from chaos.stack.netns_topology import choose_subnet, run_key, used_networks
+from chaos.stack.plan import StackPlan, plan_stack
+from chaos.stack.processes import ProcessRef, start_ticks
+
+POOL = ipaddress.IPv4Network("10.214.0.0/16")
+FIRST_PORT = 8000
+PROXY_API_PORT = 8474
+PROXY = "fault-proxy"
+
+
+class DockerBackend:
+    def __init__(
+        self,
+        spec: StackSpec,
+        run_dir: Path,
+        run_id: str,
+        *,
+        image: str | None = None,
+        images: Mapping[str, str] | None = None,
+        health_timeout: float = 60.0,
+        grace: float = 5.0,
+    ) -> None:
+        self.spec = spec
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.key = run_key(run_id)
+        self.image = image
+        self.images = dict(images or {})
+        unknown = sorted(set(self.images) - set(spec.components))
+        if unknown:
+            raise InvalidInput(
+                f"images given for unknown components {unknown}",
+                where="--image",
+                fix=f"components: {', '.join(spec.components)}",
+            )
+        self.health_timeout = health_timeout
+        self.grace = grace
+        self._engine: Any = None
+        self._plan: StackPlan | None = None
+        self._subnet: ipaddress.IPv4Network | None = None
+        self._network: Any = None
+        self._containers: dict[str, Any] = {}
+        self._stack: RunningStack | None = None
+
+    # ------------------------------------------------------------------ plan
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            self._engine = client()
+        return self._engine
+
+    def plan(self) -> StackPlan:
+        """Fixed ports (each container has all of them) and one address per replica."""
+        if self._plan is not None:
+            return self._plan
+        counter = [FIRST_PORT - 1]
+
+        def allocate(host: str, protocol: str, port: int) -> int:
+            del host, protocol
+            if port:
+                return port
+            counter[0] += 1
+            return counter[0]
+
+        draft = plan_stack(self.spec, allocate)
+        started = [r for r in draft.replicas if r.command is not None]
+        if len(started) > 250:
+            raise InvalidInput("at most 250 replicas fit one Docker network /24")
+        subnet = self._subnet = choose_subnet(self.key, self._taken(), POOL)
+        addresses = {r.name: str(subnet[i + 2]) for i, r in enumerate(started)}
+        self._plan = StackPlan(
+            draft.spec,
+            tuple(replace(r, host=addresses[r.name]) if r.command else r for r in draft.replicas),
+        )
+        return self._plan
+
+    def _taken(self) -> list[ipaddress.IPv4Network]:
+        taken = used_networks()
+        for network in self.engine.networks.list():
+            for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
+                if "Subnet" in config and ":" not in config["Subnet"]:
+                    taken.append(ipaddress.IPv4Network(config["Subnet"]))
+        return taken
+
+    @property
+    def links(self) -> dict[str, list[str]]:
+        return self.plan().links
+
+    @property
+    def proxy_host(self) -> str:
+        """The fault proxy container's address: proxies listen there for the stack to dial."""
+        self.plan()
+        assert self._subnet is not None
+        return str(self._subnet[254])
+
+    def name_of(self, replica: str) -> str:
+        return f"gd-{self.key}-{replica}"
+
+    def _image_for(self, component: str) -> str:
+        return self.images.get(component) or self.image or image_tag()
+
+    # ------------------------------------------------------------------ start
+
+    async def _ensure_network(self) -> None:
+        if self._network is not None:
+            return
+        self.plan()
+        assert self._subnet is not None
+        import docker.types
+
+        ipam = docker.types.IPAMConfig(
+            pool_configs=[
+                docker.types.IPAMPool(subnet=str(self._subnet), gateway=str(self._subnet[1]))
+            ]
+        )
+        self._network = await asyncio.to_thread(
+            self.engine.networks.create,
+            f"gd-{self.key}",
+            driver="bridge",
+            internal=True,
+            ipam=ipam,
+            labels={RUN_LABEL: self.run_id},
+        )
+
+    async def _run(
+        self,
+        name: str,
+        component: str,
+        image: str,
+        command: list[str],
+        address: str,
+        env: dict[str, str],
+    ) -> Any:
+        import docker.errors
+
+        api = self.engine.api
+        networking = api.create_networking_config(
+            {self._network.name: api.create_endpoint_config(ipv4_address=address)}
+        )
+        try:
+            created = await asyncio.to_thread(
+                api.create_container,
+                image,
+                command=command,
+                name=self.name_of(name),
+                hostname=name,
+                environment=env,
+                labels={RUN_LABEL: self.run_id, COMPONENT_LABEL: component},
+                host_config=api.create_host_config(network_mode=self._network.name, init=True),
+                networking_config=networking,
+            )
+        except docker.errors.ImageNotFound:
+            raise InfrastructureError(
+                f"no image {image!r} for {name}",
+                fix="run `gameday images build`, or give your own image (--image COMPONENT=IMAGE)",
+            ) from None
+        container = self.engine.containers.get(created["Id"])
+        self._containers[name] = container
+        await asyncio.to_thread(container.start)
+        return container
+
+    async def start_proxy(self) -> str:
+        """Run the embedded fault proxy in its own container on the network; its API URL."""
+        await self._ensure_network()
+        await self._run(
+            PROXY,
+            PROXY,
+            self.image or image_tag(),
+            ["gameday", "proxy", "serve", "-host", self.proxy_host, "-port", str(PROXY_API_PORT)],
+            self.proxy_host,
+            {},
+        )
+        url = f"http://{self.proxy_host}:{PROXY_API_PORT}"
+        await self._wait_healthy({PROXY: f"{url}/version"}, [PROXY])
+        return url
+
+    async def start(self, proxies: Mapping[str, str] | None = None) -> RunningStack:
+        plan = self.plan()
+        proxies = dict(proxies or {})
+        valid = [name for link in plan.links for name in plan.proxy_names(link)]
+        unknown = sorted(set(proxies) - set(valid))
+        if unknown:
+            raise InvalidInput(
+                f"proxies given for unknown links {unknown}",
+                fix=f"name each proxy after one of: {', '.join(valid)}",
+            )
+        started = [r for r in plan.replicas if r.command is not None]
+        stack = RunningStack(
+            spec=self.spec.name,
+            run_dir=self.run_dir,
+            processes=[],
+            addresses={r.name: {p: r.address(p) for p in r.ports} for r in plan.replicas},
+            links=plan.links,
+            dialled={link: plan.dial(link, proxies) for link in plan.links},
+            metrics=plan.endpoints("metrics"),
+            health=plan.endpoints("health"),
+            logs={r.name: self.run_dir / "logs" / f"{r.name}.log" for r in started},
+        )
+        try:
+            await self._ensure_network()
+            for replica in started:
+                await self._run(
+                    replica.name,
+                    replica.component,
+                    self._image_for(replica.component),
+                    plan.command(replica, proxies, "python"),
+                    replica.host,
+                    replica.env,
+                )
+            await self._wait_healthy(stack.health, [r.name for r in started])
+        except BaseException:
+            await self.stop()
+            raise
+        stack.processes = [self._ref(r.name) for r in started]
+        self._stack = stack
+        return stack
+
+    def _ref(self, name: str) -> ProcessRef:
+        container = self._container(name)
+        container.reload()
+        pid = int(container.attrs["State"].get("Pid") or 0)
+        return ProcessRef(name, pid, start_ticks(pid) if pid else None)
+
+    def _container(self, name: str) -> Any:
+        container = self._containers.get(name)
+        if container is None:
+            known = ", ".join(n for n in self._containers if n != PROXY) or "none"
+            raise InfrastructureError(f"no running replica {name!r}", fix=f"running: {known}")
+        return container
+
+    async def _wait_healthy(self, health: Mapping[str, str], names: list[str]) -> None:
+        deadline = time.monotonic() + self.health_timeout
+        pending = list(names)
+        async with httpx.AsyncClient(timeout=1.0) as http:
+            while pending:
+                for name in list(pending):
+                    container = self._container(name)
+                    await asyncio.to_thread(container.reload)
+                    if container.status in ("exited", "dead"):
+                        tail = container.logs(tail=15).decode(errors="replace")
+                        raise InfrastructureError(
+                            f"{name} exited during start-up; last lines of its log:\n{tail}",
+                            where=f"container {container.name}",
+                            fix="correct the component's command, configuration or image",
+                        )
+                    if container.status == "running" and (
+                        name not in health or await answers(http, health[name])
+                    ):
+                        pending.remove(name)
+                if pending and time.monotonic() > deadline:
+                    raise InfrastructureError(
+                        f"{', '.join(pending)} not healthy after {self.health_timeout:g}s",
+                        where=", ".join(self.name_of(n) for n in pending),
+                        fix="`docker logs` the containers; raise the health timeout",
+                    )
+                if pending:
+                    await asyncio.sleep(0.1)
+
+    # ------------------------------------------------------------------ faults
+
+    def send_signal(self, name: str, sig: signal.Signals) -> None:
+        """SIGSTOP/SIGCONT pause and unpause the whole container; other signals are sent."""
+        container = self._container(name)
+        container.reload()
+        if sig is signal.SIGSTOP:
+            if container.status == "running":
+                container.pause()
+        elif sig is signal.SIGCONT:
+            if container.status == "paused":
+                container.unpause()
+        elif container.status in ("running", "paused"):
+            container.kill(signal=int(sig))
+
+    async def restart(self, name: str, grace: float | None = None) -> ProcessRef:
+        """Stop the replica's container (if it runs) and start it again, same address."""
+        assert self._stack is not None, "start() the stack first"
+        container = self._container(name)
+        await asyncio.to_thread(container.reload)
+        if container.status == "paused":
+            await asyncio.to_thread(container.unpause)
+        timeout = round(self.grace if grace is None else grace)
+        await asyncio.to_thread(container.restart, timeout=timeout)
+        await self._wait_healthy(self._stack.health, [name])
+        ref = self._ref(name)
+        self._stack.processes = [ref if p.name == name else p for p in self._stack.processes]
+        return ref
+
+    async def partition(self, name: str) -> None:
+        """Cut the replica off the network: its peers' packets go nowhere, no RST, no FIN."""
+        await asyncio.to_thread(self._network.disconnect, self._container(name), force=True)
+
+    async def heal(self, name: str) -> None:
+        """Connect a partitioned replica again, at its planned address."""
+        host = next(r.host for r in self.plan().replicas if r.name == name)
+        await asyncio.to_thread(self._network.connect, self._container(name), ipv4_address=host)
+
+    # ------------------------------------------------------------------ stop
+
+    async def stop(self) -> list[str]:
+        """Stop and remove every container (logs saved first) and the network; idempotent.
+
+        Returns the replicas that needed SIGKILL after the grace period.
+        """
+        killed: list[str] = []
+        containers, self._containers = self._containers, {}
+        for name, container in containers.items():
+            try:
+                await asyncio.to_thread(container.reload)
+                if container.status == "paused":
+                    await asyncio.to_thread(container.unpause)
+                began = time.monotonic()
+                await asyncio.to_thread(container.stop, timeout=round(self.grace))
+                await asyncio.to_thread(container.reload)
+                exit_code = container.attrs["State"].get("ExitCode")
+                if exit_code == 137 and time.monotonic() - began >= self.grace:
+                    killed.append(name)
+                log = self.run_dir / "logs" / f"{name}.log"
+                log.parent.mkdir(parents=True, exist_ok=True)
+                log.write_bytes(await asyncio.to_thread(container.logs))
+            finally:
+                await asyncio.to_thread(container.remove, force=True)
+        network, self._network = self._network, None
+        if network is not None:
+            await asyncio.to_thread(network.remove)
+        await cleanup(self.run_id)  # anything a partial start left unregistered
+        return killed
+
+
+async def cleanup(run_id: str) -> list[str]:
+    """Remove every container and network labelled with ``run_id`` (idempotent); their names.
+
+    For what a killed run left behind: `gameday stack down --run-id` and `gameday rollback`.
+    """
+    engine = client()
+    label = f"{RUN_LABEL}={run_id}"
+    removed = []
+    for container in await asyncio.to_thread(
+        engine.containers.list, all=True, filters={"label": label}
+    ):
+        await asyncio.to_thread(container.remove, force=True)
+        removed.append(f"container {container.name}")
+    for network in await asyncio.to_thread(engine.networks.list, filters={"label": label}):
+        await asyncio.to_thread(network.remove)
+        removed.append(f"network {network.name}")
+    return removed

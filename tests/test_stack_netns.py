@@ -1,0 +1,296 @@
+"""The namespace backend: real kernel loss and shared capacity, and nothing left behind.
+
+Root-only tests are skipped with the reason elsewhere; the naming, addressing and nft rule
+builders are pure and always tested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chaos.errors import InvalidInput
+from chaos.experiment.stack import StackSpec
+from chaos.faults.kernel import nft, tc
+from chaos.stack.capabilities import require, unsupported
+from chaos.stack.netns import NamespaceBackend, cleanup
+from chaos.stack.netns_probe import probe_netns
+from chaos.stack.netns_topology import POOL, Topology, choose_subnet, namespaces_of, run_key
+
+PEERS = str(Path(__file__).with_name("kernel_peers.py"))
+AVAILABLE = probe_netns()
+needs_netns = pytest.mark.skipif(not AVAILABLE.ok, reason=f"netns: {AVAILABLE.reason}")
+
+
+def _spec() -> StackSpec:
+    return StackSpec.model_validate(
+        {
+            "name": "kernel-lab",
+            "components": {
+                "sink": {
+                    "command": ["python", PEERS, "sink", "{host}", "{port:data}", "{port:report}"],
+                    "ports": {"data": {"protocol": "udp"}, "report": {"protocol": "tcp"}},
+                },
+                "source": {
+                    "command": ["python", PEERS, "source", "{host}", "{port:pour}"],
+                    "ports": {"pour": {"protocol": "tcp"}},
+                },
+            },
+            "links": {
+                "speaker->sink": {"to": "sink.data", "protocol": "udp"},
+                "listener->source": {"to": "source.pour", "protocol": "tcp"},
+            },
+        }
+    )
+
+
+def _run_id() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def _namespaces() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+@given(st.text(min_size=1, max_size=64), st.lists(st.integers(0, 255), max_size=40))
+def test_topology_names_fit_the_kernel_and_addresses_stay_in_the_pool(
+    run_id: str, used_thirds: list[int]
+) -> None:
+    used = [ipaddress.IPv4Network(f"10.213.{n}.0/24") for n in used_thirds]
+    if len(set(used_thirds)) == 256:
+        return
+    topology = Topology.of(run_id, ["api", "edge-1", "edge-2"], used)
+    assert len(topology.host_device) <= 15
+    assert topology.subnet.subnet_of(POOL)
+    assert not any(topology.subnet.overlaps(u) for u in used)
+    addresses = {topology.address(r) for r in topology.replicas} | {topology.host_address}
+    assert len(addresses) == 4
+    assert all(ipaddress.IPv4Address(a) in topology.subnet for a in addresses)
+    assert all(
+        topology.namespace(r).startswith(f"gd-{run_key(run_id)}-") for r in topology.replicas
+    )
+
+
+def test_a_full_pool_is_refused() -> None:
+    with pytest.raises(ValueError, match="in use"):
+        choose_subnet("00000000", [POOL])
+
+
+def test_cleanup_finds_only_its_runs_namespaces() -> None:
+    listed = ["gd-aaaa0000-hub (id: 3)", "gd-aaaa0000-edge-1", "gd-bbbb0000-hub", "other", ""]
+    assert namespaces_of("aaaa0000", listed) == ["gd-aaaa0000-edge-1", "gd-aaaa0000-hub"]
+
+
+@given(st.floats(0, 1), st.sampled_from(["upstream", "downstream", "both"]))
+def test_random_loss_rules_drop_in_millionths(probability: float, direction: str) -> None:
+    rule = nft.LossRule("gd_t", ("udp",), probability, direction, port=5004)  # type: ignore[arg-type]
+    script = nft.ruleset(rule)
+    threshold = round(probability * nft.SCALE)
+    assert script.count(f"< {threshold} drop") == (
+        0 if threshold == 0 and probability == 0 else 1
+    ) * (2 if direction == "both" else 1)
+    assert ("hook input" in script) == (direction != "downstream")
+    assert ("hook output" in script) == (direction != "upstream")
+    assert nft.mean_loss(rule, 1000) == probability
+
+
+def test_bursty_loss_rules_use_a_timed_bad_state() -> None:
+    rule = nft.LossRule("gd_b", ("udp",), 0.0, "upstream", burst_enter=0.001, burst=0.02)
+    script = nft.ruleset(rule)
+    assert "set bad" in script and "update @bad { meta l4proto timeout 20ms }" in script
+    assert "meta l4proto udp meta l4proto @bad drop" in script
+    assert 0.01 < nft.mean_loss(rule, 1000) < 0.03  # a 20-packet burst every ~1000 packets
+    with pytest.raises(ValueError):
+        nft.LossRule("gd_b", ("udp",), 0.0, burst_enter=0.1, burst=0)
+
+
+@given(st.integers(1, 10**10))
+def test_capacity_buckets_hold_a_few_frames(rate: int) -> None:
+    (tbf,) = tc.capacity("eth0", rate)
+    assert tbf[tbf.index("rate") + 1] == f"{rate}bit"
+    assert int(tbf[tbf.index("burst") + 1]) >= 4 * tc.MTU
+    htb = tc.capacity("eth0", rate, "htb")
+    assert [a[0] for a in htb] == ["qdisc", "class"]
+
+
+def test_capabilities_refuse_faults_a_backend_cannot_make() -> None:
+    assert unsupported("local", ["latency", "kill", "partition"]) == ["partition"]
+    assert unsupported("netns", ["kernel-loss", "shared-capacity", "kill"]) == []
+    with pytest.raises(InvalidInput, match="partition") as refused:
+        require("local", ["partition"])
+    assert "docker" in (refused.value.fix or "")
+    with pytest.raises(InvalidInput, match="unknown stack backend"):
+        require("kubernetes")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="checks the message a non-root user gets")
+def test_without_root_the_backend_says_so() -> None:
+    assert not AVAILABLE.ok and "root" in AVAILABLE.reason
+
+
+# ---------------------------------------------------------------- the kernel, for real
+
+
+async def _connect_retry(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return await asyncio.open_connection(host, port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def _received(host: str, port: int) -> list[int]:
+    reader, writer = await _connect_retry(host, port)
+    data = await reader.read()
+    writer.close()
+    return list(json.loads(data))
+
+
+async def _send_paced(target: tuple[str, int], count: int, per_ms: int) -> None:
+    """``count`` numbered datagrams, ``per_ms`` per millisecond: no socket buffer overflows."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    start = time.monotonic()
+    for seq in range(count):
+        sock.sendto(struct.pack("!Q", seq) + b"x" * 152, target)
+        if seq % per_ms == per_ms - 1:
+            lag = start + (seq + 1) / per_ms / 1000 - time.monotonic()
+            await asyncio.sleep(max(lag, 0))
+    sock.close()
+    await asyncio.sleep(0.3)
+
+
+@pytest.fixture
+async def lab(tmp_path: Path):  # type: ignore[no-untyped-def]
+    backend = NamespaceBackend(_spec(), tmp_path, _run_id(), tied=True)
+    await backend.start()
+    try:
+        yield backend
+    finally:
+        await backend.stop()
+    assert not [n for n in _namespaces() if n.startswith(backend.topology.prefix)]
+
+
+def _addr(backend: NamespaceBackend, replica: str, port: str) -> tuple[str, int]:
+    r = next(r for r in backend.plan().replicas if r.name == replica)
+    return r.host, r.ports[port]
+
+
+@needs_netns
+@pytest.mark.timeout(60)
+async def test_random_udp_loss_of_5_percent_is_measured_at_the_receiver(
+    lab: NamespaceBackend,
+) -> None:
+    data, report = _addr(lab, "sink", "data"), _addr(lab, "sink", "report")
+    await _received(*report)  # the sink is listening
+    await lab.add_loss("lossy", "speaker->sink", 0.05, direction="upstream")
+    await _send_paced(data, 10_000, per_ms=10)
+    received = await _received(*report)
+    loss = 1 - len(set(received)) / 10_000
+    assert abs(loss - 0.05) <= 0.015, f"measured {loss:.2%} loss"
+    assert await lab.remove_fault("lossy") == []
+    await _send_paced(data, 2_000, per_ms=10)  # after removal: nothing lost
+    assert len(await _received(*report)) - len(received) == 2_000
+
+
+@needs_netns
+@pytest.mark.timeout(60)
+async def test_bursty_loss_drops_runs_of_packets(lab: NamespaceBackend) -> None:
+    data, report = _addr(lab, "sink", "data"), _addr(lab, "sink", "report")
+    await _received(*report)
+    await lab.add_loss("bursts", "speaker->sink", 0.0, burst_enter=0.002, burst=0.01)
+    await _send_paced(data, 10_000, per_ms=10)
+    got = set(await _received(*report))
+    lost = [seq not in got for seq in range(10_000)]
+    runs = sum(1 for i, x in enumerate(lost) if x and (i == 0 or not lost[i - 1]))
+    assert runs > 3, "no bursts at all"
+    mean_run = sum(lost) / runs
+    assert mean_run > 20, f"losses come in runs of {mean_run:.1f} packets (random: ~1)"
+
+
+@needs_netns
+@pytest.mark.timeout(60)
+async def test_a_10_mbit_shared_link_caps_20_connections_together(lab: NamespaceBackend) -> None:
+    await lab.set_capacity("thin", "listener->source", 10_000_000)
+    host, port = _addr(lab, "source", "pour")
+    conns = [await _connect_retry(host, port) for _ in range(20)]
+    counts = [0] * 20
+
+    async def drain(i: int, reader: asyncio.StreamReader) -> None:
+        while chunk := await reader.read(65536):
+            counts[i] += len(chunk)
+
+    tasks = [asyncio.create_task(drain(i, r)) for i, (r, _) in enumerate(conns)]
+    await asyncio.sleep(1.0)  # slow start and the bucket's first burst are over
+    before, began = sum(counts), time.monotonic()
+    await asyncio.sleep(3.0)
+    rate = (sum(counts) - before) * 8 / (time.monotonic() - began)
+    for task in tasks:
+        task.cancel()
+    for _, writer in conns:
+        writer.close()
+    assert rate <= 10.5e6, f"{rate / 1e6:.2f} Mbit/s across 20 connections"
+    assert rate >= 8e6, f"only {rate / 1e6:.2f} Mbit/s: the link was not saturated"
+    assert sum(1 for c in counts if c > 0) == 20
+
+
+@needs_netns
+@pytest.mark.timeout(60)
+async def test_link_down_cuts_a_replica_off_and_comes_back(lab: NamespaceBackend) -> None:
+    report = _addr(lab, "sink", "report")
+    await _received(*report)
+    await lab.link_down("cut", "sink")
+    with pytest.raises((OSError, TimeoutError)):
+        await asyncio.wait_for(asyncio.open_connection(*report), 1.0)
+    assert await lab.remove_fault("cut") == []
+    await _received(*report)
+
+
+@needs_netns
+@pytest.mark.timeout(60)
+def test_a_sigkilled_harness_leaves_namespaces_that_stack_down_removes(tmp_path: Path) -> None:
+    run_id = _run_id()
+    script = (
+        "import asyncio, sys, time\n"
+        "from pathlib import Path\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_stack_netns import _spec\n"
+        "from chaos.stack.netns import NamespaceBackend\n"
+        f"b = NamespaceBackend(_spec(), Path({str(tmp_path)!r}), {run_id!r})\n"
+        "asyncio.run(b.start())\n"
+        "print('up', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    harness = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert harness.stdout is not None and harness.stdout.readline().strip() == "up"
+    harness.kill()
+    harness.wait()
+    prefix = f"gd-{run_key(run_id)}-"
+    assert len([n for n in _namespaces() if n.startswith(prefix)]) == 3  # hub, sink, source
+    down = subprocess.run(
+        [sys.executable, "-m", "chaos.cli", "stack", "down", "--run-id", run_id],
+        capture_output=True,
+        text=True,
+    )
+    assert down.returncode == 0, down.stderr
+    assert not [n for n in _namespaces() if n.startswith(prefix)]
+    assert asyncio.run(cleanup(run_id)) == []  # idempotent

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import struct
+import time
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -30,8 +31,16 @@ from chaos.workload.probe import Failed, FirstAudio, Probe
 from chaos.workload.swarm import ListenerConfig, StreamFormat, Swarm
 
 
-def wire(seq: int, payload: bytes, ptype: int = 0, flags: int = 0, magic: bytes = b"SS") -> bytes:
-    return HEADER.pack(magic, 1, ptype, flags, 0, len(payload), 7, 0, seq, 1_700_000_000) + payload
+def wire(
+    seq: int,
+    payload: bytes,
+    ptype: int = 0,
+    flags: int = 0,
+    magic: bytes = b"SS",
+    capture_us: int = 1_700_000_000_000_000,
+) -> bytes:
+    head = HEADER.pack(magic, 1, ptype, flags, 0, len(payload), 7, 0, seq, capture_us)
+    return head + payload
 
 
 def chunked(data: bytes) -> bytes:
@@ -119,6 +128,15 @@ def test_a_framed_probe_conceals_a_lost_frame_and_feeds_the_tap() -> None:
     assert probe.playout.concealed_seconds == pytest.approx(0.02)
     assert probe.playout.stalls == []
     assert tap.samples().size == 6 * 160 + 160  # five frames, one concealed slot, all 8 kHz
+    assert probe.latency() is None  # no wall clock given: latency unknown
+    clocked = Probe(FramedDecoder(), requested_at=0.0, target_delay=0.04, wall_offset=1000.0)
+    clocked.feed(0.0, head)
+    for seq in range(3):  # captured at wall 1000.0 + 0.02·seq, arriving 0.05 s later
+        capture = int((1000.0 + 0.02 * seq) * 1e6)
+        clocked.feed(0.05 + 0.02 * seq, chunked(wire(seq, b"\x00" * 160, capture_us=capture)))
+    clocked.tick(0.2)
+    assert clocked.latency() == pytest.approx(0.05 + 0.02, abs=1e-6)  # network + buffer
+    assert clocked.summary()["latency_seconds"] == clocked.latency()
     bad = Probe(FramedDecoder(), requested_at=0.0, target_delay=0.06)
     [failed] = bad.feed(0.0, head + chunked(b"garbage" * 10))
     assert isinstance(failed, Failed) and failed.reason == "protocol"
@@ -133,7 +151,8 @@ async def _edge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         start = loop.time()
         for seq in range(150):
             if seq % 10 != 5:
-                writer.write(chunked(wire(seq, b"\xff" * 160)))
+                now_us = int(time.time() * 1e6)
+                writer.write(chunked(wire(seq, b"\xff" * 160, capture_us=now_us)))
             await writer.drain()
             await asyncio.sleep(start + 0.02 * (seq + 1) - loop.time())  # real time, no drift
     except (ConnectionError, asyncio.CancelledError):
@@ -158,3 +177,7 @@ async def test_swarm_on_a_framed_stream_reports_concealment_not_stalls(edge: str
     # ~2.4 s heard per listener, one 20 ms frame in ten concealed
     assert 0.05 < stats.concealed_seconds / (stats.played_seconds + stats.concealed_seconds) < 0.15
     assert stats.stalls == 0
+    # heard ~0.1 s (the jitter buffer) behind the capture stamps, sampled at every sweep
+    assert sum(stats.latency_counts) >= 4
+    median = stats.latency_quantile(0.5)
+    assert median is not None and median <= 0.3

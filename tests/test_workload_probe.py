@@ -144,12 +144,15 @@ def test_stats_merge_and_render_as_prometheus_metrics() -> None:
     a, b = ListenerStats(join_attempts=3), ListenerStats(join_attempts=2, stall_seconds=1.5)
     a.record_ttfa(0.3)
     b.record_ttfa(12.0)
+    a.record_latency(0.15)
+    b.record_latency(2.5)
     a.failures["http_404"] += 1
     b.failures["http_404"] += 2
     merged = a.merged(b)
     assert merged.join_attempts == 5 and merged.joins_ok == 2
     assert merged.failures["http_404"] == 3
     assert merged.ttfa_quantile(0.5) == 0.5 and merged.ttfa_quantile(1.0) == 15.0
+    assert merged.latency_quantile(0.5) == 0.2 and merged.latency_quantile(1.0) == 3.0
     registry = CollectorRegistry()
     registry.register(ListenerCollector(lambda: merged))
     text = generate_latest(registry).decode()
@@ -158,4 +161,6 @@ def test_stats_merge_and_render_as_prometheus_metrics() -> None:
     assert 'gameday_listener_time_to_first_audio_seconds_bucket{le="0.5"} 1.0' in text
     assert 'gameday_listener_time_to_first_audio_seconds_bucket{le="+Inf"} 2.0' in text
     assert "gameday_listener_stall_seconds_total 1.5" in text
+    assert 'gameday_listener_latency_seconds_bucket{le="0.2"} 1.0' in text
+    assert "gameday_listener_latency_seconds_sum 2.65" in text
     assert "gameday_listeners_connected 0.0" in text

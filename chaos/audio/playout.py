@@ -59,6 +59,8 @@ class PlayoutModel:
     late_frames: int = 0
     duplicate_frames: int = 0
     out_of_order_frames: int = 0
+    last_played: Frame | None = None  # the newest frame played, and when its playout began
+    last_played_at: float = 0.0
     _buffer: dict[int, Frame] = field(default_factory=dict)
     _buffered: float = 0.0
     _next_seq: int | None = None
@@ -157,6 +159,7 @@ class PlayoutModel:
             self._last_duration = frame.duration
             self._concealing = False
             self.played_seconds += frame.duration
+            self.last_played, self.last_played_at = frame, self._slot_end
             self._slot_end += frame.duration
             if self.on_play is not None:
                 self.on_play(frame, frame.duration)

@@ -17,7 +17,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from chaos.workload.stats import TTFA_BUCKETS, ListenerStats
+from chaos.workload.stats import LATENCY_BUCKETS, TTFA_BUCKETS, ListenerStats
 
 
 class ListenerCollector(Collector):
@@ -51,15 +51,19 @@ class ListenerCollector(Collector):
         yield _counter(
             "reconnects", "Reconnect attempts after a drop or failed join.", s.reconnects
         )
-        cumulative, buckets = 0, []
-        for bound, count in zip((*TTFA_BUCKETS, float("inf")), s.ttfa_counts, strict=True):
-            cumulative += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-        yield HistogramMetricFamily(
+        yield _histogram(
             "gameday_listener_time_to_first_audio_seconds",
             "From the join request to the first audio played.",
-            buckets=buckets,
-            sum_value=s.ttfa_sum,
+            TTFA_BUCKETS,
+            s.ttfa_counts,
+            s.ttfa_sum,
+        )
+        yield _histogram(
+            "gameday_listener_latency_seconds",
+            "Delay behind live of playing listeners (framed streams), sampled once per sweep.",
+            LATENCY_BUCKETS,
+            s.latency_counts,
+            s.latency_sum,
         )
         yield _counter("stalls", "Playout pauses after first audio (buffer ran dry).", s.stalls)
         yield _counter("freezes", "Stalls longer than 200 ms (Agora's audio freeze).", s.freezes)
@@ -113,3 +117,13 @@ class ListenerCollector(Collector):
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(f"gameday_listener_{name}", doc, value=value)
+
+
+def _histogram(
+    name: str, doc: str, bounds: tuple[float, ...], counts: list[int], total: float
+) -> HistogramMetricFamily:
+    cumulative, buckets = 0, []
+    for bound, count in zip((*bounds, float("inf")), counts, strict=True):
+        cumulative += count
+        buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=total)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chaos.audio.frames import AudioFrame
 from chaos.audio.playout import Frame, PlayoutModel, PlaySink
 from chaos.workload.http import ProtocolError, ResponseParser
 
@@ -72,6 +73,7 @@ class Probe:
     requested_at: float
     target_delay: float
     on_play: PlaySink | None = None
+    wall_offset: float | None = None  # wall clock − the clock fed to this probe
     connected_at: float | None = None
     first_byte_at: float | None = None
     ended_at: float | None = None
@@ -97,6 +99,14 @@ class Probe:
     def ttfa(self) -> float | None:
         first = self.playout.first_audio_at
         return None if first is None else first - self.requested_at
+
+    def latency(self) -> float | None:
+        """How far behind live the listener hears: when the newest played frame began playing
+        minus when it was captured (framed streams carry capture times; same-host clocks)."""
+        frame = self.playout.last_played
+        if frame is None or self.wall_offset is None or not isinstance(frame.payload, AudioFrame):
+            return None
+        return self.playout.last_played_at + self.wall_offset - frame.payload.capture_us / 1e6
 
     def connected(self, now: float) -> Events:
         self.connected_at = now
@@ -187,6 +197,7 @@ class Probe:
             "stall_seconds": sum(p.stalls),
             "freezes": len(p.freezes),
             "concealed_seconds": p.concealed_seconds,
+            "latency_seconds": self.latency(),
             "late_frames": p.late_frames,
             "duplicate_frames": p.duplicate_frames,
             "out_of_order_frames": p.out_of_order_frames,

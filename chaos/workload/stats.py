@@ -24,6 +24,12 @@ TTFA_BUCKETS: tuple[float, ...] = (
 _MAXIMA = frozenset({"howl_longest_seconds", "howl_worst_listener_seconds"})
 
 
+#: Listener delay behind live (seconds): a jitter buffer's worth up to an HLS-like hold-back.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0,
+)  # fmt: skip
+
+
 @dataclass(slots=True)
 class ListenerStats:
     join_attempts: int = 0
@@ -33,6 +39,8 @@ class ListenerStats:
     reconnects: int = 0
     ttfa_counts: list[int] = field(default_factory=lambda: [0] * (len(TTFA_BUCKETS) + 1))
     ttfa_sum: float = 0.0
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    latency_sum: float = 0.0
     stalls: int = 0
     freezes: int = 0
     stall_seconds: float = 0.0
@@ -57,6 +65,11 @@ class ListenerStats:
         self.joins_ok += 1
         self.ttfa_sum += seconds
         self.ttfa_counts[bisect.bisect_left(TTFA_BUCKETS, seconds)] += 1
+
+    def record_latency(self, seconds: float) -> None:
+        """One sample of a playing listener's delay behind live (taken once per sweep)."""
+        self.latency_sum += seconds
+        self.latency_counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
     def add_playout(self, probe: Probe, now: float) -> None:
         """Add what one attempt heard up to ``now`` (an unfinished stall counts so far)."""
@@ -107,16 +120,23 @@ class ListenerStats:
 
     def ttfa_quantile(self, q: float) -> float | None:
         """Upper bucket bound holding quantile ``q`` (inf past the last bucket); None if empty."""
-        total = sum(self.ttfa_counts)
-        if total == 0:
-            return None
-        rank, seen = q * total, 0
-        for bound, count in zip((*TTFA_BUCKETS, float("inf")), self.ttfa_counts, strict=True):
-            seen += count
-            if seen >= rank:
-                return bound
-        return float("inf")
+        return _quantile(TTFA_BUCKETS, self.ttfa_counts, q)
+
+    def latency_quantile(self, q: float) -> float | None:
+        return _quantile(LATENCY_BUCKETS, self.latency_counts, q)
 
     def stall_ratio(self) -> float:
         total = self.played_seconds + self.concealed_seconds + self.stall_seconds
         return self.stall_seconds / total if total > 0 else 0.0
+
+
+def _quantile(bounds: tuple[float, ...], counts: list[int], q: float) -> float | None:
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank, seen = q * total, 0
+    for bound, count in zip((*bounds, float("inf")), counts, strict=True):
+        seen += count
+        if seen >= rank:
+            return bound
+    return float("inf")

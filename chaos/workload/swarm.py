@@ -160,6 +160,7 @@ class _Listener:
                 requested_at=now,
                 target_delay=w.cfg.target_delay,
                 on_play=monitor,
+                wall_offset=w.wall_offset,
             )
             self.probe = probe
             w.active.add(self)
@@ -245,6 +246,7 @@ class _Worker:
         self.adapter = job.config.adapter()
         self.loop = asyncio.get_running_loop()
         self.base = self.loop.time() + (start_at - time.monotonic())
+        self.wall_offset = time.time() - self.loop.time()
         self.end = self.base + job.duration
         self.stop = stop
         self.stats = ListenerStats()
@@ -298,6 +300,9 @@ class _Worker:
                     connecting.cancel()
             else:
                 probe.tick(now)
+                latency = probe.latency()
+                if latency is not None and not probe.playout.stalled:
+                    self.stats.record_latency(latency)
         snapshot = self.stats.copy()
         for listener in self.active:
             if listener.probe is not None:

@@ -74,7 +74,7 @@ class LiveView:
         self.snapshot = snapshot
         self.line_every = line_every
         self._live: Live | None = None
-        self._last_line = 0.0
+        self._last_line: float | None = None
 
     def __enter__(self) -> LiveView:
         if self.console.is_terminal:
@@ -98,7 +98,7 @@ class LiveView:
             self._live.update(panel(self.snapshot))
             return
         now = time.monotonic()
-        if now - self._last_line >= self.line_every:
+        if self._last_line is None or now - self._last_line >= self.line_every:
             self._last_line = now
             self.console.print(self.snapshot.status_line(), markup=False, highlight=False)
 

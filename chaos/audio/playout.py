@@ -125,10 +125,6 @@ class PlayoutModel:
         return self._stall_start is not None
 
     @property
-    def buffered_seconds(self) -> float:
-        return self._buffered
-
-    @property
     def freezes(self) -> list[float]:
         return [s for s in self.stalls if s > FREEZE_THRESHOLD]
 

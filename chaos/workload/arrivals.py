@@ -37,12 +37,6 @@ class Schedule:
     joins: tuple[Join, ...]
     gates: tuple[int, ...] = ()
 
-    @property
-    def end(self) -> float:
-        """The last moment the schedule itself does something (a join or a leave)."""
-        moments = [j.at for j in self.joins] + [j.leave for j in self.joins if j.leave is not None]
-        return max(moments, default=0.0)
-
 
 @dataclass(frozen=True, slots=True)
 class Storm:

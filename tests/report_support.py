@@ -47,7 +47,6 @@ class Sim:
         reg = self.registry
         self.api_joins = Counter("soundstage_api_joins", "admitted", registry=reg)
         self.room = Gauge("soundstage_api_room_listeners", "joined", ["room"], registry=reg)
-        self.howl = Counter("gameday_listener_howl_seconds", "howling heard", registry=reg)
 
     def second(self, t: float, active: set[str], joining: int) -> None:
         s = self.stats
@@ -66,8 +65,12 @@ class Sim:
         s.played_seconds += s.connected * (1 - stalled)
         s.stalled = round(s.connected * stalled)
         self.room.labels("1").set(s.connected)
-        if "slow-edge" in active and "flood" in active:
-            self.howl.inc(0.5)
+        s.howl_monitored = min(s.connected, 20)
+        s.howling = 0
+        if "slow-edge" in active and "flood" in active:  # both at once make it howl
+            s.howls += int(t == 25.0) * 3
+            s.howling = 3
+            s.howl_seconds += 3.0
 
 
 async def record_run(

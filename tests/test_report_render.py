@@ -21,6 +21,7 @@ from report_support import WALL0, record_run
 
 from chaos.errors import InvalidInput
 from chaos.metrics.series import Series, SeriesKey
+from chaos.metrics.store import SeriesStore
 from chaos.report.files import (
     append_step_summary,
     parse_formats,
@@ -39,6 +40,7 @@ from chaos.report.timeseries import (
     Line,
     _counted,
     charts,
+    howling_panel,
     load_store,
     make_grid,
 )
@@ -99,8 +101,10 @@ def test_listeners_and_howling_come_from_the_scraped_gauges(
     assert skipped == 0
     last = max(store.latest("gameday_listeners_connected", None, WALL0 + 100).values())
     assert line(drawn, "listeners", "connected (probes)").values[-1] == last
-    howl = line(drawn, "howling", "rate(gameday_listener_howl_seconds_total)")
-    assert at(howl, 20.0) == 0 and at(howl, 29.0) > 0  # both faults at once from 25 s
+    howling = line(drawn, "howling", "hearing a howl now")
+    assert at(howling, 20.0) == 0 and at(howling, 27.0) == 3  # both faults at once, 25-30 s
+    heard = line(drawn, "howling", "howling heard (listener-seconds/s)")
+    assert at(heard, 20.0) == 0 and at(heard, 29.0) == pytest.approx(3.0, rel=0.25)
 
 
 def test_launch_distribution_counts_every_join_after_the_baseline(
@@ -115,6 +119,19 @@ def test_launch_distribution_counts_every_join_after_the_baseline(
     assert math.isinf(distribution.bounds[-1])
     p50, p95 = distribution.quantiles[0.5], distribution.quantiles[0.95]
     assert p50 is not None and p95 is not None and p50 < p95
+
+
+def test_howling_is_no_data_when_no_listener_ran_the_detector() -> None:
+    store = SeriesStore()
+    for t in range(10):
+        store.append(SeriesKey.of("gameday_listener_howl_monitored_total"), WALL0 + t, 0.0)
+        store.append(SeriesKey.of("gameday_listeners_howling"), WALL0 + t, 0.0)
+    panel = howling_panel(store, make_grid([WALL0 + t for t in range(10)], WALL0))
+    assert not panel.has_data and "howl_sample" in panel.no_data
+    store.append(SeriesKey.of("gameday_listener_howl_monitored_total"), WALL0 + 10, 4.0)
+    store.append(SeriesKey.of("gameday_listeners_howling"), WALL0 + 10, 0.0)
+    panel = howling_panel(store, make_grid([WALL0 + t for t in range(11)], WALL0))
+    assert panel.has_data, "four monitored listeners hearing no howl is a measured zero"
 
 
 def test_counter_growth_counts_resets_as_promql_does() -> None:
@@ -236,7 +253,8 @@ _NAMES = [
     "gameday_listener_concealed_seconds_total",
     TTFA + "_bucket",
     "soundstage_api_room_listeners",
-    "soundstage_howl_seconds_total",
+    "gameday_listener_howl_monitored_total",
+    "gameday_listeners_howling",
 ]
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),

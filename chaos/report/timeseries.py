@@ -34,7 +34,8 @@ RATE_WINDOW_SCRAPES = 4
 """A rate needs at least two samples; four scrape intervals ride out one missed scrape."""
 
 TTFA = "gameday_listener_time_to_first_audio_seconds"
-HOWL_MARK = "howl"
+HOWL_MONITORED = "gameday_listener_howl_monitored_total"
+HOWL_TITLE = "Howling (acoustic feedback heard by monitored listeners)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,23 +274,29 @@ def stall_panel(store: SeriesStore, grid: Grid) -> Panel:
 
 
 def howling_panel(store: SeriesStore, grid: Grid) -> Panel:
-    """Any howling metric the stack or the probes expose: counters as rates, gauges as is."""
+    """Howling the probes heard. Only a sample of listeners runs the detector, so a run in
+    which none did has no data here, rather than a reassuring flat zero."""
+    monitored = store.range(HOWL_MONITORED, None, -math.inf, math.inf)
+    if not any(v > 0 for series in monitored for v in series.values):
+        return Panel(
+            "howling",
+            HOWL_TITLE,
+            "listeners",
+            (),
+            f"no listener's audio went through the howling detector ({HOWL_MONITORED} "
+            "never grew; framed listeners sampled by howl_sample run it)",
+        )
     lines = []
-    for name in sorted(n for n in store.names() if HOWL_MARK in n):
-        if name.endswith("_total"):
-            rates = _windowed(store, grid, name, _rate)
-            lines.append(Line(f"rate({name})", grid.relative(), rates))
-        elif not name.endswith(("_bucket", "_count", "_sum", "_created")):
-            line = _gauge_sum(store, name, grid)
-            if line is not None:
-                lines.append(line)
-    return Panel(
-        "howling",
-        "Howling (acoustic feedback)",
-        "per second / value",
-        tuple(lines),
-        "no howling metric was scraped (no metric name contains 'howl')",
-    )
+    howling = _gauge_sum(store, "gameday_listeners_howling", grid)
+    if howling is not None:
+        lines.append(Line("hearing a howl now", howling.times, howling.values))
+    for name, label in (
+        ("gameday_listener_howl_seconds_total", "howling heard (listener-seconds/s)"),
+        ("gameday_listener_howls_total", "howls starting/s"),
+    ):
+        if name in store.names():
+            lines.append(Line(label, grid.relative(), _windowed(store, grid, name, _rate)))
+    return Panel("howling", HOWL_TITLE, "listeners", tuple(lines), "no howling series scraped")
 
 
 def panels(store: SeriesStore, grid: Grid) -> list[Panel]:

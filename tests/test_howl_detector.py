@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 
 from chaos.audio.howl import HowlConfig, HowlDetector, HowlEnd, HowlEvent, HowlOnset, frame_size
 from chaos.audio.howl_features import imsd, slope_weights
+from soundstage import codec
+from soundstage.echo import EchoPath
+from soundstage.frames import PayloadType
 from soundstage.voice import Voice
 
 THRESHOLD = HowlConfig().min_level_dbfs
@@ -169,3 +172,31 @@ def test_slope_weights_match_the_reference_formula() -> None:
 
 def test_frame_size_keeps_64_ms_frames() -> None:
     assert frame_size(16000) == 1024 and frame_size(8000) == 512
+
+
+def closed_loop(gain: float, seconds: float, delay_us: int = 200_000) -> np.ndarray:
+    """soundstage's voice into a mic that also hears the room (echo path with a resonance),
+    through µ-law and back: the sans-IO shape of a host's second device closing the loop."""
+    voice = Voice(seed=1, level_dbfs=-20.0)
+    echo = EchoPath(gain, delay_us, resonance_hz=1000.0, q=20.0)
+    heard = []
+    for tick in range(int(seconds * 50)):
+        now = tick * 20_000
+        mic = voice.next_frame().astype(np.int32) + echo.take(320, now)
+        sent = np.clip(mic, -32768, 32767).astype(np.int16)
+        played = codec.decode(PayloadType.PCMU_8K, codec.encode(PayloadType.PCMU_8K, sent))
+        echo.hear(played, now + 20_000)
+        heard.append(played)
+    return np.concatenate(heard)
+
+
+def test_a_real_closed_loop_howls_and_a_stable_one_does_not() -> None:
+    unstable = closed_loop(1.5, 8)
+    _, events = run(unstable, 16000)
+    found = onsets(events)
+    assert len(found) == 1 and found[0].frequency_hz == pytest.approx(1000, abs=20)
+    # Detected while the loop grows, not long after it has saturated (about 3 s in).
+    level = [codec.level_dbfs(unstable[i : i + 8000]) for i in range(0, unstable.size, 8000)]
+    saturated = next(i for i, db in enumerate(level) if db > -4) * 0.5
+    assert found[0].at <= saturated + 1.0
+    assert run(closed_loop(0.8, 8), 16000)[1] == []

@@ -6,7 +6,8 @@ and loudness from syllable to syllable; noise has no narrow peak. So a frame's s
 a *howl candidate* when it stands out from the spectrum (PAPR), from its would-be harmonics
 (PHPR) and from its neighbours (PNPR) at an audible level; a howl *starts* when a candidate at
 the same frequency persists (IPMP: in ``ipmp_hits`` of the last ``ipmp_frames`` frames) and
-its dB level moves on a straight line (IMSD near 0: steady or exponentially growing).
+its dB level moves on a straight line (IMSD near 0: steady or exponentially growing), or the
+candidate is sustained at that frequency over half a second (a loop with streaming delay).
 
 Once a howl is found it is tracked with a looser rule, because a howl that reaches full scale
 clips into a square wave whose odd harmonics would fail PHPR exactly when it is loudest: it
@@ -41,13 +42,19 @@ class HowlConfig:
     ipmp_hits: int = 3
     imsd_frames: int = 16
     imsd_db: float = 1.0
+    sustain_frames: int = 16
+    sustain_hits: int = 15
+    """Or a candidate held this long at one frequency: a howl round a loop with streaming
+    delay (100s of ms) pulses at the loop period, so its dB line is a staircase, not straight;
+    no syllable holds one narrow, harmonic-free peak for half a second."""
     min_level_dbfs: float = -50.0
     """Quieter peaks are inaudible under speech; a howl is reported from this level up."""
     min_hz: float = 150.0
     max_hz: float = 7000.0
     track_bins: int = 2
-    release_frames: int = 3
-    """Frames the tracked peak may be missing before the howl is over (clicks, a lost frame)."""
+    release_frames: int = 8
+    """Frames (~0.25 s) the tracked peak may be missing before the howl is over: a lost frame,
+    or the gap between pulses of a howl round a loop with streaming delay."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +118,9 @@ class HowlDetector:
         self._band = (max(1, int(c.min_hz / bin_hz)), int(top / bin_hz) + 1)
         bins = self.nfft // 2 + 1
         self._power_history = np.full((c.imsd_frames, bins), 1e-20)
-        self._hit_history = np.zeros(c.ipmp_frames - 1, dtype=bool)
-        self._bin_history = np.full(c.ipmp_frames - 1, -100, dtype=np.intp)
+        q = max(c.ipmp_frames, c.sustain_frames)
+        self._hit_history = np.zeros(q - 1, dtype=bool)
+        self._bin_history = np.full(q - 1, -100, dtype=np.intp)
         self._pending: Floats = np.zeros(0)
         self._frames = 0
         self._howl: _Howl | None = None
@@ -159,13 +167,15 @@ class HowlDetector:
             & (f.pnpr >= c.pnpr_db)
         )
 
-        # IPMP: hits at the same bin (±1) in the last ipmp_frames frames, this one included.
-        q = c.ipmp_frames
+        # IPMP: hits at the same bin (±1) in the last q frames, this one included; computed for
+        # the short window (persistence) and the long one (a howl that pulses, see below).
+        q = max(c.ipmp_frames, c.sustain_frames)
         hits = np.concatenate([self._hit_history, candidate])
         bins = np.concatenate([self._bin_history, f.bin])
         lagged = q - 1 + np.arange(n)[:, None] - np.arange(q)[None, :]
-        same_peak = np.abs(bins[lagged] - f.bin[:, None]) <= 1
-        ipmp = (hits[lagged] & same_peak).sum(axis=1)
+        same = hits[lagged] & (np.abs(bins[lagged] - f.bin[:, None]) <= 1)
+        ipmp = same[:, : c.ipmp_frames].sum(axis=1)
+        sustained = same.sum(axis=1) >= c.sustain_hits
         self._hit_history, self._bin_history = hits[-(q - 1) :], bins[-(q - 1) :]
 
         # IMSD of each frame's candidate bin over this and the previous imsd_frames frames.
@@ -175,7 +185,7 @@ class HowlDetector:
         rows = m + np.arange(n)[:, None] - np.arange(m + 1)[None, :]
         deviation = imsd(10 * np.log10(stacked[rows, f.bin[:, None]] + 1e-20))
 
-        onset = candidate & (ipmp >= c.ipmp_hits) & (deviation < c.imsd_db)
+        onset = candidate & (ipmp >= c.ipmp_hits) & ((deviation < c.imsd_db) | sustained)
         audible = (f.level_dbfs >= c.min_level_dbfs) & (f.papr >= c.papr_db)
         return self._track(onset, audible, f.bin, f.frequency_hz, f.level_dbfs)
 

@@ -98,7 +98,7 @@ async def test_storm_shows_the_listen_backlog_tail_and_paced_join_does_not(
     )
     slow = sum(1 for t in storm_ttfa if t >= 1.0 + _quantile(paced_ttfa, 0.5))
     slow_paced = sum(1 for t in paced_ttfa if t >= 1.0 + _quantile(paced_ttfa, 0.5))
-    assert slow >= 10 * max(1, slow_paced), (slow, slow_paced)
+    assert slow >= 3 * max(10, slow_paced), (slow, slow_paced)  # a tail of many, not a few
     # Those who got in heard a steady stream: the storm hurts admission, not delivery.
     assert storm.stats.played_seconds > 0
-    assert storm.stats.stall_ratio() < 0.01
+    assert storm.stats.stall_ratio() < 0.05

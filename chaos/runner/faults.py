@@ -32,7 +32,7 @@ from chaos.runner.leases import add_leased_toxic, disable_leased
 from chaos.runner.rollback import Scope, rollback
 from chaos.runner.timeline import fault_params
 from chaos.runner.toxics import ToxicFault, ToxicOp, toxic_ops
-from chaos.stack.local import LocalProcessBackend
+from chaos.stack.backend import StackBackend
 
 Step = Callable[[], Awaitable[object]]
 
@@ -56,7 +56,7 @@ class FaultDriver:
     def __init__(
         self,
         client: AsyncToxiproxyClient,
-        backend: LocalProcessBackend,
+        backend: StackBackend,
         stack: StackSpec,
         proxies: Mapping[str, Sequence[str]],
         run_id: str,

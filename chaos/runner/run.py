@@ -54,7 +54,8 @@ from chaos.slo.objective import Comparison, Context, Objective, Slo, Threshold, 
 from chaos.slo.window import Anchor, WindowSpec
 from chaos.slo.window import Timeline as WallTimeline
 from chaos.stack import state
-from chaos.stack.local import LocalProcessBackend, RunningStack
+from chaos.stack.backend import StackBackend, make_backend, proxy_host
+from chaos.stack.local import RunningStack
 from chaos.workload.metrics import ListenerCollector
 from chaos.workload.stats import ListenerStats
 
@@ -73,6 +74,8 @@ class RunOptions:
     prometheus: str | None = None
     keep_stack: bool = False
     out: Path | None = None
+    backend: str = "local"
+    """How the stack runs: `local` processes, `netns` namespaces or `docker` containers."""
     scrape_interval: float = 1.0
 
 
@@ -175,7 +178,7 @@ class GameDay:
         self.embedded: ProxyProcess | None = None
         self.client: AsyncToxiproxyClient | None = None
         self.server: ServerInfo | None = None
-        self.backend: LocalProcessBackend | None = None
+        self.backend: StackBackend | None = None
         self.stack: RunningStack | None = None
         self.driver: FaultDriver | None = None
         self.audience: Audience | None = None
@@ -259,10 +262,21 @@ class GameDay:
     # ----------------------------------------------------------------- steps 1-3
 
     async def _connect_proxy(self) -> None:
-        if self.options.toxiproxy is None:
+        self.backend = make_backend(
+            self.options.backend,
+            self.stack_spec,
+            self.run_dir,
+            self.run_id,
+            tied=not self.options.keep_stack,
+            fault_kinds=tuple(sorted({f.kind for f in self.experiment.faults})),
+        )
+        url = self.options.toxiproxy
+        if url is None and hasattr(self.backend, "start_proxy"):
+            url = await self.backend.start_proxy()  # the stack cannot reach our loopback
+        elif url is None:
             log = self.run_dir / "logs" / "fault-proxy.log"
             self.embedded = await ProxyProcess(log, seed=self.seed).start()
-        url = self.embedded.url if self.embedded is not None else self.options.toxiproxy
+            url = self.embedded.url
         self.client = AsyncToxiproxyClient(url)
         self.server = server = await self.client.server_info()
         self.journal.write(
@@ -291,13 +305,13 @@ class GameDay:
         assert self.client is not None
         self.journal.phase("stack")
         self.snapshot.phase = "stack"
-        backend = self.backend = LocalProcessBackend(
-            self.stack_spec, self.run_dir, tied=not self.options.keep_stack
-        )
+        backend = self.backend
+        assert backend is not None
         plan = backend.plan()
         links = [link for link in plan.links if self._proxied(link)]
+        listen = f"{proxy_host(backend)}:0"
         specs = [
-            ProxySpec(name=name, upstream=target)
+            ProxySpec(name=name, upstream=target, listen=listen)
             for link in links
             for name, target in zip(plan.proxy_names(link), plan.links[link], strict=True)
         ]

@@ -98,6 +98,9 @@ def run(
         bool, typer.Option(help="Leave the stack running (stop: gameday stack down).")
     ] = False,
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/RUN-ID/).")] = None,
+    backend: Annotated[
+        str, typer.Option(help="Run the stack as local processes, in netns or docker.")
+    ] = "local",
 ) -> None:
     """Run a game day: stack up, baseline, faults and workload, rollback, verdict.
 
@@ -121,6 +124,7 @@ def run(
         prometheus=prometheus,
         keep_stack=keep_stack,
         out=out,
+        backend=backend,
     )
     raise typer.Exit(run_command(experiment, options, dry_run=dry_run, console=out_console))
 

@@ -123,3 +123,25 @@ async def record_run(
     )  # fmt: skip
     journal.write("verdict", verdict="fail")
     journal.close()
+
+
+def record_faults(path: Path, *, unended: bool = False) -> None:
+    """The same run's phases, faults and verdict without the samples (what annotations read)."""
+    clock = SimClock()
+    with JournalWriter(
+        path,
+        run_id="20261124T150000Z-test",
+        seed=42,
+        meta={"title": "Launch storm over a degraded edge"},
+        wall_clock=clock.wall,
+        monotonic_clock=clock.mono,
+    ) as journal:
+        journal.phase("baseline")
+        for t in range(51):
+            clock.now = float(t)
+            for name, start, end, params in FAULTS:
+                if t == start:
+                    journal.write("fault.start", name=name, **params)
+                if t == end and not (unended and name == "flood"):
+                    journal.write("fault.end", name=name)
+        journal.write("verdict", verdict="fail")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from report_support import WALL0, record_run
+from report_support import WALL0, record_faults
 
 from chaos.errors import ExitCode, InfrastructureError, InvalidInput
 from chaos.report.grafana import GrafanaAnnotator, annotate_journal, credential_from_env
@@ -161,7 +161,7 @@ async def test_a_recorded_journal_is_annotated_after_the_fact(
 ) -> None:
     fake, url = grafana
     path = tmp_path / "journal.jsonl"
-    await record_run(path, unended=True)
+    record_faults(path, unended=True)
     await annotate_journal(read_journal(path), url, ("admin", "s3cret"))
     slow, flood, verdict = fake.annotations.values()
     assert (slow["time"], slow["timeEnd"]) == (round((WALL0 + 15) * 1000), (WALL0 + 30) * 1000)
@@ -239,7 +239,7 @@ async def test_annotations_reach_a_real_grafana(tmp_path: Path) -> None:
 
     url = os.environ["GRAFANA_URL"]
     path = tmp_path / "journal.jsonl"
-    await record_run(path)
+    record_faults(path)
     journal = read_journal(path)
     credential = credential_from_env()
     await annotate_journal(journal, url, credential)
@@ -271,7 +271,7 @@ async def test_report_command_annotates_a_recorded_run(
 ) -> None:
     fake, url = grafana
     path = tmp_path / "journal.jsonl"
-    await record_run(path)
+    record_faults(path)
     code, err = await _gameday(
         "report", str(path), "--grafana-url", url, env={"GRAFANA_TOKEN": TOKEN}
     )
@@ -281,7 +281,7 @@ async def test_report_command_annotates_a_recorded_run(
 
 async def test_report_command_exits_3_when_grafana_is_unreachable(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
-    await record_run(path, faults=False)
+    record_faults(path)
     url = f"http://127.0.0.1:{_free_port()}"
     code, err = await _gameday("report", str(path), "--grafana-url", url, env={})
     assert code == 3

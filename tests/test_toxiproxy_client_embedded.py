@@ -222,8 +222,16 @@ def test_client_attribute_models_match_every_server_toxic_type() -> None:
     from chaos.faults.client.models import ATTRIBUTES_BY_TYPE
     from chaos.faults.toxics import TOXIC_TYPES
 
-    assert set(TOXIC_TYPES) <= set(ATTRIBUTES_BY_TYPE)
+    from chaos.faults.toxics.datagram import DATAGRAM_TOXIC_TYPES
+
+    assert set(TOXIC_TYPES) | set(DATAGRAM_TOXIC_TYPES) <= set(ATTRIBUTES_BY_TYPE)
+    python_type = {"int": int, "int64": int, "float64": float}
     for name, server_toxic in TOXIC_TYPES.items():
         client_fields = ATTRIBUTES_BY_TYPE[name].model_fields
         assert list(client_fields) == [field for field, _ in server_toxic.fields], name
-        assert all(client_fields[field].annotation is int for field in client_fields), name
+        for field, go in server_toxic.fields:
+            assert client_fields[field].annotation is python_type[go], (name, field)
+    for name, datagram_toxic in DATAGRAM_TOXIC_TYPES.items():  # a TCP type may have more fields
+        client_fields = ATTRIBUTES_BY_TYPE[name].model_fields
+        for field, go in datagram_toxic.fields:
+            assert client_fields[field].annotation is python_type[go], (name, field)

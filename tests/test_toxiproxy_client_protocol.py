@@ -212,7 +212,7 @@ def test_populate_returns_proxies_and_reports_partial_results() -> None:
 
 
 def test_unknown_toxic_types_parse_and_can_be_registered() -> None:
-    raw = {"name": "t", "type": "loss", "attributes": {"percent": 5}}
+    raw = {"name": "t", "type": "not_a_known_type", "attributes": {"percent": 5}}
     assert Toxic.model_validate(raw).attributes == UnknownAttributes(percent=5)
 
     class LossAttributes(ToxicAttributes):

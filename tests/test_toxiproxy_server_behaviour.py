@@ -297,10 +297,13 @@ def test_without_pipes_a_link_copies_through_the_chunk_path(
 
 def test_features_endpoint_tells_our_server_from_toxiproxy(api: httpx.Client) -> None:
     from chaos import __version__
+    from chaos.faults.server.api import FEATURES
 
     response = api.get("/gameday/features")
     assert response.status_code == 200
-    assert response.json() == {"server": "gameday", "version": __version__, "features": ["seed"]}
+    body = response.json()
+    assert body == {"server": "gameday", "version": __version__, "features": list(FEATURES)}
+    assert {"seed", "leases", "tags", "loss", "shared_bandwidth"} <= set(body["features"])
 
 
 def test_cli_rejects_an_unknown_log_level_with_exit_2() -> None:

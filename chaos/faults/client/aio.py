@@ -12,6 +12,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
+from chaos.faults.client.models import Protocol as ProxyProtocol
 from chaos.faults.client.models import Proxy, ProxySpec, ServerInfo, Stream, Toxic, ToxicAttributes
 from chaos.faults.client.protocol import Api, HttpRequest, HttpResponse, Operation, resolve_url
 from chaos.faults.client.transport import DEFAULT_TIMEOUT, client_settings, transport_error
@@ -77,9 +78,20 @@ class AsyncToxiproxyClient:
         return await self.run(self.api.get_proxy(name))
 
     async def create_proxy(
-        self, name: str, upstream: str, *, listen: str = "127.0.0.1:0", enabled: bool = True
+        self,
+        name: str,
+        upstream: str,
+        *,
+        listen: str = "127.0.0.1:0",
+        enabled: bool = True,
+        protocol: ProxyProtocol | None = None,
+        run: str | None = None,
     ) -> Proxy:
-        return await self.run(self.api.create_proxy(name, upstream, listen=listen, enabled=enabled))
+        return await self.run(
+            self.api.create_proxy(
+                name, upstream, listen=listen, enabled=enabled, protocol=protocol, run=run
+            )
+        )
 
     async def update_proxy(
         self,
@@ -88,9 +100,13 @@ class AsyncToxiproxyClient:
         listen: str | None = None,
         upstream: str | None = None,
         enabled: bool | None = None,
+        run: str | None = None,
+        lease_ms: int | None = None,
     ) -> Proxy:
         return await self.run(
-            self.api.update_proxy(name, listen=listen, upstream=upstream, enabled=enabled)
+            self.api.update_proxy(
+                name, listen=listen, upstream=upstream, enabled=enabled, run=run, lease_ms=lease_ms
+            )
         )
 
     async def enable_proxy(self, name: str) -> Proxy:
@@ -117,10 +133,17 @@ class AsyncToxiproxyClient:
         name: str | None = None,
         stream: Stream = "downstream",
         toxicity: float = 1.0,
+        lease_ms: int | None = None,
     ) -> Toxic:
         return await self.run(
             self.api.add_toxic(
-                proxy, attributes, type=type, name=name, stream=stream, toxicity=toxicity
+                proxy,
+                attributes,
+                type=type,
+                name=name,
+                stream=stream,
+                toxicity=toxicity,
+                lease_ms=lease_ms,
             )
         )
 
@@ -142,3 +165,9 @@ class AsyncToxiproxyClient:
 
     async def reset(self) -> None:
         await self.run(self.api.reset())
+
+    async def renew_leases(self, run: str, lease_ms: int) -> int:
+        return await self.run(self.api.renew_leases(run, lease_ms))
+
+    async def set_seed(self, seed: int) -> None:
+        await self.run(self.api.set_seed(seed))

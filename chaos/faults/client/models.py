@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 Stream = Literal["upstream", "downstream"]
+Protocol = Literal["tcp", "udp"]
 
 
 class ToxicAttributes(BaseModel):
@@ -125,6 +126,8 @@ class Toxic(BaseModel):
     type: str
     stream: Stream = "downstream"
     toxicity: float = 1.0
+    lease_ms: int | None = None
+    """gameday extension: the server removes the toxic when this lease runs out unrenewed."""
     # SerializeAsAny: dump the concrete per-type model, not the empty base declared here.
     attributes: SerializeAsAny[ToxicAttributes] = Field(default_factory=UnknownAttributes)
 
@@ -153,6 +156,12 @@ class Proxy(BaseModel):
     upstream: str
     enabled: bool = True
     toxics: tuple[Toxic, ...] = ()
+    protocol: Protocol = "tcp"
+    """gameday extension: ``"udp"`` for a datagram proxy (a real Toxiproxy has only TCP)."""
+    run: str | None = None
+    """gameday extension: the run that created the proxy."""
+    lease_ms: int | None = None
+    """gameday extension: set while the proxy is disabled under a lease."""
 
     @field_validator("toxics", mode="before")
     @classmethod
@@ -167,7 +176,11 @@ class Proxy(BaseModel):
 
 
 class ProxySpec(BaseModel):
-    """A proxy to create, as ``/populate`` and ``POST /proxies`` take it."""
+    """A proxy to create, as ``/populate`` and ``POST /proxies`` take it.
+
+    ``protocol`` and ``run`` are gameday extensions, sent only when set (``body()``), so a spec
+    without them is exactly what a real Toxiproxy expects.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -175,6 +188,11 @@ class ProxySpec(BaseModel):
     upstream: str = Field(min_length=1)
     listen: str = "127.0.0.1:0"
     enabled: bool = True
+    protocol: Protocol | None = None
+    run: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
 
 
 class ServerInfo(BaseModel):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from chaos.errors import InvalidInput
 from chaos.faults.client.errors import (
@@ -25,6 +25,7 @@ from chaos.faults.client.errors import (
     ToxiproxyError,
     ToxiproxyProtocolError,
 )
+from chaos.faults.client.models import Protocol as ProxyProtocol
 from chaos.faults.client.models import (
     Proxy,
     ProxySpec,
@@ -38,6 +39,8 @@ T = TypeVar("T")
 
 DEFAULT_URL = "http://127.0.0.1:8474"
 URL_ENV = "TOXIPROXY_URL"
+LEASES_PATH = "/gameday/leases"
+SEED_PATH = "/gameday/seed"
 FEATURES_PATH = "/gameday/features"
 """Our server's extension endpoint; a real Toxiproxy answers it with 404.
 
@@ -157,6 +160,13 @@ _TOXIC = TypeAdapter(Toxic)
 _TOXIC_LIST = TypeAdapter(list[Toxic])
 
 
+class _Renewed(BaseModel):
+    renewed: int
+
+
+_RENEWED = TypeAdapter(_Renewed)
+
+
 @dataclass(frozen=True, slots=True)
 class Api:
     """Builds the operations for one server; ``url`` only labels errors."""
@@ -208,11 +218,28 @@ class Api:
         return _read(self.url, _PROXY, response)
 
     def create_proxy(
-        self, name: str, upstream: str, *, listen: str = "127.0.0.1:0", enabled: bool = True
+        self,
+        name: str,
+        upstream: str,
+        *,
+        listen: str = "127.0.0.1:0",
+        enabled: bool = True,
+        protocol: ProxyProtocol | None = None,
+        run: str | None = None,
     ) -> Operation[Proxy]:
-        """Create a proxy; the default listen is loopback on a free port (see ``Proxy.listen``)."""
-        body = {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
-        request = HttpRequest("POST", "/proxies", _json_body(body))
+        """Create a proxy; the default listen is loopback on a free port (see ``Proxy.listen``).
+
+        ``protocol="udp"`` and ``run`` need a gameday server (features ``udp``, ``tags``).
+        """
+        spec = ProxySpec(
+            name=name,
+            upstream=upstream,
+            listen=listen,
+            enabled=enabled,
+            protocol=protocol,
+            run=run,
+        )
+        request = HttpRequest("POST", "/proxies", _json_body(spec.body()))
         response = yield from _call(self.url, request, 201)
         return _read(self.url, _PROXY, response)
 
@@ -223,9 +250,21 @@ class Api:
         listen: str | None = None,
         upstream: str | None = None,
         enabled: bool | None = None,
+        run: str | None = None,
+        lease_ms: int | None = None,
     ) -> Operation[Proxy]:
-        """PATCH only the given fields; a new listen or upstream restarts the proxy."""
-        changes = {"listen": listen, "upstream": upstream, "enabled": enabled}
+        """PATCH only the given fields; a new listen or upstream restarts the proxy.
+
+        ``lease_ms`` with ``enabled=False`` (gameday feature ``leases``): the server enables the
+        proxy again by itself when the lease runs out unrenewed.
+        """
+        changes = {
+            "listen": listen,
+            "upstream": upstream,
+            "enabled": enabled,
+            "run": run,
+            "lease_ms": lease_ms,
+        }
         body = {key: value for key, value in changes.items() if value is not None}
         request = HttpRequest("PATCH", f"/proxies/{_segment(name)}", _json_body(body))
         response = yield from _call(self.url, request, 200)
@@ -253,10 +292,12 @@ class Api:
         name: str | None = None,
         stream: Stream = "downstream",
         toxicity: float = 1.0,
+        lease_ms: int | None = None,
     ) -> Operation[Toxic]:
         """Add a toxic; its type comes from the attributes model, or ``type`` for a raw mapping.
 
-        The server names it ``<type>_<stream>`` unless ``name`` is given.
+        The server names it ``<type>_<stream>`` unless ``name`` is given. ``lease_ms`` (gameday
+        feature ``leases``) makes the server remove it when the lease runs out unrenewed.
         """
         toxic_type = _toxic_type(attributes, type)
         body: dict[str, Any] = {
@@ -267,6 +308,8 @@ class Api:
         }
         if name is not None:
             body["name"] = name
+        if lease_ms is not None:
+            body["lease_ms"] = lease_ms
         request = HttpRequest("POST", f"/proxies/{_segment(proxy)}/toxics", _json_body(body))
         response = yield from _call(self.url, request, 200)
         return _read(self.url, _TOXIC, response)
@@ -303,7 +346,7 @@ class Api:
 
         Raises ``PopulateError`` with the proxies done so far when the server stops part-way.
         """
-        body = _json_body([spec.model_dump() for spec in proxies])
+        body = _json_body([spec.body() for spec in proxies])
         request = HttpRequest("POST", "/populate", body)
         response = yield request
         payload = _decode(self.url, response)
@@ -325,6 +368,20 @@ class Api:
     def reset(self) -> Operation[None]:
         """Re-enable every proxy and remove every toxic."""
         yield from _call(self.url, HttpRequest("POST", "/reset"), 204)
+
+    def renew_leases(self, run: str, lease_ms: int) -> Operation[int]:
+        """Extend every leased toxic (``NAME@RUN``) and leased proxy of ``run``; how many.
+
+        gameday feature ``leases``; renewing never restarts a toxic (no re-roll, no gap).
+        """
+        body = _json_body({"run": run, "lease_ms": lease_ms})
+        response = yield from _call(self.url, HttpRequest("POST", LEASES_PATH, body), 200)
+        return _read(self.url, _RENEWED, response).renewed
+
+    def set_seed(self, seed: int) -> Operation[None]:
+        """Reseed the server (gameday feature ``seed``): what follows draws as after ``-seed``."""
+        body = _json_body({"seed": seed})
+        yield from _call(self.url, HttpRequest("POST", SEED_PATH, body), 200)
 
 
 def _toxic_type(attributes: ToxicAttributes | Mapping[str, Any], given: str | None) -> str:

@@ -16,22 +16,27 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from itertools import count
+from typing import Any
 
 from aiohttp import web
 
 from chaos import __version__
-from chaos.faults.server import requests
+from chaos.faults.server import extensions, requests
 from chaos.faults.server.collection import ToxicEntry
 from chaos.faults.server.errors import TOXIC_NOT_FOUND, ApiError
 from chaos.faults.server.gojson import encode
+from chaos.faults.server.leases import LeaseKeeper
 from chaos.faults.server.metrics import ServerMetrics
-from chaos.faults.server.proxy import Proxy
+from chaos.faults.server.proxy_base import ProxyBase
 from chaos.faults.server.registry import ProxyRegistry
 
 VERSION = "2.12.0"
-FEATURES: tuple[str, ...] = ("seed",)
-"""What ``GET /gameday/features`` advertises beyond Toxiproxy 2.12 (a real one answers 404):
-``seed`` — the server's random decisions are reproducible from its seed."""
+FEATURES: tuple[str, ...] = ("seed", "leases", "tags", "loss", "shared_bandwidth", "udp")
+"""What ``GET /gameday/features`` advertises beyond Toxiproxy 2.12 (a real one answers 404);
+docs/proxy-extensions.md is the contract: ``seed`` (``-seed`` and ``POST /gameday/seed``),
+``leases`` (``lease_ms`` and ``POST /gameday/leases``), ``tags`` (``run`` on proxies, renewal
+by ``@RUNID`` toxic names), ``loss`` and ``shared_bandwidth`` (toxic types), ``udp``
+(``"protocol": "udp"`` proxies with datagram toxics)."""
 _TEXT = "text/plain; charset=utf-8"
 
 Handler = Callable[[web.BaseRequest, list[str]], Awaitable[web.StreamResponse]]
@@ -79,7 +84,7 @@ def error_response(error: ApiError) -> web.Response:
     )
 
 
-def _populate_response(status: int, done: list[Proxy], error: ApiError | None) -> web.Response:
+def _populate_response(status: int, done: list[ProxyBase], error: ApiError | None) -> web.Response:
     payload: dict[str, object] = {}
     if error is not None:
         payload = {"error": error.message, "status": error.status}
@@ -92,11 +97,14 @@ class Api:
         self.registry = registry
         self.metrics = metrics
         self.lock = asyncio.Lock()
+        self.leases = LeaseKeeper(registry, self.lock)
         self.ids = RequestIds()
         self.routes: dict[tuple[str, ...], dict[str, Handler]] = {
             ("reset",): {"POST": self.reset},
             ("version",): {"GET": self.version},
             ("gameday", "features"): {"GET": self.features},
+            ("gameday", "leases"): {"POST": self.renew_leases},
+            ("gameday", "seed"): {"POST": self.reseed},
             ("populate",): {"POST": self.populate},
             ("proxies",): {"GET": self.proxy_index, "POST": self.proxy_create},
             ("proxies", "*"): {
@@ -176,12 +184,26 @@ class Api:
             200, {"server": "gameday", "version": __version__, "features": list(FEATURES)}
         )
 
+    async def renew_leases(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        run, lease_ms = extensions.lease_renewal(await request.read())
+        async with self.lock:
+            renewed = self.leases.renew(run, lease_ms)
+        return json_response(200, {"renewed": renewed})
+
+    async def reseed(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        seed = extensions.seed(await request.read())
+        async with self.lock:
+            self.registry.runtime.reseed(seed)
+        return json_response(200, {"seed": seed})
+
     async def metrics_handler(self, request: web.BaseRequest, params: list[str]) -> web.Response:
         body, content_type = self.metrics.render()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def reset(self, request: web.BaseRequest, params: list[str]) -> web.Response:
         async with self.lock:
+            for proxy in self.registry.proxies.values():
+                self.leases.drop_proxy(proxy)
             await self.registry.reset()
         return web.Response(status=204)
 
@@ -215,10 +237,17 @@ class Api:
             current = requests.ProxyInput(proxy.name, proxy.listen, proxy.upstream, proxy.enabled)
             spec = requests.proxy_update(body, current)
             await proxy.update(spec.listen, spec.upstream, spec.enabled)
+            if spec.ext.run is not None:
+                proxy.run = spec.ext.run
+            if spec.ext.lease_ms is not None:
+                self.leases.grant((proxy, None), spec.ext.lease_ms)
+            elif proxy.enabled:
+                self.leases.drop((proxy, None))
         return json_response(200, proxy.to_json())
 
     async def proxy_delete(self, request: web.BaseRequest, params: list[str]) -> web.Response:
         async with self.lock:
+            self.leases.drop_proxy(self.registry.get(params[0]))
             self.registry.delete(params[0])
         return web.Response(status=204)
 
@@ -230,12 +259,16 @@ class Api:
         body = await request.read()
         async with self.lock:
             proxy = self.registry.get(params[0])
-            spec = requests.toxic_create(body, lambda name: proxy.toxics.find(name) is not None)
-            entry = ToxicEntry(spec.name, spec.type, spec.stream, spec.toxicity, spec.toxic)
+            spec = requests.toxic_create(
+                body, lambda name: proxy.toxics.find(name) is not None, proxy.toxic_types
+            )
+            entry = proxy.toxics.entry(spec.name, spec.type, spec.stream, spec.toxicity, spec.toxic)
             await proxy.toxics.add(entry)
+            if spec.lease_ms is not None:
+                self.leases.grant((proxy, entry), spec.lease_ms)
         return json_response(200, entry.to_json())
 
-    def _toxic(self, params: list[str]) -> tuple[Proxy, ToxicEntry]:
+    def _toxic(self, params: list[str]) -> tuple[ProxyBase, ToxicEntry[Any]]:
         proxy = self.registry.get(params[0])
         entry = proxy.toxics.find(params[1])
         if entry is None:
@@ -249,12 +282,15 @@ class Api:
         body = await request.read()
         async with self.lock:
             proxy, entry = self._toxic(params)
-            toxic, toxicity = requests.toxic_update(body, entry.toxic, entry.toxicity)
+            toxic, toxicity, lease_ms = requests.toxic_update(body, entry.toxic, entry.toxicity)
             await proxy.toxics.update(entry, toxic, toxicity)
+            if lease_ms is not None:
+                self.leases.grant((proxy, entry), lease_ms)
         return json_response(200, entry.to_json())
 
     async def toxic_delete(self, request: web.BaseRequest, params: list[str]) -> web.Response:
         async with self.lock:
             proxy, entry = self._toxic(params)
+            self.leases.drop((proxy, entry))
             await proxy.toxics.remove(entry)
         return web.Response(status=204)

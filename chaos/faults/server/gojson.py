@@ -285,7 +285,7 @@ def decode(body: bytes) -> object:
 
 # --- typed decoding ------------------------------------------------------------------------
 
-GoKind = Literal["string", "bool", "int64", "int", "float32", "object"]
+GoKind = Literal["string", "bool", "int64", "int", "float32", "float64", "object"]
 
 
 @dataclass(frozen=True)
@@ -360,6 +360,8 @@ def _convert(value: object, f: Field) -> tuple[bool, object]:
         number = int(value)
         return -(2**63) <= number < 2**63, number
     as_float = float(value)
+    if f.kind == "float64":
+        return not math.isinf(as_float), as_float
     if math.isinf(as_float) or abs(as_float) > _FLOAT32_ROUNDS_TO_INF:
         return False, value
     return True, float(np.float32(as_float))
@@ -400,7 +402,7 @@ def decode_into(
         ok, converted = _convert(member, f)
         if not ok:
             kind = value_kind(member)
-            if kind == "number" and f.kind in ("int64", "int", "float32"):
+            if kind == "number" and f.kind in ("int64", "int", "float32", "float64"):
                 kind = f"number {member}"
             first = first or type_error(kind, struct.name, field_path, f.type_name)
             continue
@@ -413,7 +415,15 @@ def decode_into(
 
 def format_float32(value: float) -> str:
     """``strconv.AppendFloat(v, fmt, -1, 32)`` as encoding/json prints a float32."""
-    f32 = np.float32(value)
+    return _format_go_float(np.float32(value))
+
+
+def format_float64(value: float) -> str:
+    """``strconv.AppendFloat(v, fmt, -1, 64)``: our float64 extension attributes."""
+    return _format_go_float(np.float64(value))
+
+
+def _format_go_float(f32: np.float32 | np.float64) -> str:
     if f32 == 0:
         return "-0" if math.copysign(1.0, float(f32)) < 0 else "0"
     magnitude = abs(float(f32))
@@ -463,6 +473,8 @@ def _encode(value: object, emit: Callable[[str], None]) -> None:
         emit(format_float32(value))
     elif isinstance(value, int):
         emit(str(value))
+    elif isinstance(value, float):
+        emit(format_float64(value))
     elif isinstance(value, Mapping):
         emit("{")
         for i, (key, member) in enumerate(value.items()):

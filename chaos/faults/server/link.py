@@ -33,8 +33,8 @@ class Direction(StrEnum):
 class Owner(Protocol):
     """The proxy side of a connection: toxics to attach, randomness, and bookkeeping hooks."""
 
-    @property
-    def rng(self) -> random.Random: ...
+    def link_rng(self, link: Link) -> random.Random:
+        """The link's own random source (toxicity rolls and every toxic's draws)."""
 
     @property
     def pipes(self) -> PipePool | None: ...
@@ -63,6 +63,7 @@ class Link:
         "done",
         "dst",
         "reader",
+        "rng",
         "src",
         "tasks",
         "transfer",
@@ -75,6 +76,7 @@ class Link:
         self.src = src
         self.dst = dst
         self.chain: Chain | None = None
+        self.rng = conn.owner.link_rng(self)
         self.transfer = Transfer()
         self.reader: asyncio.Task[None] | None = None
         self.writer: asyncio.Task[None] | None = None
@@ -99,7 +101,7 @@ class Link:
 
     def _start_chain(self, entries: list[Configured], leftover: bytes) -> None:
         """Chunk path; its writer starts after any earlier writer has flushed (byte order)."""
-        self.chain = Chain(entries, self.conn.owner.rng)
+        self.chain = Chain(entries, self.rng)
         if leftover:
             self.chain.head_input.force(Chunk(leftover, time.monotonic()))
         self.chain.start()
@@ -211,10 +213,11 @@ class Link:
 class Connection:
     """A client socket, its upstream socket, and the two links between them."""
 
-    __slots__ = ("client", "closed", "down", "owner", "up", "upstream")
+    __slots__ = ("client", "closed", "down", "ordinal", "owner", "up", "upstream")
 
-    def __init__(self, owner: Owner, client: Endpoint, upstream: Endpoint) -> None:
+    def __init__(self, owner: Owner, client: Endpoint, upstream: Endpoint, ordinal: int) -> None:
         self.owner = owner
+        self.ordinal = ordinal
         self.client = client
         self.upstream = upstream
         self.closed = False

@@ -1,9 +1,4 @@
-"""One proxy: its listener, the upstream it dials per client, its toxics and connections.
-
-Start/stop/update follow Toxiproxy's rules: a change of listen or upstream stops the proxy —
-closing the listener and every open connection — and starts it again if it stays enabled; the
-toxics survive. ``listen`` shows the real bound address once started.
-"""
+"""A TCP proxy: its listener, the upstream it dials per client, and its connections."""
 
 from __future__ import annotations
 
@@ -12,17 +7,20 @@ import errno
 import logging
 import random
 import socket
-from collections.abc import Coroutine
-from dataclasses import dataclass
+from collections.abc import Coroutine, Mapping
+from typing import ClassVar
 
 from chaos.faults.server import addr
 from chaos.faults.server.chain import Configured
-from chaos.faults.server.collection import ToxicCollection
+from chaos.faults.server.collection import StreamToxics
 from chaos.faults.server.endpoint import Endpoint
 from chaos.faults.server.errors import internal
+from chaos.faults.server.extensions import ProxyExtensions
 from chaos.faults.server.link import Connection, Link
-from chaos.faults.server.metrics import ServerMetrics
+from chaos.faults.server.proxy_base import ProxyBase
+from chaos.faults.server.runtime import Runtime
 from chaos.faults.server.splice import PipePool
+from chaos.faults.toxics import TOXIC_TYPES, ToxicSchema
 
 log = logging.getLogger(__name__)
 
@@ -30,32 +28,27 @@ ACCEPT_BURST = 64
 """Connections accepted in a row before the accept loop lets other tasks run."""
 
 
-@dataclass
-class Runtime:
-    """What every proxy of one server shares: randomness, the pipe pool, metrics."""
+class Proxy(ProxyBase):
+    """A TCP proxy (Toxiproxy's only kind)."""
 
-    rng: random.Random
-    pipes: PipePool | None
-    metrics: ServerMetrics
+    toxic_types: ClassVar[Mapping[str, type[ToxicSchema]]] = TOXIC_TYPES
+    toxics: StreamToxics
 
-
-class Proxy:
-    def __init__(self, runtime: Runtime, name: str, listen: str, upstream: str) -> None:
-        self.runtime = runtime
-        self.name = name
-        self.listen = listen
-        self.upstream = upstream
-        self.enabled = False
-        self.toxics = ToxicCollection()
+    def __init__(
+        self, runtime: Runtime, name: str, listen: str, upstream: str, ext: ProxyExtensions
+    ) -> None:
+        super().__init__(runtime, name, listen, upstream, ext)
         self.connections: set[Connection] = set()
         self._listener: Endpoint | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def _toxics(self) -> StreamToxics:
+        return StreamToxics()
+
     # --- the Owner interface of its connections ---
 
-    @property
-    def rng(self) -> random.Random:
-        return self.runtime.rng
+    def link_rng(self, link: Link) -> random.Random:
+        return self.runtime.rng_for(self.name, str(link.direction), link.conn.ordinal)
 
     @property
     def pipes(self) -> PipePool | None:
@@ -76,18 +69,7 @@ class Proxy:
 
     # --- lifecycle ---
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "listen": self.listen,
-            "upstream": self.upstream,
-            "enabled": self.enabled,
-            "Logger": {},
-            "toxics": [entry.to_json() for entry in self.toxics.entries()],
-        }
-
     async def start(self) -> None:
-        """Bind and accept; on failure the proxy stays disabled and the error is a 500."""
         if self.enabled:
             return
         try:
@@ -110,25 +92,6 @@ class Proxy:
             task.cancel()
         for conn in list(self.connections):
             conn.close()
-
-    async def differs(self, listen: str, upstream: str) -> bool:
-        """Toxiproxy's test: resolved new listen differs from the current, or upstream does."""
-        try:
-            resolved = await addr.resolve(listen)
-        except addr.AddrError as exc:
-            raise internal(str(exc)) from None
-        return str(resolved) != self.listen or upstream != self.upstream
-
-    async def update(self, listen: str, upstream: str, enabled: bool) -> None:
-        if await self.differs(listen, upstream):
-            self.stop()
-            self.listen = listen
-            self.upstream = upstream
-        if enabled != self.enabled:
-            if enabled:
-                await self.start()
-            else:
-                self.stop()
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -174,7 +137,7 @@ class Proxy:
         if upstream is None:
             client.close()
             return
-        conn = Connection(self, client, upstream)
+        conn = Connection(self, client, upstream, self.runtime.next_ordinal(self.name))
         self.connections.add(conn)
         conn.start()
 

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from chaos.faults.server.errors import PROXY_EXISTS, PROXY_NOT_FOUND, ApiError
-from chaos.faults.server.proxy import Proxy, Runtime
+from chaos.faults.server.proxy import Proxy
+from chaos.faults.server.proxy_base import ProxyBase
 from chaos.faults.server.requests import ProxyInput
+from chaos.faults.server.runtime import Runtime
+from chaos.faults.server.udp import UdpProxy
 
 
 class ProxyRegistry:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.proxies: dict[str, Proxy] = {}
+        self.proxies: dict[str, ProxyBase] = {}
 
-    def get(self, name: str) -> Proxy:
+    def get(self, name: str) -> ProxyBase:
         proxy = self.proxies.get(name)
         if proxy is None:
             raise PROXY_NOT_FOUND
         return proxy
 
-    def _new(self, spec: ProxyInput) -> Proxy:
-        return Proxy(self.runtime, spec.name, spec.listen, spec.upstream)
+    def _new(self, spec: ProxyInput) -> ProxyBase:
+        kind = UdpProxy if spec.ext.protocol == "udp" else Proxy
+        return kind(self.runtime, spec.name, spec.listen, spec.upstream, spec.ext)
 
-    async def create(self, spec: ProxyInput) -> Proxy:
+    async def create(self, spec: ProxyInput) -> ProxyBase:
         if spec.name in self.proxies:
             raise PROXY_EXISTS
         proxy = self._new(spec)
@@ -34,12 +38,12 @@ class ProxyRegistry:
         self.get(name).stop()
         del self.proxies[name]
 
-    async def populate(self, specs: list[ProxyInput]) -> tuple[list[Proxy], ApiError | None]:
+    async def populate(self, specs: list[ProxyInput]) -> tuple[list[ProxyBase], ApiError | None]:
         """Create or replace in order; an unchanged proxy is kept as it is (toxics, state).
 
         The first failure stops the run; what was done so far stays done and is reported.
         """
-        done: list[Proxy] = []
+        done: list[ProxyBase] = []
         for spec in specs:
             try:
                 done.append(await self._add_or_replace(spec))
@@ -47,10 +51,13 @@ class ProxyRegistry:
                 return done, exc
         return done, None
 
-    async def _add_or_replace(self, spec: ProxyInput) -> Proxy:
+    async def _add_or_replace(self, spec: ProxyInput) -> ProxyBase:
         existing = self.proxies.get(spec.name)
         if existing is not None:
-            if not await existing.differs(spec.listen, spec.upstream):
+            same_kind = (existing.ext.protocol or "tcp") == (spec.ext.protocol or "tcp")
+            if same_kind and not await existing.differs(spec.listen, spec.upstream):
+                if spec.ext.run is not None:
+                    existing.run = spec.ext.run
                 return existing
             existing.stop()
         proxy = self._new(spec)

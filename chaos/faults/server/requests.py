@@ -7,7 +7,7 @@ Toxiproxy 2.12 gives, plus our 400s for values Toxiproxy would crash or stall on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from chaos.faults.server import gojson
@@ -19,7 +19,13 @@ from chaos.faults.server.errors import (
     bad_request_body,
     missing_field,
 )
-from chaos.faults.toxics import TOXIC_TYPES, Toxic
+from chaos.faults.server.extensions import (
+    NO_EXTENSIONS,
+    ProxyExtensions,
+    proxy_extensions,
+    toxic_lease,
+)
+from chaos.faults.toxics import TOXIC_TYPES, ToxicSchema
 
 _PROXY_FIELDS = (
     gojson.Field("name", "string"),
@@ -53,6 +59,8 @@ class ProxyInput:
     listen: str
     upstream: str
     enabled: bool
+    ext: ProxyExtensions = NO_EXTENSIONS
+    """Our opt-in fields (protocol, run tag, lease): all None in a standard body."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,9 @@ class ToxicInput:
     type: str
     stream: str
     toxicity: float
-    toxic: Toxic
+    toxic: ToxicSchema
+    lease_ms: int | None = None
+    """Our extension: remove the toxic when this lease runs out unless renewed."""
 
 
 def _decode(body: bytes) -> object:
@@ -88,36 +98,49 @@ def _into(
         raise bad_request_body(str(err))
 
 
-def _proxy_input(fields: dict[str, object]) -> ProxyInput:
+def _proxy_input(fields: dict[str, object], ext: ProxyExtensions) -> ProxyInput:
     return ProxyInput(
         name=str(fields["name"]),
         listen=str(fields["listen"]),
         upstream=str(fields["upstream"]),
         enabled=bool(fields["enabled"]),
+        ext=ext,
     )
 
 
 def proxy_create(body: bytes) -> ProxyInput:
     fields: dict[str, object] = {"name": "", "listen": "", "upstream": "", "enabled": True}
-    _into(_object(_decode(body), "toxiproxy.Proxy"), PROXY, fields)
+    value = _object(_decode(body), "toxiproxy.Proxy")
+    _into(value, PROXY, fields)
     if not fields["name"]:
         raise missing_field("name")
     if not fields["upstream"]:
         raise missing_field("upstream")
-    return _proxy_input(fields)
+    return _proxy_input(fields, proxy_extensions(value))
 
 
 def proxy_update(body: bytes, current: ProxyInput) -> ProxyInput:
-    """Decoded over the current values: omitted fields keep them; ``name`` cannot change."""
+    """Decoded over the current values: omitted fields keep them; ``name`` cannot change.
+
+    The extensions are what the body sets (``run`` and ``lease_ms``), not merged over anything.
+    """
     fields: dict[str, object] = {
         "name": current.name,
         "listen": current.listen,
         "upstream": current.upstream,
         "enabled": current.enabled,
     }
-    _into(_object(_decode(body), "toxiproxy.Proxy"), PROXY, fields)
+    value = _object(_decode(body), "toxiproxy.Proxy")
+    _into(value, PROXY, fields)
     fields["name"] = current.name
-    return _proxy_input(fields)
+    ext = proxy_extensions(value, patch=True)
+    if ext.lease_ms is not None and fields["enabled"]:
+        raise ApiError(
+            "lease_ms leases disabling a proxy: send it with enabled false "
+            "(the proxy is enabled again when the lease runs out)",
+            400,
+        )
+    return _proxy_input(fields, ext)
 
 
 def populate(body: bytes) -> list[ProxyInput]:
@@ -127,36 +150,53 @@ def populate(body: bytes) -> list[ProxyInput]:
         return []
     if not isinstance(value, list):
         raise bad_request_body(str(gojson.value_type_error(value, f"[]{POPULATE_ENTRY_TYPE}")))
-    entries: list[dict[str, object]] = []
+    entries: list[tuple[dict[str, object], object]] = []
     for item in value:
         fields: dict[str, object] = {"name": "", "listen": "", "upstream": "", "enabled": True}
         _into(_object(item, POPULATE_ENTRY_TYPE), POPULATE_ENTRY, fields)
-        entries.append(fields)
-    for index, fields in enumerate(entries, start=1):
+        entries.append((fields, item))
+    for index, (fields, _) in enumerate(entries, start=1):
         if not fields["name"]:
             raise missing_field(f"name at proxy {index}")
         if not fields["upstream"]:
             raise missing_field(f"upstream at proxy {index}")
-    return [_proxy_input(fields) for fields in entries]
+    return [
+        _proxy_input(fields, proxy_extensions(item, where=f"proxy {index}: "))
+        for index, (fields, item) in enumerate(entries, start=1)
+    ]
 
 
-def _attribute_struct(cls: type[Toxic]) -> gojson.Struct:
+def _kind(go: str) -> gojson.GoKind:
+    return "int" if go == "int" else "float64" if go == "float64" else "int64"
+
+
+def _attribute_struct(cls: type[ToxicSchema]) -> gojson.Struct:
     return gojson.Struct(
-        cls.go_struct,
-        tuple(gojson.Field(name, "int" if go == "int" else "int64") for name, go in cls.fields),
+        cls.go_struct, tuple(gojson.Field(name, _kind(go)) for name, go in cls.fields)
     )
 
 
-def _checked(cls: type[Toxic], attributes: dict[str, object]) -> Toxic:
-    toxic = cls({name: int(str(value)) for name, value in attributes.items()})
+def _number(value: object) -> float:
+    """A decoded attribute: an int for integer fields (exact, int64-wide), a float otherwise."""
+    assert isinstance(value, int | float)
+    return value
+
+
+def _checked(cls: type[ToxicSchema], attributes: dict[str, object]) -> ToxicSchema:
+    toxic = cls({name: _number(value) for name, value in attributes.items()})
     problem = toxic.validate()
     if problem is not None:
         raise ApiError(f"invalid {cls.type_name} toxic: {problem}", 400)
     return toxic
 
 
-def toxic_create(body: bytes, exists: Callable[[str], bool]) -> ToxicInput:
-    """Errors in Toxiproxy's order: body, stream, type, duplicate name, attributes."""
+def toxic_create(
+    body: bytes, exists: Callable[[str], bool], types: Mapping[str, type[ToxicSchema]] = TOXIC_TYPES
+) -> ToxicInput:
+    """Errors in Toxiproxy's order: body, stream, type, duplicate name, attributes.
+
+    ``types`` are the toxic types of the proxy's protocol (datagram types on a UDP proxy).
+    """
     value = _object(_decode(body), "toxics.ToxicWrapper")
     fields: dict[str, object] = {"name": "", "type": "", "stream": "downstream", "toxicity": 1.0}
     ignored: dict[str, object] = {}
@@ -166,23 +206,29 @@ def toxic_create(body: bytes, exists: Callable[[str], bool]) -> ToxicInput:
         raise INVALID_STREAM
     toxic_type = str(fields["type"])
     name = str(fields["name"]) or f"{toxic_type}_{stream}"
-    cls = TOXIC_TYPES.get(toxic_type)
+    cls = types.get(toxic_type)
     if cls is None:
         raise INVALID_TOXIC_TYPE
     if exists(name):
         raise TOXIC_EXISTS
-    attributes: dict[str, object] = dict.fromkeys((n for n, _ in cls.fields), 0)
+    attributes: dict[str, object] = {n: cls.defaults.get(n, 0) for n, _ in cls.fields}
     holder = gojson.Struct("", (gojson.Field("attributes", "object", f"toxics.{cls.go_struct}"),))
     _into(value, holder, {}, {"attributes": (_attribute_struct(cls), attributes)})
     toxicity = fields["toxicity"]
     assert isinstance(toxicity, float)
-    return ToxicInput(name, toxic_type, stream, toxicity, _checked(cls, attributes))
+    toxic = _checked(cls, attributes)
+    return ToxicInput(name, toxic_type, stream, toxicity, toxic, toxic_lease(value))
 
 
-def toxic_update(body: bytes, current: Toxic, toxicity: float) -> tuple[Toxic, float]:
-    """Attributes decode over the current values; toxicity keeps its value unless given."""
+def toxic_update(
+    body: bytes, current: ToxicSchema, toxicity: float
+) -> tuple[ToxicSchema, float, int | None]:
+    """Attributes decode over the current values; toxicity keeps its value unless given.
+
+    The third value is a new lease (``lease_ms``) when the body sets one.
+    """
     cls = type(current)
-    attributes: dict[str, object] = dict(current.attributes)
+    attributes: dict[str, object] = dict(current.values())
     fields: dict[str, object] = {"toxicity": toxicity}
     struct = gojson.Struct(
         "",
@@ -195,4 +241,4 @@ def toxic_update(body: bytes, current: Toxic, toxicity: float) -> tuple[Toxic, f
     _into(value, struct, fields, {"attributes": (_attribute_struct(cls), attributes)})
     new_toxicity = fields["toxicity"]
     assert isinstance(new_toxicity, float)
-    return _checked(cls, attributes), new_toxicity
+    return _checked(cls, attributes), new_toxicity, toxic_lease(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import random
+import secrets
 from types import TracebackType
 
 from aiohttp import web
@@ -11,9 +11,9 @@ from chaos.faults.server import addr, splice
 from chaos.faults.server.api import Api
 from chaos.faults.server.errors import ApiError
 from chaos.faults.server.metrics import ServerMetrics
-from chaos.faults.server.proxy import Runtime
 from chaos.faults.server.registry import ProxyRegistry
 from chaos.faults.server.requests import populate
+from chaos.faults.server.runtime import Runtime
 
 DEFAULT_PORT = 8474
 
@@ -37,7 +37,7 @@ class ToxiproxyServer:
         self.port = port
         self.metrics = ServerMetrics(proxy_metrics=proxy_metrics, runtime_metrics=runtime_metrics)
         pipes = splice.PipePool() if splice.available() else None
-        self.runtime = Runtime(random.Random(seed), pipes, self.metrics)
+        self.runtime = Runtime(secrets.randbits(63) if seed is None else seed, pipes, self.metrics)
         self.registry = ProxyRegistry(self.runtime)
         self.api = Api(self.registry, self.metrics)
         self._runner: web.ServerRunner | None = None
@@ -73,6 +73,7 @@ class ToxiproxyServer:
         return [] if error is None else [error.message]
 
     async def close(self) -> None:
+        await self.api.leases.close()
         self.registry.close()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -50,14 +51,52 @@ async def sleep_seconds(seconds: float) -> None:
         await asyncio.sleep(min(seconds, MAX_SLEEP_SECONDS))
 
 
-class Toxic(ABC):
-    """A configured toxic of one type; ``attributes`` are ints in the type's field order."""
+class ToxicSchema(ABC):
+    """A configured toxic of one type, whatever it runs on (a byte stream or datagrams).
+
+    Integer attributes (Toxiproxy's ``int``/``int64`` fields) are in ``attributes``; probabilities
+    of our extension types (Go ``float64`` fields) in ``ratios``, so the standard toxics keep
+    plain integer arithmetic. ``values()`` is both, in the type's field order, as the API shows.
+    """
 
     type_name: ClassVar[str]
     go_struct: ClassVar[str]
     """The Go struct name, which appears in Toxiproxy's decode error messages."""
     fields: ClassVar[tuple[tuple[str, str], ...]] = ()
     """(JSON name, Go type) per attribute, in the order Toxiproxy emits them."""
+    defaults: ClassVar[dict[str, float]] = {}
+    """Values of attributes a create body leaves out (Toxiproxy's types all default to 0)."""
+
+    def __init__(self, attributes: Mapping[str, float]) -> None:
+        self.attributes: dict[str, int] = {
+            name: int(attributes.get(name, 0)) for name, go in self.fields if go != "float64"
+        }
+        self.ratios: dict[str, float] = {
+            name: float(attributes.get(name, 0.0)) for name, go in self.fields if go == "float64"
+        }
+
+    def values(self) -> dict[str, float]:
+        """Every attribute in field order: what the API echoes and what an update merges over."""
+        return {
+            name: self.ratios[name] if go == "float64" else self.attributes[name]
+            for name, go in self.fields
+        }
+
+    def succeed(self, previous: ToxicSchema) -> None:  # noqa: B027 - most toxics keep nothing
+        """Take over what must outlive an update from the instance this one replaces."""
+
+    def validate(self) -> str | None:
+        """Why these attribute values are refused (Toxiproxy would crash or stall), or None."""
+        return None
+
+    def new_state(self) -> object:
+        """Per connection-link (or per datagram direction) state that survives updates."""
+        return None
+
+
+class Toxic(ToxicSchema):
+    """A toxic on a TCP byte stream: a stage of a link's chain, as in Toxiproxy."""
+
     buffer_size: ClassVar[int] = 1
     """Chunks buffered in front of the stub (Toxiproxy: 1024 for latency, else unbuffered)."""
     closes_on_removal: ClassVar[bool] = False
@@ -65,20 +104,18 @@ class Toxic(ABC):
     resets_peer: ClassVar[bool] = False
     """Sockets of links that have it at accept get SO_LINGER 0, so its close is a TCP RST."""
 
-    def __init__(self, attributes: dict[str, int]) -> None:
-        self.attributes = {name: attributes.get(name, 0) for name, _ in self.fields}
-
-    def validate(self) -> str | None:
-        """Why these attribute values are refused (Toxiproxy would crash or stall), or None."""
-        return None
-
-    def new_state(self) -> object:
-        """Per connection-link state that survives updates of the toxic (limit_data's count)."""
-        return None
-
     @abstractmethod
     async def pipe(self, stub: Stub) -> None:
         """Move chunks from input to output until the input ends or the link is closed."""
+
+
+def probability(ratios: Mapping[str, float], *names: str) -> str | None:
+    """The shared check for probabilities: fractions from 0 to 1 (0.05 is 5 %)."""
+    for name in names:
+        value = ratios[name]
+        if not 0 <= value <= 1:
+            return f"attribute {name} must be a probability from 0 to 1 (got {value:g})"
+    return None
 
 
 def negative(attributes: dict[str, int], *names: str) -> str | None:

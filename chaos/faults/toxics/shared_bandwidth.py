@@ -1,0 +1,79 @@
+"""``shared_bandwidth``: one link capacity shared fairly by every connection of a proxy direction.
+
+Toxiproxy's ``bandwidth`` limits each connection alone, so twenty competing connections get
+twenty times the capacity (Toxiproxy #190, #613) and a flood never saturates anything. Here the
+toxic entry — one per proxy and stream — owns one ``SharedLink``: every connection-link reserves
+transmission slots of at most one quantum on the same clock. A link asks for its next slot only
+after its current one began, so the slots of backlogged connections interleave round robin: each
+of N busy connections gets 1/N of ``rate``, a light one gets all it asks for within about one
+round, and the total never exceeds ``rate`` (plus one quantum). ``rate`` is in KB/s (1 KB = 1000
+B) as for ``bandwidth``; 10 Mbit/s is 1250.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import ClassVar
+
+from chaos.faults.toxics.base import Chunk, Stub, Toxic, ToxicSchema, sleep_seconds
+
+MIN_QUANTUM = 1448
+"""One MSS: the smallest slot, so fairness is per segment at low rates."""
+QUANTUM_SECONDS = 0.002
+"""At high rates a slot is 2 ms of link time, to bound timer wake-ups to ~500/s per link."""
+
+
+def quantum(rate_bytes: float) -> int:
+    return max(MIN_QUANTUM, int(rate_bytes * QUANTUM_SECONDS))
+
+
+class SharedLink:
+    """The link's transmission clock (pure: the caller passes the time)."""
+
+    __slots__ = ("free_at", "rate")
+
+    def __init__(self, rate_bytes: float) -> None:
+        self.rate = rate_bytes
+        self.free_at = 0.0
+
+    def reserve(self, nbytes: int, now: float) -> float:
+        """Book ``nbytes`` of link time; return when they may go (an idle link has no credit)."""
+        start = max(self.free_at, now)
+        self.free_at = start + nbytes / self.rate
+        return start
+
+
+class SharedBandwidthToxic(Toxic):
+    type_name: ClassVar[str] = "shared_bandwidth"
+    go_struct: ClassVar[str] = "SharedBandwidthToxic"
+    fields: ClassVar[tuple[tuple[str, str], ...]] = (("rate", "int64"),)
+
+    def __init__(self, attributes: Mapping[str, float]) -> None:
+        super().__init__(attributes)
+        self.link = SharedLink(max(self.attributes["rate"], 1) * 1000)
+
+    def succeed(self, previous: ToxicSchema) -> None:
+        """An update changes the rate of the same link: bookings already made stay made."""
+        if isinstance(previous, SharedBandwidthToxic):
+            previous.link.rate = self.link.rate
+            self.link = previous.link
+
+    def validate(self) -> str | None:
+        rate = self.attributes["rate"]
+        if rate <= 0:
+            return f"attribute rate must be a positive number of KB/s (got {rate})"
+        return None
+
+    async def pipe(self, stub: Stub) -> None:
+        while (chunk := await stub.receive()) is not None:
+            data = chunk.data
+            while data:
+                stub.pending = Chunk(data, chunk.stamp)
+                link = self.link
+                piece = data[: quantum(link.rate)]
+                await sleep_seconds(link.reserve(len(piece), time.monotonic()) - time.monotonic())
+                await stub.send(Chunk(piece, chunk.stamp))
+                data = data[len(piece) :]
+            stub.pending = None
+        stub.close()

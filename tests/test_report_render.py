@@ -126,11 +126,11 @@ def test_howling_is_no_data_when_no_listener_ran_the_detector() -> None:
     for t in range(10):
         store.append(SeriesKey.of("gameday_listener_howl_monitored_total"), WALL0 + t, 0.0)
         store.append(SeriesKey.of("gameday_listeners_howling"), WALL0 + t, 0.0)
-    panel = howling_panel(store, make_grid([WALL0 + t for t in range(10)], WALL0))
+    panel = howling_panel(store, make_grid({"h": [WALL0 + t for t in range(10)]}, WALL0))
     assert not panel.has_data and "howl_sample" in panel.no_data
     store.append(SeriesKey.of("gameday_listener_howl_monitored_total"), WALL0 + 10, 4.0)
     store.append(SeriesKey.of("gameday_listeners_howling"), WALL0 + 10, 0.0)
-    panel = howling_panel(store, make_grid([WALL0 + t for t in range(11)], WALL0))
+    panel = howling_panel(store, make_grid({"h": [WALL0 + t for t in range(11)]}, WALL0))
     assert panel.has_data, "four monitored listeners hearing no howl is a measured zero"
 
 
@@ -142,13 +142,21 @@ def test_counter_growth_counts_resets_as_promql_does() -> None:
 @given(st.lists(st.floats(0, 1e6, allow_nan=False), max_size=3000))
 def test_grid_is_regular_and_bounded(times: list[float]) -> None:
     times = sorted(times)
-    grid = make_grid(times, origin=0.0)
+    grid = make_grid({"t": times}, origin=0.0)
     assert len(grid.times) <= MAX_POINTS
     if times:
         assert grid.times[0] == times[0] and grid.times[-1] <= times[-1] + 1e-6
         steps = {round(b - a, 6) for a, b in zip(grid.times, grid.times[1:], strict=False)}
         assert len(steps) <= 2  # one step (float rounding may split it)
         assert grid.window >= 5.0
+
+
+def test_grid_cadence_is_per_target_not_across_targets() -> None:
+    # Six targets scraped together every 2 s land a millisecond apart.
+    scrapes = {f"t{i}": [100.0 + 2 * k + i / 1000 for k in range(30)] for i in range(6)}
+    grid = make_grid(scrapes, origin=100.0)
+    assert grid.times[1] - grid.times[0] == pytest.approx(2.0)
+    assert grid.window == pytest.approx(8.0)
 
 
 def test_markdown_summary_tells_the_verdict_slos_and_faults(recorded: Journal) -> None:

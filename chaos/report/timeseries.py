@@ -110,25 +110,31 @@ def load_store(events: Iterable[Mapping[str, Any]]) -> tuple[SeriesStore, int]:
     return store, skipped
 
 
-def scrape_times(events: Iterable[Mapping[str, Any]]) -> list[float]:
-    times = set()
+def scrape_times(events: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """Each target's scrape instants, in order."""
+    times: dict[str, set[float]] = defaultdict(set)
     for event in events:
         t = event.get("t")
         if event.get("kind") == RECORD_KIND and isinstance(t, int | float) and math.isfinite(t):
-            times.add(float(t))
-    return sorted(times)
+            times[str(event.get("target"))].add(float(t))
+    return {target: sorted(ts) for target, ts in times.items()}
 
 
-def make_grid(times: Sequence[float], origin: float) -> Grid:
-    """A regular grid at the scrape cadence (the median interval), at most ``MAX_POINTS``."""
-    if not times:
+def make_grid(scrapes: Mapping[str, Sequence[float]], origin: float) -> Grid:
+    """A regular grid at the scrape cadence, at most ``MAX_POINTS``, over every scrape.
+
+    The cadence is the median interval between one target's scrapes: targets scraped together
+    land milliseconds apart, which says nothing about how often each is scraped.
+    """
+    everything = sorted(t for times in scrapes.values() for t in times)
+    if not everything:
         return Grid((), origin, MIN_RATE_WINDOW)
-    gaps = sorted(b - a for a, b in pairwise(times) if b > a)
+    gaps = sorted(b - a for times in scrapes.values() for a, b in pairwise(times))
     scrape = gaps[len(gaps) // 2] if gaps else 1.0
-    span = times[-1] - times[0]
+    first, span = everything[0], everything[-1] - everything[0]
     step = max(scrape, span / (MAX_POINTS - 1)) if span > 0 else scrape
     count = int(span / step + 1e-9) + 1 if span > 0 else 1
-    grid = tuple(times[0] + i * step for i in range(count))
+    grid = tuple(first + i * step for i in range(count))
     return Grid(grid, origin, max(MIN_RATE_WINDOW, RATE_WINDOW_SCRAPES * scrape))
 
 
@@ -371,13 +377,14 @@ def _launch(summary: RunSummary) -> tuple[float, str]:
 def charts(journal: Journal, summary: RunSummary) -> Charts:
     origin = float(journal.header.get("wall", 0.0))
     store, skipped = load_store(journal.events)
-    times = scrape_times(journal.events)
-    grid = make_grid(times, origin)
-    end = max([summary.duration_s, *(t - origin for t in times[-1:])])
+    scrapes = scrape_times(journal.events)
+    grid = make_grid(scrapes, origin)
+    last = max((times[-1] for times in scrapes.values()), default=None)
+    end = summary.duration_s if last is None else max(summary.duration_s, last - origin)
     launch_at, launch_label = _launch(summary)
     distribution = (
-        ttfa_distribution(store, (origin + launch_at, times[-1]), launch_label)
-        if times and origin + launch_at <= times[-1]
+        ttfa_distribution(store, (origin + launch_at, last), launch_label)
+        if last is not None and origin + launch_at <= last
         else None
     )
     return Charts(

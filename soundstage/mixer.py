@@ -3,7 +3,8 @@
 Sans-IO: the origin pushes speaker frames as they arrive and calls ``tick`` on its 20 ms clock;
 ``RoomMixer`` owns one jitter buffer per speaker, sums what each buffer plays for the tick,
 saturates to 16 bits (flagging ``CLIPPED``, which is what runaway feedback looks like) and
-numbers the mix frames it emits.
+numbers the mix frames it emits. With a ``HowlGuard`` each speaker's audio passes through it
+before the sum, so a speaker whose input rings is ducked or muted (howl suppression).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from soundstage import codec
 from soundstage.codec import Samples
 from soundstage.frames import Flags, Frame, FrameError, PayloadType
+from soundstage.howl import HowlGuard
 from soundstage.jitter import JitterBuffer, JitterStats
 
 _INT16_MIN = -32768
@@ -56,12 +58,14 @@ class RoomMixer:
         prebuffer: int = 3,
         capacity: int = 25,
         speaker_timeout_ticks: int = 250,
+        guard: HowlGuard | None = None,
     ) -> None:
         self.room = room
         self.payload_type = payload_type
         self.prebuffer = prebuffer
         self.capacity = capacity
         self.speaker_timeout_ticks = speaker_timeout_ticks
+        self.guard = guard
         self.buffers: dict[int, JitterBuffer] = {}
         self.retired = JitterStats()
         """Counters of speakers already forgotten, so totals never go backwards."""
@@ -89,9 +93,13 @@ class RoomMixer:
                 continue
             self._quiet_ticks[source] = 0
             try:
-                tracks.append(codec.decode(frame.payload_type, frame.payload))
+                track = codec.decode(frame.payload_type, frame.payload)
             except FrameError:
                 self.undecodable += 1
+                continue
+            if self.guard is not None:
+                track = self.guard.process(source, track)
+            tracks.append(track)
         samples, clipped = mix(tracks)
         flags = Flags.NONE
         if not self._started:
@@ -116,6 +124,8 @@ class RoomMixer:
     def _retire(self, source: int) -> None:
         stats = self.buffers.pop(source).stats
         del self._quiet_ticks[source]
+        if self.guard is not None:
+            self.guard.forget(source)
         for name in JitterStats.__slots__:
             setattr(self.retired, name, getattr(self.retired, name) + getattr(stats, name))
 

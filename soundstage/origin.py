@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from soundstage import frames, service
 from soundstage.frames import FRAME_US, Frame, FrameError, PayloadType
+from soundstage.howl import GuardConfig, GuardStats, HowlGuard, Suppression
 from soundstage.jitter import JitterStats
 from soundstage.mixer import RoomMixer
 
@@ -42,6 +44,7 @@ class OriginConfig:
     edge_queue_frames: int = 50
     speaker_timeout_s: float = 5.0
     max_clock_lag_s: float = 0.2
+    howl_suppression: Suppression = Suppression.OFF
 
 
 @dataclass(slots=True)
@@ -91,6 +94,7 @@ class Origin:
         self.rooms: dict[int, RoomMixer] = {}
         self.edges: set[_EdgeLink] = set()
         self._retired = JitterStats()
+        self._retired_guards = GuardStats()
         self._servers: list[asyncio.Server] = []
         self._udp: asyncio.DatagramTransport | None = None
         self.ingest_port = 0
@@ -161,6 +165,11 @@ class Origin:
                 prebuffer=cfg.prebuffer_frames,
                 capacity=cfg.jitter_capacity_frames,
                 speaker_timeout_ticks=int(cfg.speaker_timeout_s * 1e6 / FRAME_US),
+                guard=(
+                    None
+                    if cfg.howl_suppression is Suppression.OFF
+                    else HowlGuard(GuardConfig(cfg.howl_suppression))
+                ),
             )
             self.rooms[frame.room] = room
         room.push(frame)
@@ -189,7 +198,11 @@ class Origin:
             self.stats.bytes_out += len(data)
 
     def _retire(self, room_id: int) -> None:
-        totals = self.rooms.pop(room_id).totals()
+        room = self.rooms.pop(room_id)
+        if room.guard is not None:
+            self._retired_guards.suppressions += room.guard.stats.suppressions
+            self._retired_guards.suppressed_seconds += room.guard.stats.suppressed_seconds
+        totals = room.totals()
         for name in JitterStats.__slots__:
             setattr(self._retired, name, getattr(self._retired, name) + getattr(totals, name))
 
@@ -203,6 +216,19 @@ class Origin:
             for name in JitterStats.__slots__:
                 setattr(total, name, getattr(total, name) + getattr(stats, name))
         return total, undecodable
+
+    def howl_totals(self) -> tuple[GuardStats, int]:
+        """Howl suppressions over all rooms ever mixed, and speakers suppressed now."""
+        total = GuardStats(
+            self._retired_guards.suppressions, self._retired_guards.suppressed_seconds
+        )
+        now = 0
+        for room in self.rooms.values():
+            if room.guard is not None:
+                total.suppressions += room.guard.stats.suppressions
+                total.suppressed_seconds += room.guard.stats.suppressed_seconds
+                now += room.guard.suppressed_now
+        return total, now
 
     async def run_clock(self, stop: asyncio.Event) -> None:
         """Tick every 20 ms on an absolute schedule; after a stall, skip rather than burst."""
@@ -273,6 +299,30 @@ class _OriginCollector(Collector):
         yield counter(
             "ticks_skipped", "Mixer ticks skipped after the clock stalled.", s.ticks_skipped
         )
+        howl, suppressed_now = o.howl_totals()
+        yield counter(
+            "howl_suppressions",
+            "Times a speaker whose input howled was ducked or muted.",
+            howl.suppressions,
+        )
+        yield counter(
+            "howl_suppressed_seconds",
+            "Speaker-seconds of audio ducked or muted by howl suppression.",
+            howl.suppressed_seconds,
+        )
+        yield GaugeMetricFamily(
+            "soundstage_origin_howl_suppressed_speakers",
+            "Speakers ducked or muted for howling now.",
+            suppressed_now,
+        )
+        mode = GaugeMetricFamily(
+            "soundstage_origin_howl_suppression",
+            "Howl suppression mode (1 for the mode in force).",
+            labels=["mode"],
+        )
+        for choice in Suppression:
+            mode.add_metric([choice.value], 1.0 if choice is o.config.howl_suppression else 0.0)
+        yield mode
         yield GaugeMetricFamily("soundstage_origin_edges", "Edges connected now.", len(o.edges))
         yield GaugeMetricFamily("soundstage_origin_rooms", "Rooms being mixed.", len(o.rooms))
         yield GaugeMetricFamily(
@@ -303,6 +353,13 @@ def parse_args(argv: list[str] | None = None) -> OriginConfig:
     parser.add_argument(
         "--edge-queue-frames", type=int, default=50, help="per-edge send queue before dropping"
     )
+    parser.add_argument(
+        "--howl-suppression",
+        choices=[m.value for m in Suppression],
+        default=os.environ.get("SOUNDSTAGE_HOWL_SUPPRESSION", Suppression.OFF.value),
+        help="duck or mute a speaker whose input howls (default: $SOUNDSTAGE_HOWL_SUPPRESSION "
+        "or off)",
+    )
     args = parser.parse_args(argv)
     return OriginConfig(
         host=args.host,
@@ -313,6 +370,7 @@ def parse_args(argv: list[str] | None = None) -> OriginConfig:
         prebuffer_frames=args.prebuffer_frames,
         jitter_capacity_frames=args.jitter_capacity_frames,
         edge_queue_frames=args.edge_queue_frames,
+        howl_suppression=Suppression(args.howl_suppression),
     )
 
 

@@ -26,6 +26,10 @@ from prometheus_client import (
 from soundstage import httpwire
 
 Health = Callable[[], dict[str, Any]]
+Control = Callable[[dict[str, Any] | None], dict[str, Any]]
+"""A run-time control: ``GET`` reads it (called with None), ``POST`` a JSON object changes it.
+It raises ``ValueError`` with a message for the client when the request is wrong (400)."""
+MAX_CONTROL_BODY = 64 * 1024
 
 
 def new_registry() -> CollectorRegistry:
@@ -45,12 +49,34 @@ def health_response(health: Health) -> bytes:
     return httpwire.simple_response(status, json.dumps(report).encode(), "application/json")
 
 
-class _MetricsProtocol(asyncio.Protocol):
-    """Serves GET /metrics and GET /healthz, one request per connection."""
+def _json(status: int, body: dict[str, Any]) -> bytes:
+    return httpwire.simple_response(status, json.dumps(body).encode(), "application/json")
 
-    def __init__(self, registry: CollectorRegistry, health: Health) -> None:
+
+def control_response(control: Control, method: str, body: bytes) -> bytes:
+    if method == "GET":
+        return _json(200, control(None))
+    if method != "POST":
+        return httpwire.simple_response(405, b"GET or POST\n", "text/plain", Allow="GET, POST")
+    try:
+        request = json.loads(body or b"{}")
+        if not isinstance(request, dict):
+            raise ValueError('the body must be a JSON object, like {"gain": 1.2}')
+        return _json(200, control(request))
+    except ValueError as exc:  # json.JSONDecodeError is one
+        return _json(400, {"error": str(exc)})
+
+
+class _MetricsProtocol(asyncio.Protocol):
+    """Serves GET /metrics, GET /healthz and the component's controls, one request per
+    connection."""
+
+    def __init__(
+        self, registry: CollectorRegistry, health: Health, controls: dict[str, Control]
+    ) -> None:
         self.registry = registry
         self.health = health
+        self.controls = controls
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
 
@@ -68,11 +94,21 @@ class _MetricsProtocol(asyncio.Protocol):
             return
         if parsed is None:
             return
-        request, _ = parsed
+        request, consumed = parsed
+        control = self.controls.get(request.path)
         if request.path == "/metrics":
             reply = metrics_response(self.registry)
         elif request.path == "/healthz":
             reply = health_response(self.health)
+        elif control is not None:
+            length = request.headers.get("content-length", "0")
+            if not length.isdigit() or int(length) > MAX_CONTROL_BODY:
+                reply = _json(400, {"error": f"Content-Length must be 0-{MAX_CONTROL_BODY}"})
+            elif len(self.buffer) - consumed < int(length):
+                return  # the body is still arriving
+            else:
+                body = bytes(self.buffer[consumed : consumed + int(length)])
+                reply = control_response(control, request.method, body)
         else:
             reply = httpwire.simple_response(404, b"try /metrics or /healthz\n", "text/plain")
         self.transport.write(reply)
@@ -80,10 +116,15 @@ class _MetricsProtocol(asyncio.Protocol):
 
 
 async def serve_metrics(
-    host: str, port: int, registry: CollectorRegistry, health: Health
+    host: str,
+    port: int,
+    registry: CollectorRegistry,
+    health: Health,
+    controls: dict[str, Control] | None = None,
 ) -> asyncio.Server:
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: _MetricsProtocol(registry, health), host, port)
+    routes = controls or {}
+    return await loop.create_server(lambda: _MetricsProtocol(registry, health, routes), host, port)
 
 
 def configure_logging(component: str) -> logging.Logger:

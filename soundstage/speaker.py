@@ -4,7 +4,10 @@ It does what a host's app does at launch: create the room (or find it by name) a
 through the api, then send one speech-like 20 ms frame every 20 ms to the origin's ingest
 (RTP-like: sequence number, capture timestamp). With ``--echo-gain`` it also models a second
 device in the room: it joins as a listener and feeds what it hears, ``--echo-delay-ms`` later
-and scaled by the gain, back into the microphone. Gain ≥ 1 is runaway feedback.
+and scaled by the gain (at ``--echo-resonance-hz``, if given), back into the microphone. Gain
+≥ 1 is runaway feedback. The echo device can also be switched at run time, which is how a
+chaos harness injects feedback: ``POST /echo {"gain": 1.2, "delay_ms": 200,
+"resonance_hz": 1000}`` on the metrics port (gain 0 takes the device away; ``GET /echo`` reads).
 
     python -m soundstage.speaker --api 127.0.0.1:8080 --ingest 127.0.0.1:5004 --room-name main
 """
@@ -17,6 +20,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -44,6 +48,7 @@ class SpeakerConfig:
     level_dbfs: float = -20.0
     echo_gain: float = 0.0
     echo_delay_ms: float = 200.0
+    echo_resonance_hz: float | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
 
@@ -65,17 +70,66 @@ class Speaker:
         self.log = log
         self.stats = SpeakerStats()
         self.voice = Voice(config.seed or config.speaker_id, config.level_dbfs)
-        self.echo = (
-            EchoPath(config.echo_gain, int(config.echo_delay_ms * 1000))
-            if config.echo_gain > 0
-            else None
-        )
+        self.echo: EchoPath | None = None
+        self._echo_task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._stop: asyncio.Event | None = None
+        self.set_echo(config.echo_gain, config.echo_delay_ms, config.echo_resonance_hz)
         self.live = False
         registry.register(_SpeakerCollector(self))
         self.registry = registry
 
     def health(self) -> dict[str, object]:
         return {"status": "ok", "room": self.stats.room, "live": self.live}
+
+    def set_echo(self, gain: float, delay_ms: float, resonance_hz: float | None) -> None:
+        """Put the second device in the room (gain > 0), retune it, or take it away (0).
+
+        Retuning starts a fresh path: what the old device had heard is not replayed."""
+        self.echo = (
+            EchoPath(gain, int(delay_ms * 1000), resonance_hz=resonance_hz) if gain > 0 else None
+        )
+        self.config.echo_gain, self.config.echo_delay_ms = gain, delay_ms
+        self.config.echo_resonance_hz = resonance_hz
+        if self.echo is None and self._echo_task is not None:
+            self._echo_task.cancel()
+            self._echo_task = None
+        self._start_echo_device()
+
+    def _start_echo_device(self) -> None:
+        """The device joins once the speaker is live (it needs the room and a session)."""
+        session, stop, room = self._session, self._stop, self.stats.room
+        if self.echo is None or self._echo_task is not None or session is None or stop is None:
+            return
+        self._echo_task = asyncio.create_task(self.echo_loop(session, room, stop))
+
+    def echo_control(self, request: dict[str, Any] | None) -> dict[str, Any]:
+        """``/echo``: read (None) or change the echo device; ValueError for a bad request."""
+        if request is not None:
+            unknown = set(request) - {"gain", "delay_ms", "resonance_hz"}
+            if unknown:
+                raise ValueError(
+                    f"unknown field(s) {sorted(unknown)}; use gain, delay_ms, resonance_hz"
+                )
+            gain = _number(request, "gain", self.config.echo_gain)
+            delay_ms = _number(request, "delay_ms", self.config.echo_delay_ms)
+            resonance: float | None = self.config.echo_resonance_hz
+            if "resonance_hz" in request:
+                resonance = (
+                    None
+                    if request["resonance_hz"] is None
+                    else _number(request, "resonance_hz", 0.0)
+                )
+            if gain < 0 or delay_ms < 0:
+                raise ValueError("gain and delay_ms must be >= 0")
+            EchoPath(gain, int(delay_ms * 1000), resonance_hz=resonance)  # validates, or raises
+            self.set_echo(gain, delay_ms, resonance)
+        return {
+            "gain": self.config.echo_gain,
+            "delay_ms": self.config.echo_delay_ms,
+            "resonance_hz": self.config.echo_resonance_hz,
+            "active": self._echo_task is not None,
+        }
 
     async def go_live(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> int | None:
         """Create-or-find the room and go live; retries until the api answers or ``stop``."""
@@ -104,17 +158,25 @@ class Speaker:
             self.stats.room = room
             self.live = True
             self.log.info("live in room %d (%s)", room, self.config.room_name)
-            tasks = [asyncio.create_task(self.send_loop(room, stop))]
-            if self.echo is not None:
-                tasks.append(asyncio.create_task(self.echo_loop(session, room, stop)))
-            await asyncio.gather(*tasks)
+            self._session, self._stop = session, stop
+            self._start_echo_device()
+            try:
+                await self.send_loop(room, stop)
+            finally:
+                if self._echo_task is not None:
+                    self._echo_task.cancel()
+                    await asyncio.gather(self._echo_task, return_exceptions=True)
+                self._session = self._stop = self._echo_task = None
 
-    async def echo_loop(self, session: aiohttp.ClientSession, room: int, stop: asyncio.Event):
+    async def echo_loop(
+        self, session: aiohttp.ClientSession, room: int, stop: asyncio.Event
+    ) -> None:
         """The second device: a listener in the room whose output reaches the microphone."""
-        echo = self.echo
-        assert echo is not None
 
         def heard(frame: Frame, _at: float) -> None:
+            echo = self.echo  # retuned at run time: hear into the current path
+            if echo is None:
+                return
             self.stats.echo_frames += 1
             samples = codec.decode(frame.payload_type, frame.payload)
             echo.hear(samples, time.time_ns() // 1000)
@@ -142,8 +204,9 @@ class Speaker:
             while not stop.is_set():
                 capture_us = time.time_ns() // 1000
                 samples = self.voice.next_frame()
-                if self.echo is not None:
-                    mic = samples.astype(np.int32) + self.echo.take(samples.size, capture_us)
+                echo = self.echo
+                if echo is not None:
+                    mic = samples.astype(np.int32) + echo.take(samples.size, capture_us)
                     samples = np.clip(mic, -32768, 32767).astype(np.int16)
                 self.stats.level_dbfs = codec.level_dbfs(samples)
                 frame = Frame(
@@ -176,6 +239,13 @@ class Speaker:
                     await service.sleep_or_stop(stop, delay)
         finally:
             transport.close()
+
+
+def _number(request: dict[str, Any], name: str, default: float) -> float:
+    value = request.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
 
 
 class _SpeakerCollector(Collector):
@@ -221,6 +291,9 @@ def parse_args(argv: list[str] | None = None) -> SpeakerConfig:
     parser.add_argument("--level", type=float, default=-20.0, help="voiced RMS level, dBFS")
     parser.add_argument("--echo-gain", type=float, default=0.0, help="echo path gain; 0 = off")
     parser.add_argument("--echo-delay-ms", type=float, default=200.0)
+    parser.add_argument(
+        "--echo-resonance-hz", type=float, default=None, help="echo path peak; default flat"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address the metrics port binds")
     parser.add_argument("--metrics-port", type=int, default=0)
     args = parser.parse_args(argv)
@@ -241,6 +314,7 @@ def parse_args(argv: list[str] | None = None) -> SpeakerConfig:
         level_dbfs=args.level,
         echo_gain=args.echo_gain,
         echo_delay_ms=args.echo_delay_ms,
+        echo_resonance_hz=args.echo_resonance_hz,
         metrics_host=args.host,
         metrics_port=args.metrics_port,
     )
@@ -253,7 +327,11 @@ def main(argv: list[str] | None = None) -> None:
     async def serve(stop: asyncio.Event) -> None:
         speaker = Speaker(config, service.new_registry(), log)
         server = await service.serve_metrics(
-            config.metrics_host, config.metrics_port, speaker.registry, speaker.health
+            config.metrics_host,
+            config.metrics_port,
+            speaker.registry,
+            speaker.health,
+            {"/echo": speaker.echo_control},
         )
         try:
             await speaker.run(stop)

@@ -29,3 +29,48 @@ def test_resonant_echo_has_its_gain_at_the_resonance_only() -> None:
 def test_echo_resonance_out_of_range_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="resonance"):
         EchoPath(1.0, 0, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_echo_control_endpoint_switches_the_echo_device_at_run_time() -> None:
+    import json
+    import logging
+
+    import aiohttp
+
+    from soundstage import service
+    from soundstage.speaker import Speaker, SpeakerConfig
+
+    speaker = Speaker(SpeakerConfig(), service.new_registry(), logging.getLogger("test"))
+    server = await service.serve_metrics(
+        "127.0.0.1", 0, speaker.registry, speaker.health, {"/echo": speaker.echo_control}
+    )
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/echo"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url) as r:
+                assert r.status == 200 and (await r.json())["gain"] == 0.0
+            body = {"gain": 1.2, "delay_ms": 150, "resonance_hz": 900}
+            async with http.post(url, data=json.dumps(body)) as r:
+                state = await r.json()
+                assert r.status == 200 and state["gain"] == 1.2 and state["resonance_hz"] == 900
+            assert speaker.echo is not None and speaker.echo.delay_us == 150_000
+            async with http.get(url.replace("/echo", "/metrics")) as r:
+                assert "soundstage_speaker_echo_gain 1.2" in await r.text()
+            for bad, needle in [
+                ({"gain": "loud"}, "gain must be a number"),
+                ({"gain": -1}, ">= 0"),
+                ({"volume": 2}, "unknown field"),
+                ({"resonance_hz": 20}, "resonance"),
+            ]:
+                async with http.post(url, data=json.dumps(bad)) as r:
+                    assert r.status == 400 and needle in (await r.json())["error"]
+            async with http.post(url, data=b"[1]") as r:
+                assert r.status == 400 and "JSON object" in (await r.json())["error"]
+            async with http.post(url, data=b"{nope") as r:
+                assert r.status == 400
+            async with http.post(url, data=json.dumps({"gain": 0})) as r:
+                assert (await r.json())["active"] is False
+            assert speaker.echo is None
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -9,9 +9,10 @@ processes. Every fault except `restart` lasts `for` and then ends: faults always
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import Field, PlainSerializer, PlainValidator, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, PlainValidator, model_validator
 
 from chaos.experiment.base import Model, Name
 from chaos.experiment.tagged import by_key, field_error, tag
@@ -159,12 +160,42 @@ class FloodFault(_LinkFault):
     flood: FloodLevel
 
 
-class Feedback(Model):
-    """A speaker hears its own output back: `gain` of the loop (≥ 100% howls), after `delay`."""
+def _speaker_name(value: object) -> object:
+    """`speaker: 1` is the workload's `speaker-1` (what `speakers: 2` names its speakers)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"speaker-{value}"
+    return value
 
-    speaker: Name
-    gain: Ratio
+
+def _loop_gain(value: object) -> Ratio:
+    """A loop gain: a plain number (`1.2`) or a percentage (`120%`); at most 10 (1000%)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not 0 <= value <= 10:
+            raise UnitError(f"a loop gain is between 0 and 10 (1.0 = 100%); got {value}")
+        return Ratio(Fraction(str(value)))
+    ratio = Ratio.coerce(value)
+    if ratio.value > 10:
+        raise UnitError(f"a loop gain is at most 1000% (10x); got {ratio}")
+    return ratio
+
+
+LoopGain = Annotated[Ratio, PlainValidator(_loop_gain), PlainSerializer(str, when_used="json")]
+
+
+class Feedback(Model):
+    """A speaker hears the room back: loop `gain` (≥ 1 howls) at `resonance_hz`, after `delay`.
+
+    `via: device` switches on the speaker's own echo device (a control endpoint on the speaker,
+    as soundstage's `POST /echo`); `via: harness` closes the loop from outside the stack: the
+    harness listens to the room and plays it back into the speaker ingest, as that speaker."""
+
+    speaker: Annotated[Name, BeforeValidator(_speaker_name)]
+    gain: LoopGain
     delay: PositiveDuration = Duration.parse("50ms")
+    resonance_hz: float = Field(default=1000.0, ge=100.0, le=3500.0)
+    """Where the loudspeaker-room-microphone path peaks, so where the loop rings (within the
+    band an 8 kHz µ-law stream carries)."""
+    via: Literal["device", "harness"] = "device"
 
 
 class FeedbackFault(_Lasting):

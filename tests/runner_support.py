@@ -82,10 +82,25 @@ def toxics(url: str) -> list[str]:
 
 
 def kill_once(
-    tmp: Path, url: str, sig: signal.Signals, delay: float, experiment: Path
+    tmp: Path,
+    url: str,
+    sig: signal.Signals,
+    delay: float,
+    experiment: Path,
+    *,
+    after_first_fault: bool = False,
 ) -> tuple[int | None, Path]:
-    run_dir = tmp / f"run-{sig.name}-{delay:.2f}"
+    """Run and kill: ``delay`` seconds after the launch, or after the journal records the first
+    fault (so the kill lands while faults are on or rolling back, however slow start-up is)."""
+    run_dir = tmp / f"run-{sig.name}-{delay:.2f}-{after_first_fault:d}"
     harness = popen_gameday("run", experiment, "--toxiproxy", url, "--out", run_dir)
+    if after_first_fault:
+        journal = run_dir / "journal.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and harness.poll() is None:
+            if journal.exists() and b'"fault.start"' in journal.read_bytes():
+                break
+            time.sleep(0.05)
     time.sleep(delay)
     harness.send_signal(sig)
     try:

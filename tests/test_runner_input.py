@@ -48,10 +48,12 @@ def test_an_slo_on_a_missing_metric_stops_before_any_fault(
     tmp_path: Path, proxy: EmbeddedToxiproxy
 ) -> None:
     path = tiny_experiment(tmp_path)
-    path.write_text(path.read_text().replace("max: gameday_listeners_connected", "max: listeners"))
+    path.write_text(
+        path.read_text().replace("gameday_listeners_connected", "gameday_listeners_conected")
+    )
     done = gameday("run", path, "--toxiproxy", proxy.url, "--out", tmp_path / "run")
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "SLO 'nobody-listening' reads 'listeners'" in done.stdout
+    assert "SLO 'nobody-listening' reads 'gameday_listeners_conected'" in done.stdout
     assert "gameday_listeners_connected" in done.stdout  # the nearest name that exists
     kinds = _kinds(tmp_path / "run" / "journal.jsonl")
     assert "fault.start" not in kinds and kinds[-2:] == ["verdict", "journal.close"]

@@ -60,6 +60,8 @@ class Sim:
             self.api_joins.inc()
             s.connected += 1
         s.playing = s.connected
+        for _ in range(10):  # delay behind live, sampled per sweep
+            s.record_latency(self.rng.uniform(0.9, 1.5) if "slow-edge" in active else 0.3)
         stalled = 0.3 if "slow-edge" in active else 0.01
         s.stall_seconds += s.connected * stalled
         s.played_seconds += s.connected * (1 - stalled)

@@ -191,12 +191,13 @@ async def test_the_report_reads_well_in_headless_chromium(tmp_path: Path) -> Non
     assert seen["verdict"] == "fail"
     figures = {f["key"]: f for f in seen["figures"]}
     assert set(figures) == {
-        "timeline", "listeners", "ttfa", "joins", "stalls", "howling", "ttfa-distribution",
+        "timeline", "listeners", "ttfa", "latency", "joins", "stalls", "howling",
+        "ttfa-distribution",
     }  # fmt: skip
     for figure in figures.values():
         assert figure["hasData"], figure["text"]
         assert figure["decoded"] is True, (figure["key"], figure["error"])
-    for key in ("timeline", "listeners", "ttfa", "joins", "stalls", "howling"):
+    for key in ("timeline", "listeners", "ttfa", "latency", "joins", "stalls", "howling"):
         assert figures[key]["faultWindows"] == [0, 1], key
         svg = _svg(figures[key]["src"])
         for window in (0, 1):
@@ -225,6 +226,6 @@ async def test_plots_without_data_say_so_in_the_browser(tmp_path: Path) -> None:
     seen = {f["key"]: f for f in json.loads(probe["result"]["value"])["figures"]}
     assert not errors
     assert seen["timeline"]["decoded"] is True
-    for key in ("listeners", "ttfa", "joins", "stalls", "howling", "ttfa-distribution"):
+    for key in ("listeners", "ttfa", "latency", "joins", "stalls", "howling", "ttfa-distribution"):
         assert not seen[key]["hasData"] and seen[key]["src"] is None
         assert "No data" in seen[key]["text"], seen[key]["text"]

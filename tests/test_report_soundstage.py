@@ -65,6 +65,6 @@ async def test_a_report_of_a_real_soundstage_run(tmp_path: Path) -> None:
 
     html = render_html(recorded)
     assert html.count('data-fault-windows="[0]"') + html.count("data-fault-windows='[0]'") == 3
-    assert "No data: no time-to-first-audio histogram was scraped" in html
+    assert "No data: no time to first audio histogram was scraped" in html
     assert "No data: no listener&#39;s audio went through the howling detector" in html
     assert "| pause-origin |" in render_markdown(recorded)

@@ -34,6 +34,7 @@ RATE_WINDOW_SCRAPES = 4
 """A rate needs at least two samples; four scrape intervals ride out one missed scrape."""
 
 TTFA = "gameday_listener_time_to_first_audio_seconds"
+LATENCY = "gameday_listener_latency_seconds"
 HOWL_MONITORED = "gameday_listener_howl_monitored_total"
 HOWL_TITLE = "Howling (acoustic feedback heard by monitored listeners)"
 
@@ -214,8 +215,11 @@ def _quantile(q: float, found: list[Series], start: float, end: float) -> float 
     return promql.histogram_quantile(q, found, start, end)
 
 
-def ttfa_panel(store: SeriesStore, grid: Grid) -> Panel:
-    bucket = TTFA + "_bucket"
+def _quantile_panel(
+    store: SeriesStore, grid: Grid, key: str, title: str, histogram: str, what: str
+) -> Panel:
+    """p50/p95/p99 of a histogram over the trailing window, as the SLOs compute quantiles."""
+    bucket = histogram + "_bucket"
     lines = []
     if bucket in store.names():
         for q in (0.5, 0.95, 0.99):
@@ -224,13 +228,23 @@ def ttfa_panel(store: SeriesStore, grid: Grid) -> Panel:
                 Line(f"p{q * 100:g}", grid.relative(), _windowed(store, grid, bucket, quantile))
             )
     return Panel(
-        "ttfa",
-        f"Time to first audio (histogram_quantile over {grid.window:g}s)",
+        key,
+        f"{title} (histogram_quantile over {grid.window:g}s)",
         "seconds",
         tuple(lines),
-        f"no joins reached first audio ({bucket} never grew)"
+        f"no {what} was observed ({bucket} never grew)"
         if lines
-        else f"no time-to-first-audio histogram was scraped ({bucket})",
+        else f"no {what} histogram was scraped ({bucket})",
+    )
+
+
+def ttfa_panel(store: SeriesStore, grid: Grid) -> Panel:
+    return _quantile_panel(store, grid, "ttfa", "Time to first audio", TTFA, "time to first audio")
+
+
+def latency_panel(store: SeriesStore, grid: Grid) -> Panel:
+    return _quantile_panel(
+        store, grid, "latency", "Delay behind live", LATENCY, "delay behind live (framed streams)"
     )
 
 
@@ -309,6 +323,7 @@ def panels(store: SeriesStore, grid: Grid) -> list[Panel]:
     return [
         listeners_panel(store, grid),
         ttfa_panel(store, grid),
+        latency_panel(store, grid),
         joins_panel(store, grid),
         stall_panel(store, grid),
         howling_panel(store, grid),

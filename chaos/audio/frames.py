@@ -56,6 +56,22 @@ class AudioFrame:
     def duration(self) -> float:
         return len(self.payload) / self.payload_type.bytes_per_second
 
+    def encode(self) -> bytes:
+        """The frame on the wire (what a speaker sends: the harness's feedback fault does)."""
+        head = HEADER.pack(
+            MAGIC,
+            VERSION,
+            self.payload_type,
+            self.flags,
+            0,
+            len(self.payload),
+            self.room,
+            self.source,
+            self.sequence % SEQUENCE_MODULUS,
+            self.capture_us,
+        )
+        return head + self.payload
+
 
 class FrameReader:
     """Incremental reader: feed stream bytes (split anywhere), get whole frames."""

@@ -1,0 +1,111 @@
+"""End to end against soundstage: the feedback fault makes listeners hear howling, unless the
+mixer's suppression is on, in which case they hear less than a second of it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from soundstage_support import live_room, running, scrape, soundstage_spec
+
+from chaos.audio.frames import FrameReader
+from chaos.audio.howl_monitor import HowlMonitor
+from chaos.audio.playout import Frame
+from chaos.errors import InfrastructureError
+from chaos.experiment.faults import Feedback
+from chaos.faults.feedback import FeedbackLoop, FeedbackTarget
+from soundstage.listener import join, listen
+
+LOOP_SECONDS = 8.0
+
+
+def harness_metrics(registry: CollectorRegistry) -> dict[str, float]:
+    text = generate_latest(registry).decode()
+    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+async def hear(api: str, room: int, stop: asyncio.Event) -> HowlMonitor:
+    """An independent listener, joined through the api, judged by the howling detector."""
+    monitor = HowlMonitor(batch_seconds=0.25)
+    reader = FrameReader()
+
+    def played(frame: object, _at: float) -> None:
+        for audio in reader.feed(frame.encode()):  # type: ignore[attr-defined]
+            monitor(Frame(audio.sequence, audio.duration, audio), audio.duration)
+
+    async with aiohttp.ClientSession() as session:
+        joined = await join(session, api, room)
+    await listen(joined.stream_url, stop=stop, on_frame=played)
+    monitor.finish()
+    return monitor
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    ("via", "suppression"),
+    [("device", "off"), ("device", "duck"), ("harness", "off"), ("harness", "duck")],
+)
+async def test_feedback_loop_howls_unless_suppressed(
+    tmp_path: Path, via: str, suppression: str
+) -> None:
+    spec = soundstage_spec({"origin": ["--howl-suppression", suppression]})
+    async with running(spec, tmp_path) as (_backend, stack):
+        api = stack.addresses["api"]["http"]
+        room = await live_room(api)
+        ingest_host, ingest_port = stack.links["speaker->ingest"][0].rsplit(":", 1)
+        target = FeedbackTarget(
+            stream_url=f"http://{stack.links['listener->edge'][0]}/stream/{room}",
+            control_url=f"http://{stack.addresses['speaker']['metrics']}",
+            ingest=(ingest_host, int(ingest_port)),
+            speaker_number=1,
+        )
+        registry = CollectorRegistry()
+        feedback = Feedback.model_validate({"speaker": 1, "gain": 1.5, "via": via})
+        loop = FeedbackLoop("howl", feedback, target, registry)
+        stop = asyncio.Event()
+        listener = asyncio.create_task(hear(api, room, stop))
+        await asyncio.sleep(1.0)  # the listener is playing clean speech before the loop closes
+        await loop.start()
+        assert loop.closed
+        await asyncio.sleep(LOOP_SECONDS)
+        await loop.stop()
+        await loop.stop()  # idempotent
+        stop.set()
+        heard = await listener
+        origin = await scrape(f"http://{stack.addresses['origin']['metrics']}/metrics")
+    fault = harness_metrics(registry)
+    suppressions = origin["soundstage_origin_howl_suppressions_total"]
+    if suppression == "off":
+        assert heard.howl_seconds() > 2.0, heard.events
+        assert fault["gameday_feedback_howl_seconds_total"] > 2.0
+        assert fault["gameday_feedback_time_to_suppression_seconds"] > LOOP_SECONDS - 4
+        assert suppressions == 0
+    else:
+        assert heard.howl_seconds() < 1.0, heard.events
+        assert fault["gameday_feedback_howl_seconds_total"] < 1.0
+        assert fault["gameday_feedback_time_to_suppression_seconds"] < LOOP_SECONDS - 2
+        assert suppressions >= 1
+    assert fault["gameday_feedback_loop_closed"] == 0.0
+    assert loop.summary()["via"] == via
+
+
+async def test_unreachable_echo_control_is_an_infrastructure_error() -> None:
+    target = FeedbackTarget("http://127.0.0.1:9/stream/1", control_url="http://127.0.0.1:9")
+    loop = FeedbackLoop("howl", Feedback.model_validate({"speaker": 1, "gain": 1.2}), target)
+    with pytest.raises(InfrastructureError, match="echo control"):
+        await loop.start()
+    assert not loop.closed
+    await loop.stop()
+
+
+def test_a_mode_without_its_address_is_refused_up_front() -> None:
+    harness = Feedback.model_validate({"speaker": 1, "gain": 1.2, "via": "harness"})
+    with pytest.raises(InfrastructureError, match="ingest"):
+        FeedbackLoop("howl", harness, FeedbackTarget("http://127.0.0.1:9/stream/1"))
+    device = Feedback.model_validate({"speaker": 1, "gain": 1.2})
+    with pytest.raises(InfrastructureError, match="control endpoint"):
+        FeedbackLoop("howl", device, FeedbackTarget("http://127.0.0.1:9/stream/1"))

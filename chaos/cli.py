@@ -211,14 +211,15 @@ def rollback(
       gameday rollback --run-id 20261124T150000Z-1a2b3c4d --toxiproxy-url http://10.0.0.5:8474
     """
     from chaos.runner.rollback import rollback_command
+    from chaos.stack.cleanup import cleanup_run
 
-    if run_id is not None and not dry_run:
-        from chaos.stack.cleanup import cleanup_run
-
-        for line in cleanup_run(run_id):  # a killed run's containers and namespaces
+    try:
+        for line in rollback_command(toxiproxy_url, run_id, everything=everything, dry_run=dry_run):
             out_console.print(line, markup=False)
-    for line in rollback_command(toxiproxy_url, run_id, everything=everything, dry_run=dry_run):
-        out_console.print(line, markup=False)
+    finally:  # toxics first (the proxy may live in one of the run's containers), then these
+        if run_id is not None and not dry_run:
+            for line in cleanup_run(run_id):
+                out_console.print(line, markup=False)
 
 
 def main() -> None:

@@ -294,3 +294,36 @@ def test_a_sigkilled_harness_leaves_namespaces_that_stack_down_removes(tmp_path:
     assert down.returncode == 0, down.stderr
     assert not [n for n in _namespaces() if n.startswith(prefix)]
     assert asyncio.run(cleanup(run_id)) == []  # idempotent
+
+
+@needs_netns
+@pytest.mark.timeout(120)
+def test_gameday_stack_up_runs_soundstage_in_namespaces_and_down_removes_them(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "stack.json"
+
+    def gameday(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "chaos.cli", "stack", *args, "--state", str(state)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+
+    up = gameday("up", "--backend", "netns", "--timeout", "60")
+    assert up.returncode == 0, up.stdout + up.stderr
+    record = json.loads(state.read_text())
+    assert record["backend"] == "netns"
+    prefix = f"gd-{run_key(record['run_id'])}-"
+    assert len([n for n in _namespaces() if n.startswith(prefix)]) == 6  # hub + 5 replicas
+    edge = record["metrics"]["edge-1"]
+    assert edge.startswith("http://10.213.")
+    import httpx
+
+    assert "soundstage_edge_origin_connected 1.0" in httpx.get(edge, timeout=5).text
+    assert gameday("status").returncode == 0
+    down = gameday("down")
+    assert down.returncode == 0, down.stderr
+    assert not [n for n in _namespaces() if n.startswith(prefix)]
+    assert not state.exists()

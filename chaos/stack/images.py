@@ -26,16 +26,21 @@ BASE_REPOSITORY = "gameday-base"
 REPOSITORY = "gameday-soundstage"
 SOURCE_LABEL = "gameday.source"
 RECIPE = 1
+_PROJECT_WHEEL = "chaos_gameday-"
 """Bump when the build steps change, so every cached image is rebuilt."""
 
 _DOCKERFILE = """\
 FROM {base}
-COPY wheels /wheels
+COPY deps /wheels
 RUN python3 -m venv /opt/gameday \\
- && /opt/gameday/bin/pip install --no-index --find-links /wheels --no-cache-dir chaos-gameday \\
+ && /opt/gameday/bin/pip install --no-index --no-cache-dir /wheels/*.whl \\
  && rm -rf /wheels
+COPY app /app
+RUN /opt/gameday/bin/pip install --no-index --no-deps --no-cache-dir /app/*.whl && rm -rf /app
 ENV PATH=/opt/gameday/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 """
+"""Dependencies and the project are separate layers: a source change rebuilds only the last
+(the engine's build cache keeps the dependency layer while its wheels are byte-identical)."""
 
 
 @dataclass(frozen=True)
@@ -122,14 +127,18 @@ def build_base(engine: Any, recipe: BaseRecipe, log: list[str]) -> str:
     return recipe.tag
 
 
-def build_wheels(root: Path, directory: Path) -> None:
-    """The project's wheel and its dependencies' (cached wheels in ``directory`` are reused)."""
-    directory.mkdir(parents=True, exist_ok=True)
+def build_wheels(root: Path, cache: Path, into: Path) -> None:
+    """The project's wheel and exactly its dependencies' into ``into``; wheels kept in
+    ``cache`` are reused (no download, byte-identical for the engine's layer cache)."""
+    cache.mkdir(parents=True, exist_ok=True)
     _run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--find-links", str(directory),
-         "--wheel-dir", str(directory), str(root)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--find-links", str(cache),
+         "--wheel-dir", str(into), str(root)],
         "pip wheel",
     )  # fmt: skip
+    for wheel in into.glob("*.whl"):
+        if not (cache / wheel.name).exists() and not wheel.name.startswith(_PROJECT_WHEEL):
+            shutil.copy2(wheel, cache / wheel.name)
 
 
 def build(
@@ -148,11 +157,13 @@ def build(
     if _has(engine, tag) and not force:
         return tag, [f"image {tag} cached (source unchanged)"]
     base = build_base(engine, recipe, log)
-    wheels = cache / "wheels"
-    build_wheels(root, wheels)
     with tempfile.TemporaryDirectory(prefix="gameday-image-") as scratch:
         context = Path(scratch)
-        shutil.copytree(wheels, context / "wheels")
+        deps, app = context / "deps", context / "app"
+        build_wheels(root, cache / "wheels", deps)
+        app.mkdir()
+        for wheel in deps.glob(f"{_PROJECT_WHEEL}*.whl"):
+            wheel.rename(app / wheel.name)
         (context / "Dockerfile").write_text(_DOCKERFILE.format(base=base))
         try:
             engine.images.build(

@@ -54,3 +54,21 @@ def test_a_plain_gain_equals_its_percentage(gain: object) -> None:
 def test_bad_feedback_fields_are_refused(fields: dict[str, object], fragment: str) -> None:
     with pytest.raises(ValidationError, match=fragment):
         fault(speaker=1, **fields)
+
+
+def test_the_feedback_loop_experiment_validates() -> None:
+    from pathlib import Path
+
+    from chaos.experiment.loader import load_experiment
+    from chaos.experiment.slos import GaugeSLO
+
+    path = Path(__file__).resolve().parent.parent / "experiments" / "feedback-loop.yaml"
+    experiment = load_experiment(path).experiment
+    (loop,) = experiment.faults
+    assert isinstance(loop, FeedbackFault) and loop.feedback.gain.fraction >= 1
+    metrics = {slo.metric for slo in experiment.slos if isinstance(slo, GaugeSLO)}
+    assert {
+        "gameday_listener_howl_worst_seconds",
+        "gameday_listener_howl_longest_seconds",
+        "gameday_feedback_time_to_suppression_seconds",
+    } <= metrics

@@ -10,6 +10,7 @@ rollback that stops half-way is the one failure a chaos tool must not have.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -121,19 +122,26 @@ class FaultDriver:
         link = getattr(fault, "link", None)
         assert isinstance(link, str), f"{fault.kind} is a link fault"
         toxic: ToxicFault = fault  # type: ignore[assignment]  # every other link kind is refused
-        for op in toxic_ops(toxic, self._link_proxies(link), self.run_id):
-            if self.lease_ms is not None:
-                await self.client.run(add_leased_toxic(self.client.api, op, self.lease_ms))
-            else:
-                await self.client.add_toxic(
-                    op.proxy,
-                    dict(op.attributes),
-                    type=op.type,
-                    name=op.name,
-                    stream=op.stream,
-                    toxicity=op.toxicity,
-                )
-            applied.toxics.append(op)
+        ops = toxic_ops(toxic, self._link_proxies(link), self.run_id)
+        # Every proxy of the link at once: a fault hits all of a link's replicas together.
+        added = await asyncio.gather(*(self._add_toxic(op) for op in ops), return_exceptions=True)
+        applied.toxics += [op for op, outcome in zip(ops, added, strict=True) if outcome is None]
+        failed = [outcome for outcome in added if isinstance(outcome, BaseException)]
+        if failed:
+            raise failed[0]
+
+    async def _add_toxic(self, op: ToxicOp) -> None:
+        if self.lease_ms is not None:
+            await self.client.run(add_leased_toxic(self.client.api, op, self.lease_ms))
+        else:
+            await self.client.add_toxic(
+                op.proxy,
+                dict(op.attributes),
+                type=op.type,
+                name=op.name,
+                stream=op.stream,
+                toxicity=op.toxicity,
+            )
 
     async def _disable(self, proxy: str) -> None:
         if self.lease_ms is not None:
@@ -154,27 +162,35 @@ class FaultDriver:
         self.backend.send_signal(replica, sig)
 
     async def _undo(self, applied: _Applied) -> list[str]:
-        steps: list[tuple[str, Step]] = [
-            (
-                f"remove toxic {op.name} from {op.proxy}",
-                partial(self.client.remove_toxic, op.proxy, op.name),
-            )
-            for op in reversed(applied.toxics)
-        ]
-        steps += [
-            (f"re-enable proxy {p}", partial(self.client.update_proxy, p, enabled=True))
-            for p in applied.disabled
-        ]
-        steps += [(f"resume {r}", partial(self._signal, r, signal.SIGCONT)) for r in applied.paused]
-        steps += [(f"start {r} again", partial(self.backend.restart, r)) for r in applied.killed]
+        """Toxics come off every proxy at once (like they went on), then proxies come back,
+        then components; each step that fails is reported and the others still run."""
         problems: list[str] = []
-        for what, step in steps:
+
+        async def attempt(what: str, step: Step) -> None:
             try:
                 await step()
             except ToxiproxyNotFound:
                 pass  # already gone: someone else cleaned up, which is what we wanted
             except Exception as exc:  # rollback reports and carries on
                 problems.append(f"{what}: {exc}")
+
+        await asyncio.gather(
+            *(
+                attempt(
+                    f"remove toxic {op.name} from {op.proxy}",
+                    partial(self.client.remove_toxic, op.proxy, op.name),
+                )
+                for op in applied.toxics
+            )
+        )
+        for proxy in applied.disabled:
+            await attempt(
+                f"re-enable proxy {proxy}", partial(self.client.update_proxy, proxy, enabled=True)
+            )
+        for replica in applied.paused:
+            await attempt(f"resume {replica}", partial(self._signal, replica, signal.SIGCONT))
+        for replica in applied.killed:
+            await attempt(f"start {replica} again", partial(self.backend.restart, replica))
         return problems
 
     async def rollback(self) -> list[str]:

@@ -9,7 +9,7 @@ import random
 import statistics
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chaos.faults.flood import FloodPlan, pace, write_size
@@ -85,23 +85,50 @@ def test_gilbert_elliott_mean_loss_matches_its_formula(
     model, state, rng = LossModel(p=p, r=r, h=h, k=k), LossState(), random.Random(1)
     from chaos.faults.toxics.loss import lost
 
-    n = 40_000
+    n = 20_000
     measured = sum(lost(model, state, rng) for _ in range(n)) / n
     assert measured == pytest.approx(model.mean_loss(), abs=0.03)
 
 
-def _stall_episodes(model: LossModel, seed: int) -> list[int]:
-    state, rng = LossState(), random.Random(seed)
-    return [s for s in (stall_ms(model, state, rng, 200) for _ in range(20_000)) if s]
+def _simulated_delays(model: LossModel, n: int = 20_000, gap_ms: int = 10) -> list[float]:
+    """One segment per chunk every ``gap_ms`` through the loss core: each segment's delay (s)."""
+    state, rng, delays = LossState(), random.Random(3), []
+    for i in range(n):
+        stamp = i * gap_ms / 1000
+        state.observe(stamp, 1)
+        stall = stall_ms(model, state, rng, 50)
+        [(_, release)] = release_schedule(1, 1, stamp, [stall], state.floor)
+        state.floor = release
+        delays.append(release - stamp)
+    return delays
+
+
+def _stalls(delays: list[float], threshold: float = 0.005) -> list[int]:
+    """Length (in segments) of each stretch in which the reader waits on a retransmission."""
+    lengths: list[int] = []
+    inside = False
+    for delay in delays:
+        if delay >= threshold:
+            if not inside:
+                lengths.append(0)
+            lengths[-1] += 1
+        inside = delay >= threshold
+    return lengths
 
 
 def test_bursty_loss_stalls_longer_and_rarer_at_the_same_mean_loss() -> None:
     uniform = LossModel(probability=0.05)
-    bursty = LossModel(p=0.01, r=0.19, h=1.0, k=0.0)
+    bursty = LossModel(p=0.05 * 0.05 / 0.95, r=0.05, h=1.0, k=0.0)
     assert bursty.mean_loss() == pytest.approx(0.05)
-    flat, bursts = _stall_episodes(uniform, 3), _stall_episodes(bursty, 3)
-    assert len(bursts) < len(flat) / 2
+    flat, bursts = _stalls(_simulated_delays(uniform)), _stalls(_simulated_delays(bursty))
+    assert len(bursts) < len(flat) / 4
     assert statistics.mean(bursts) > 3 * statistics.mean(flat)
+
+
+def test_a_retransmission_usually_outlives_a_burst() -> None:
+    """The chain steps through the timeout's segment slots, so backoff stays bounded."""
+    delays = _simulated_delays(LossModel(p=0.0105, r=0.2, h=1.0, k=0.0), gap_ms=2)
+    assert max(delays) < 2.0
 
 
 def test_loss_toxic_refuses_values_that_never_end() -> None:

@@ -179,9 +179,7 @@ class Flood:
             finally:
                 self.open_connections -= 1
                 drain.cancel()
-                writer.close()
-                with contextlib.suppress(OSError, asyncio.CancelledError):
-                    await writer.wait_closed()
+                writer.transport.abort()  # junk still buffered is not worth waiting for
             await asyncio.sleep(RECONNECT_SECONDS)
 
     async def _push(self, writer: asyncio.StreamWriter, rate: float) -> None:

@@ -29,6 +29,9 @@ from chaos.faults.toxics.datagram import DATAGRAM_TOXIC_TYPES, Datagram, Datagra
 log = logging.getLogger(__name__)
 
 SESSION_IDLE_SECONDS = 60.0
+SOCKET_BUFFER = 4 << 20
+"""Receive buffer of the listening socket (the kernel caps it at net.core.rmem_max): a burst
+of datagrams must wait for the event loop, not be dropped by the kernel as our own loss."""
 Address = tuple[Any, ...]
 
 
@@ -90,6 +93,7 @@ class UdpProxy(ProxyBase):
             target = await addr.resolve(self.listen)
             v6 = target.ip is not None and target.ip.version == 6
             sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
             try:
                 sock.bind((str(target.ip) if target.ip is not None else "", target.port))
             except OSError as exc:

@@ -9,6 +9,12 @@ timeout (RTO), doubled on each further loss of the same segment, and everything 
 ``h`` in the bad state and ``k`` in the good one) when ``p`` > 0 — and releases every byte, in
 order, no earlier than its segment's arrival plus its stalls.
 
+The chain steps once per transmission. While a segment waits for its retransmission the sender
+keeps sending (TCP's window), so the chain also steps once per segment slot of the timeout, at
+the link's recent segment rate: a burst of a few segments is usually over by the time the
+retransmission goes out, as on a real path, instead of swallowing retransmission after
+retransmission.
+
 The decisions are pure functions of the link's random source (seeded per link by the server) so
 the same seed and the same traffic stall the same segments.
 """
@@ -51,20 +57,40 @@ class LossModel:
         return (self.p * self.h + self.r * self.k) / (self.p + self.r)
 
 
+MAX_SLOTS_PER_TIMEOUT = 10_000
+"""Bounds the chain steps a timeout costs (a fast link and a long backoff)."""
+
+
 @dataclass(slots=True)
 class LossState:
-    """Per connection-link: the chain's state and the time before which nothing may be released
-    (a stalled segment holds back everything behind it). Survives updates of the toxic."""
+    """Per connection-link, surviving updates of the toxic: the chain's state, the time before
+    which nothing may be released (a stalled segment holds back everything behind it), and the
+    link's recent time per segment (for the chain steps during a timeout)."""
 
     bad: bool = False
     floor: float = 0.0
+    segment_ms: float = 1.0
+    last_stamp: float | None = None
+
+    def observe(self, stamp: float, count: int) -> None:
+        """Track the segment rate: an average over the last few chunks' arrivals."""
+        if self.last_stamp is not None and stamp > self.last_stamp:
+            sample = (stamp - self.last_stamp) * 1000 / count
+            self.segment_ms = max(0.8 * self.segment_ms + 0.2 * sample, 1e-3)
+        self.last_stamp = stamp
+
+
+def step(model: LossModel, state: LossState, rng: random.Random) -> None:
+    """One segment slot of the Gilbert–Elliott chain (nothing to do for independent loss)."""
+    if model.bursty:
+        state.bad = rng.random() >= model.r if state.bad else rng.random() < model.p
 
 
 def lost(model: LossModel, state: LossState, rng: random.Random) -> bool:
     """One transmission: step the chain (bursty) and draw whether it is lost."""
     if not model.bursty:
         return rng.random() < model.probability
-    state.bad = rng.random() >= model.r if state.bad else rng.random() < model.p
+    step(model, state, rng)
     return rng.random() < (model.h if state.bad else model.k)
 
 
@@ -73,6 +99,8 @@ def stall_ms(model: LossModel, state: LossState, rng: random.Random, rto_ms: int
     stall, timeout = 0, rto_ms
     while lost(model, state, rng):
         stall += timeout
+        for _ in range(min(int(timeout / state.segment_ms), MAX_SLOTS_PER_TIMEOUT)):
+            step(model, state, rng)
         timeout = min(timeout * 2, MAX_RTO_MS)
     return stall
 
@@ -143,6 +171,7 @@ class LossToxic(Toxic):
         while (chunk := await stub.receive()) is not None:
             stub.pending = chunk
             count = segments(len(chunk.data), mss)
+            state.observe(chunk.stamp, count)
             stalls = [stall_ms(model, state, stub.rng, rto) for _ in range(count)]
             schedule = release_schedule(len(chunk.data), mss, chunk.stamp, stalls, state.floor)
             start = 0

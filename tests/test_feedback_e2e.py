@@ -17,7 +17,7 @@ from chaos.audio.howl_monitor import HowlMonitor
 from chaos.audio.playout import Frame
 from chaos.errors import InfrastructureError
 from chaos.experiment.faults import Feedback
-from chaos.faults.feedback import FeedbackLoop, FeedbackTarget
+from chaos.faults.feedback import FeedbackLoop, FeedbackTarget, target_in
 from soundstage.listener import join, listen
 
 LOOP_SECONDS = 8.0
@@ -56,13 +56,9 @@ async def test_feedback_loop_howls_unless_suppressed(
     async with running(spec, tmp_path) as (_backend, stack):
         api = stack.addresses["api"]["http"]
         room = await live_room(api)
-        ingest_host, ingest_port = stack.links["speaker->ingest"][0].rsplit(":", 1)
-        target = FeedbackTarget(
-            stream_url=f"http://{stack.links['listener->edge'][0]}/stream/{room}",
-            control_url=f"http://{stack.addresses['speaker']['metrics']}",
-            ingest=(ingest_host, int(ingest_port)),
-            speaker_number=1,
-        )
+        target = target_in(stack, "speaker-1", f"/stream/{room}")
+        assert target.control_url == f"http://{stack.addresses['speaker']['metrics']}"
+        assert target.ingest is not None and target.speaker_number == 1
         registry = CollectorRegistry()
         feedback = Feedback.model_validate({"speaker": 1, "gain": 1.5, "via": via})
         loop = FeedbackLoop("howl", feedback, target, registry)

@@ -40,6 +40,7 @@ from chaos.audio.playout import Frame
 from chaos.errors import InfrastructureError
 from chaos.experiment.faults import Feedback
 from chaos.faults.acoustic import AcousticPath
+from chaos.stack.local import RunningStack
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,40 @@ class FeedbackTarget:
     control_url: str | None = None
     ingest: tuple[str, int] | None = None
     speaker_number: int = 1
+
+
+def target_in(
+    stack: RunningStack,
+    speaker: str,
+    stream_path: str,
+    *,
+    component: str = "speaker",
+    control_port: str = "metrics",
+    listener_link: str = "listener->edge",
+    ingest_link: str = "speaker->ingest",
+) -> FeedbackTarget:
+    """Resolve a started stack's addresses for the fault on workload speaker ``speaker``
+    (``speaker-N`` is replica N of ``component``). The monitor dials what listeners dial (the
+    fault proxy when the link is proxied), so it hears what they hear."""
+    _, _, suffix = speaker.rpartition("-")
+    number = int(suffix) if suffix.isdigit() else 1
+    replica = f"{component}-{number}" if f"{component}-{number}" in stack.addresses else component
+    streams = stack.dialled.get(listener_link) or []
+    if not streams:
+        raise InfrastructureError(
+            f"the stack has no {listener_link!r} link to listen on",
+            where="stack",
+            fix=f"declare the link {listener_link!r} in the stack spec",
+        )
+    control = stack.addresses.get(replica, {}).get(control_port)
+    ingests = stack.dialled.get(ingest_link) or [""]
+    host, _, port = ingests[0].rpartition(":")
+    return FeedbackTarget(
+        stream_url=f"http://{streams[0]}{stream_path}",
+        control_url=None if control is None else f"http://{control}",
+        ingest=(host, int(port)) if port.isdigit() else None,
+        speaker_number=number,
+    )
 
 
 @dataclass

@@ -138,8 +138,9 @@ def time_plot(panel: Panel, windows: Sequence[FaultWindow], end: float) -> Plot:
             axes.plot(line.times, line.values, label=line.label, linewidth=1.3)
         _shade(axes, windows)
         axes.set_xlim(0, max(end, 1e-3))
-        axes.set_ylim(bottom=0)
-        axes.margins(y=0.25)
+        # Headroom above the highest value keeps the fault labels off the lines.
+        top = max((v for ln in panel.lines for v in ln.values if math.isfinite(v)), default=0.0)
+        axes.set_ylim(0, top * 1.3 if top > 0 else 1.0)
         axes.set_xlabel("seconds since the run started")
         axes.set_ylabel(panel.unit)
         axes.grid(alpha=0.3)

@@ -372,3 +372,25 @@ def test_same_seed_and_traffic_give_the_same_decisions(
     assert 10 <= len(first) <= 60
     assert first == again
     assert first != other
+
+
+# --- rollback with server tags -------------------------------------------------------------------
+
+
+def test_rollback_of_a_run_re_enables_the_proxies_it_disabled_where_the_server_has_tags(
+    client: ToxiproxyClient, echo_upstream: Upstream
+) -> None:
+    from chaos.runner.rollback import Scope, rollback
+
+    client.create_proxy("mine", echo_upstream.address, run="r1")
+    client.create_proxy("theirs", echo_upstream.address, run="r2")
+    client.create_proxy("hand", echo_upstream.address)
+    for name in ("mine", "theirs", "hand"):
+        client.update_proxy(name, enabled=False)
+    client.add_toxic("theirs", LatencyAttributes(latency=5), name="slow@r1")
+    assert client.server_info().supports("tags")
+    report = client.run(rollback(client.api, Scope.run("r1"), tags=True))
+    assert report.enabled == ("mine",)
+    assert report.left_disabled == ("hand", "theirs")
+    assert [ref.name for ref in report.removed] == ["slow@r1"]
+    assert client.get_proxy("mine").enabled and not client.get_proxy("theirs").enabled

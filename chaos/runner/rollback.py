@@ -43,10 +43,13 @@ class Scope:
         return cls(tagged_only=True)
 
     def covers(self, toxic_name: str) -> bool:
+        return self.owns(run_id_of(toxic_name))
+
+    def owns(self, run_id: str | None) -> bool:
+        """Whether something tagged with ``run_id`` (None: untagged) is in scope."""
         if not self.tagged_only:
             return True
-        owner = run_id_of(toxic_name)
-        return owner is not None and (self.run_id is None or owner == self.run_id)
+        return run_id is not None and (self.run_id is None or run_id == self.run_id)
 
     def __str__(self) -> str:
         if not self.tagged_only:
@@ -88,24 +91,34 @@ class RollbackReport:
         return bool(self.removed or self.enabled)
 
 
-def plan_rollback(proxies: Mapping[str, Proxy], scope: Scope) -> RollbackPlan:
-    """The toxics in ``scope`` and, for ``Scope.everything()``, the proxies to re-enable."""
+def plan_rollback(
+    proxies: Mapping[str, Proxy], scope: Scope, *, tags: bool = False
+) -> RollbackPlan:
+    """The toxics in ``scope`` and the disabled proxies to re-enable: all of them for
+    ``Scope.everything()``; with ``tags`` (a gameday server, whose proxies carry the ``run``
+    that created them) also those of the runs in scope."""
     toxics = tuple(
         ToxicRef(proxy.name, toxic.name, toxic.type, toxic.stream)
         for proxy in sorted(proxies.values(), key=lambda p: p.name)
         for toxic in proxy.toxics
         if scope.covers(toxic.name)
     )
-    disabled = tuple(sorted(name for name, proxy in proxies.items() if not proxy.enabled))
-    if not scope.tagged_only:
-        return RollbackPlan(toxics, enable=disabled, left_disabled=())
-    return RollbackPlan(toxics, enable=(), left_disabled=disabled)
+    disabled = sorted(name for name, proxy in proxies.items() if not proxy.enabled)
+    ours = [
+        name
+        for name in disabled
+        if not scope.tagged_only or (tags and scope.owns(proxies[name].run))
+    ]
+    left = tuple(name for name in disabled if name not in ours)
+    return RollbackPlan(toxics, enable=tuple(ours), left_disabled=left)
 
 
-def rollback(api: Api, scope: Scope, *, dry_run: bool = False) -> Operation[RollbackReport]:
+def rollback(
+    api: Api, scope: Scope, *, dry_run: bool = False, tags: bool = False
+) -> Operation[RollbackReport]:
     """List, plan, then remove toxics before re-enabling proxies (so no traffic meets a toxic
-    that is about to go)."""
-    plan = plan_rollback((yield from api.list_proxies()), scope)
+    that is about to go). ``tags``: the server supports run tags on proxies (feature ``tags``)."""
+    plan = plan_rollback((yield from api.list_proxies()), scope, tags=tags)
     removed: list[ToxicRef] = []
     enabled: list[str] = []
     vanished: list[str] = []
@@ -178,4 +191,5 @@ def rollback_command(
         )
     scope = Scope.everything() if everything else Scope.run(run_id or "")
     with ToxiproxyClient(url) as client:
-        return describe(client.run(rollback(client.api, scope, dry_run=dry_run)))
+        tags = client.server_info().supports("tags")
+        return describe(client.run(rollback(client.api, scope, dry_run=dry_run, tags=tags)))

@@ -265,3 +265,11 @@ def test_scale_multiplies_listener_counts(tmp_path: Path) -> None:
     experiment = load(BASE, tmp_path).experiment
     assert scaled(experiment, 0.3).workload.listeners[0].count == 3
     assert scaled(experiment, 0.001).workload.listeners[0].count == 1
+
+
+def test_a_bandwidth_on_a_udp_link_is_the_datagram_rate_toxic(tmp_path: Path) -> None:
+    fault = _experiment(
+        tmp_path, [_fault(link="speaker->ingest", direction="upstream", bandwidth="2Mbps")]
+    ).faults[0]
+    (op,) = toxic_ops(fault, ["speaker->ingest"], RUN, udp=True)
+    assert (op.type, op.attributes) == ("rate", {"rate": 250})

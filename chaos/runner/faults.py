@@ -29,7 +29,6 @@ from chaos.experiment.stack import StackSpec
 from chaos.faults.client import AsyncToxiproxyClient, ToxiproxyNotFound
 from chaos.report.journal import JournalWriter
 from chaos.report.summary import FAULT_END, FAULT_START
-from chaos.runner.leases import add_leased_toxic, disable_leased
 from chaos.runner.rollback import Scope, rollback
 from chaos.runner.timeline import fault_params
 from chaos.runner.toxics import ToxicFault, ToxicOp, toxic_ops
@@ -66,7 +65,7 @@ class FaultDriver:
         lease_ms: int | None = None,
     ) -> None:
         """``proxies``: link → the names of its proxies on the server; ``lease_ms``: lease
-        every toxic and disable (the server has leases; see ``leases``)."""
+        every toxic and disable (the server has leases, and the run renews them)."""
         self.client = client
         self.backend = backend
         self.stack = stack
@@ -122,7 +121,8 @@ class FaultDriver:
         link = getattr(fault, "link", None)
         assert isinstance(link, str), f"{fault.kind} is a link fault"
         toxic: ToxicFault = fault  # type: ignore[assignment]  # every other link kind is refused
-        ops = toxic_ops(toxic, self._link_proxies(link), self.run_id)
+        udp = self.stack.links[link].protocol == "udp"
+        ops = toxic_ops(toxic, self._link_proxies(link), self.run_id, udp=udp)
         # Every proxy of the link at once: a fault hits all of a link's replicas together.
         added = await asyncio.gather(*(self._add_toxic(op) for op in ops), return_exceptions=True)
         applied.toxics += [op for op, outcome in zip(ops, added, strict=True) if outcome is None]
@@ -131,25 +131,20 @@ class FaultDriver:
             raise failed[0]
 
     async def _add_toxic(self, op: ToxicOp) -> None:
-        if self.lease_ms is not None:
-            await self.client.run(add_leased_toxic(self.client.api, op, self.lease_ms))
-        else:
-            await self.client.add_toxic(
-                op.proxy,
-                dict(op.attributes),
-                type=op.type,
-                name=op.name,
-                stream=op.stream,
-                toxicity=op.toxicity,
-            )
+        await self.client.add_toxic(
+            op.proxy,
+            dict(op.attributes),
+            type=op.type,
+            name=op.name,
+            stream=op.stream,
+            toxicity=op.toxicity,
+            lease_ms=self.lease_ms,
+        )
 
     async def _disable(self, proxy: str) -> None:
-        if self.lease_ms is not None:
-            await self.client.run(
-                disable_leased(self.client.api, proxy, self.run_id, self.lease_ms)
-            )
-        else:
-            await self.client.update_proxy(proxy, enabled=False)
+        """Under a lease the proxy names its run, so renewals (and a sweep) can find it."""
+        run = self.run_id if self.lease_ms is not None else None
+        await self.client.update_proxy(proxy, enabled=False, run=run, lease_ms=self.lease_ms)
 
     async def remove(self, fault: Fault) -> list[str]:
         """End one fault; the problems met (empty when it was undone cleanly)."""

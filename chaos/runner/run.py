@@ -35,7 +35,6 @@ from chaos.metrics.scraper import Scraper, Target
 from chaos.metrics.store import SeriesStore
 from chaos.report.journal import JournalWriter, new_run_id
 from chaos.report.summary import SLO_KIND, VERDICT_KIND
-from chaos.runner import leases
 from chaos.runner.audience import Audience, audience_problems, scaled, stack_for
 from chaos.runner.faults import FaultDriver
 from chaos.runner.guards import GuardWatch, Trip, indicator
@@ -310,8 +309,15 @@ class GameDay:
         plan = backend.plan()
         links = [link for link in plan.links if self._proxied(link)]
         listen = f"{proxy_host(backend)}:0"
+        tags = self.server is not None and self.server.supports("tags")
         specs = [
-            ProxySpec(name=name, upstream=target, listen=listen)
+            ProxySpec(
+                name=name,
+                upstream=target,
+                listen=listen,
+                protocol="udp" if self.stack_spec.links[link].protocol == "udp" else None,
+                run=self.run_id if tags else None,
+            )
             for link in links
             for name, target in zip(plan.proxy_names(link), plan.links[link], strict=True)
         ]
@@ -337,17 +343,18 @@ class GameDay:
 
     def _lease_ms(self) -> int | None:
         """The faults' lease when the server has leases (else rollback relies on the sweep)."""
-        if self.server is None or not self.server.supports(leases.FEATURE):
+        if self.server is None or not self.server.supports("leases"):
             return None
         return max(1, round(self.experiment.rollback.lease.seconds * 1000))
 
     async def _renew_leases(self, lease_ms: int) -> None:
-        """Renew the run's leases every third of the lease while the run lives."""
+        """Renew every leased fault of the run in one call, every third of the lease, so two
+        missed renewals still leave it covered and a SIGKILLed run's faults end within one."""
         assert self.client is not None
         while True:
-            await asyncio.sleep(leases.renew_every(lease_ms))
+            await asyncio.sleep(lease_ms / 3000)
             try:
-                await self.client.run(leases.renew(self.client.api, self.run_id, lease_ms))
+                await self.client.renew_leases(self.run_id, lease_ms)
             except GamedayError as exc:  # the next renewal may get through; the lease is 3x
                 self.journal.write("lease.renew_failed", error=exc.render())
                 self.view.event(f"lease renewal failed: {exc.what}")

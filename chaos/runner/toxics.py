@@ -93,9 +93,14 @@ def streams(direction: str) -> tuple[Stream, ...]:
     return ("upstream",) if direction == "upstream" else ("downstream",)
 
 
-def toxic_ops(fault: ToxicFault, proxies: Sequence[str], run_id: str) -> list[ToxicOp]:
-    """Every toxic that makes ``fault`` on the link's ``proxies``, tagged with the run."""
+def toxic_ops(
+    fault: ToxicFault, proxies: Sequence[str], run_id: str, *, udp: bool = False
+) -> list[ToxicOp]:
+    """Every toxic that makes ``fault`` on the link's ``proxies``, tagged with the run. On a
+    UDP proxy a bandwidth is the datagram ``rate`` toxic (same KB/s)."""
     toxic_type, attrs = attributes(fault)
+    if udp and toxic_type == "bandwidth":
+        toxic_type = "rate"
     both = fault.direction == "both"
     return [
         ToxicOp(

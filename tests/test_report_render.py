@@ -107,9 +107,9 @@ def test_listeners_and_howling_come_from_the_scraped_gauges(
     assert skipped == 0
     last = max(store.latest("gameday_listeners_connected", None, WALL0 + 100).values())
     assert line(drawn, "listeners", "connected (probes)").values[-1] == last
-    howling = line(drawn, "howling", "hearing a howl now")
+    howling = line(drawn, "howling", "probes hearing a howl now")
     assert at(howling, 20.0) == 0 and at(howling, 27.0) == 3  # both faults at once, 25-30 s
-    heard = line(drawn, "howling", "howling heard (listener-seconds/s)")
+    heard = line(drawn, "howling", "probes: howling listener-seconds/s")
     assert at(heard, 20.0) == 0 and at(heard, 29.0) == pytest.approx(3.0, rel=0.25)
 
 
@@ -127,17 +127,33 @@ def test_launch_distribution_counts_every_join_after_the_baseline(
     assert p50 is not None and p95 is not None and p50 < p95
 
 
-def test_howling_is_no_data_when_no_listener_ran_the_detector() -> None:
+def test_howling_is_no_data_when_nothing_listened_for_it() -> None:
     store = SeriesStore()
-    for t in range(10):
-        store.append(SeriesKey.of("gameday_listener_howl_monitored_total"), WALL0 + t, 0.0)
-        store.append(SeriesKey.of("gameday_listeners_howling"), WALL0 + t, 0.0)
-    panel = howling_panel(store, make_grid({"h": [WALL0 + t for t in range(10)]}, WALL0))
+    times = [WALL0 + t for t in range(12)]
+    for t in times[:10]:
+        store.append(SeriesKey.of("gameday_listener_howl_monitored_total"), t, 0.0)
+        store.append(SeriesKey.of("gameday_listeners_howling"), t, 0.0)
+    panel = howling_panel(store, make_grid({"h": times[:10]}, WALL0))
     assert not panel.has_data and "howl_sample" in panel.no_data
-    store.append(SeriesKey.of("gameday_listener_howl_monitored_total"), WALL0 + 10, 4.0)
-    store.append(SeriesKey.of("gameday_listeners_howling"), WALL0 + 10, 0.0)
-    panel = howling_panel(store, make_grid({"h": [WALL0 + t for t in range(11)]}, WALL0))
+    store.append(SeriesKey.of("gameday_listener_howl_monitored_total"), times[10], 4.0)
+    store.append(SeriesKey.of("gameday_listeners_howling"), times[10], 0.0)
+    panel = howling_panel(store, make_grid({"h": times[:11]}, WALL0))
     assert panel.has_data, "four monitored listeners hearing no howl is a measured zero"
+
+
+def test_howling_from_a_feedback_fault_and_the_stack_suppressing_it() -> None:
+    store = SeriesStore()
+    times = [WALL0 + t for t in range(12)]
+    for i, t in enumerate(times):
+        heard = SeriesKey.of("gameday_feedback_howl_seconds_total", {"fault": "loop"})
+        store.append(heard, t, float(min(i, 6)))  # howls 1 s per second until suppressed at 6 s
+        suppressed = SeriesKey.of("soundstage_origin_howl_suppressed_speakers")
+        store.append(suppressed, t, 1.0 if i >= 6 else 0.0)
+    panel = howling_panel(store, make_grid({"h": times}, WALL0))
+    labels = [ln.label for ln in panel.lines]
+    assert labels == ["feedback monitor: howling s/s", "speakers suppressed (origin)"]
+    assert panel.lines[0].values[5] == pytest.approx(1.0)
+    assert panel.lines[1].values[-1] == 1.0
 
 
 def test_counter_growth_counts_resets_as_promql_does() -> None:

@@ -36,7 +36,6 @@ RATE_WINDOW_SCRAPES = 4
 TTFA = "gameday_listener_time_to_first_audio_seconds"
 LATENCY = "gameday_listener_latency_seconds"
 HOWL_MONITORED = "gameday_listener_howl_monitored_total"
-HOWL_TITLE = "Howling (acoustic feedback heard by monitored listeners)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,29 +293,34 @@ def stall_panel(store: SeriesStore, grid: Grid) -> Panel:
 
 
 def howling_panel(store: SeriesStore, grid: Grid) -> Panel:
-    """Howling the probes heard. Only a sample of listeners runs the detector, so a run in
-    which none did has no data here, rather than a reassuring flat zero."""
-    monitored = store.range(HOWL_MONITORED, None, -math.inf, math.inf)
-    if not any(v > 0 for series in monitored for v in series.values):
-        return Panel(
-            "howling",
-            HOWL_TITLE,
-            "listeners",
-            (),
-            f"no listener's audio went through the howling detector ({HOWL_MONITORED} "
-            "never grew; framed listeners sampled by howl_sample run it)",
-        )
+    """Howling as each part of the run heard it: the probes (only a sample of listeners runs
+    the detector, so probes none of which ran it add nothing rather than a reassuring flat
+    zero), a feedback fault's own monitor, and the stack's suppression when it has one."""
+    names = store.names()
     lines = []
-    howling = _gauge_sum(store, "gameday_listeners_howling", grid)
-    if howling is not None:
-        lines.append(Line("hearing a howl now", howling.times, howling.values))
-    for name, label in (
-        ("gameday_listener_howl_seconds_total", "howling heard (listener-seconds/s)"),
-        ("gameday_listener_howls_total", "howls starting/s"),
-    ):
-        if name in store.names():
-            lines.append(Line(label, grid.relative(), _windowed(store, grid, name, _rate)))
-    return Panel("howling", HOWL_TITLE, "listeners", tuple(lines), "no howling series scraped")
+    monitored = store.range(HOWL_MONITORED, None, -math.inf, math.inf)
+    if any(v > 0 for series in monitored for v in series.values):
+        howling = _gauge_sum(store, "gameday_listeners_howling", grid)
+        if howling is not None:
+            lines.append(Line("probes hearing a howl now", howling.times, howling.values))
+        if "gameday_listener_howl_seconds_total" in names:
+            rates = _windowed(store, grid, "gameday_listener_howl_seconds_total", _rate)
+            lines.append(Line("probes: howling listener-seconds/s", grid.relative(), rates))
+    if "gameday_feedback_howl_seconds_total" in names:
+        rates = _windowed(store, grid, "gameday_feedback_howl_seconds_total", _rate)
+        lines.append(Line("feedback monitor: howling s/s", grid.relative(), rates))
+    suppressed = _gauge_sum(store, "soundstage_origin_howl_suppressed_speakers", grid)
+    if suppressed is not None:
+        lines.append(Line("speakers suppressed (origin)", suppressed.times, suppressed.values))
+    return Panel(
+        "howling",
+        "Howling (acoustic feedback)",
+        "listeners / speakers",
+        tuple(lines),
+        f"nothing listened for howling: no probe ran the detector ({HOWL_MONITORED} never grew;"
+        " framed listeners sampled by howl_sample run it), no feedback fault's monitor"
+        " (gameday_feedback_*) and no stack suppression metric was scraped",
+    )
 
 
 def panels(store: SeriesStore, grid: Grid) -> list[Panel]:

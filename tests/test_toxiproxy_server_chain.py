@@ -30,6 +30,8 @@ def passing(kind: str, value: int) -> Toxic:
         "slicer": {"average_size": 1 + value % 7, "size_variation": value % 2, "delay": value},
         "bandwidth": {"rate": 50_000 + value},
         "slow_close": {"delay": value % 2},
+        "loss": {"probability": value % 3 / 10, "h": 1, "rto": 1 + value % 3, "mss": 1 + value},
+        "shared_bandwidth": {"rate": 50_000 + value},
     }[kind]
     return TOXIC_TYPES[kind](attributes)
 
@@ -46,7 +48,9 @@ operations = st.lists(
         st.tuples(st.just("data"), st.binary(min_size=1, max_size=64)),
         st.tuples(
             st.just("add"),
-            st.sampled_from(["noop", "latency", "slicer", "bandwidth", "slow_close"]),
+            st.sampled_from(
+                ["noop", "latency", "slicer", "bandwidth", "slow_close", "loss", "shared_bandwidth"]
+            ),
             st.integers(0, 20),
         ),
         st.tuples(st.just("update"), st.integers(0, 5), st.integers(0, 20)),

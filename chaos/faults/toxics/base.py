@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,18 @@ class Stub(Protocol):
 
     def close(self) -> None:
         """End the link from here: the output closes and the writer closes its socket."""
+
+
+async def sleep_until(deadline: float) -> None:
+    """Sleep until ``time.monotonic()`` reaches ``deadline`` — never return before it.
+
+    Event-loop timers can fire early: uvloop's are whole milliseconds, counted from a clock
+    cached when the loop iteration began, so a timer set late in a busy iteration fires up to a
+    millisecond or more before its time. A chunk released early is a latency error, so re-check
+    and sleep the remainder (sub-millisecond remainders take a loop iteration or two).
+    """
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, MAX_SLEEP_SECONDS))
 
 
 async def sleep_seconds(seconds: float) -> None:

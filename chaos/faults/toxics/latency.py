@@ -11,7 +11,7 @@ import random
 import time
 from typing import ClassVar
 
-from chaos.faults.toxics.base import Stub, Toxic, negative, sleep_seconds
+from chaos.faults.toxics.base import Stub, Toxic, negative, sleep_until
 
 
 def delay_ms(latency: int, jitter: int, rng: random.Random) -> int:
@@ -40,7 +40,7 @@ class LatencyToxic(Toxic):
         while (chunk := await stub.receive()) is not None:
             stub.pending = chunk
             wait = wait_seconds(delay_ms(latency, jitter, stub.rng), chunk.stamp, time.monotonic())
-            await sleep_seconds(wait)
+            await sleep_until(time.monotonic() + wait)
             # Like Toxiproxy, the stamp moves by the wait so a later latency toxic adds its own.
             chunk.stamp += wait
             await stub.send(chunk)

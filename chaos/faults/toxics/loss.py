@@ -22,11 +22,10 @@ the same seed and the same traffic stall the same segments.
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
-from chaos.faults.toxics.base import Chunk, Stub, Toxic, negative, probability, sleep_seconds
+from chaos.faults.toxics.base import Chunk, Stub, Toxic, negative, probability, sleep_until
 
 DEFAULT_RTO_MS = 200
 """Linux's minimum RTO, which is what a loopback or LAN path sees."""
@@ -177,7 +176,7 @@ class LossToxic(Toxic):
             start = 0
             for end, release in schedule:
                 stub.pending = Chunk(chunk.data[start:], chunk.stamp)
-                await sleep_seconds(release - time.monotonic())
+                await sleep_until(release)
                 state.floor = release
                 await stub.send(Chunk(chunk.data[start:end], chunk.stamp))
                 start = end

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import ClassVar
 
-from chaos.faults.toxics.base import Chunk, Stub, Toxic, ToxicSchema, sleep_seconds
+from chaos.faults.toxics.base import Chunk, Stub, Toxic, ToxicSchema, sleep_until
 
 MIN_QUANTUM = 1448
 """One MSS: the smallest slot, so fairness is per segment at low rates."""
@@ -72,7 +72,7 @@ class SharedBandwidthToxic(Toxic):
                 stub.pending = Chunk(data, chunk.stamp)
                 link = self.link
                 piece = data[: quantum(link.rate)]
-                await sleep_seconds(link.reserve(len(piece), time.monotonic()) - time.monotonic())
+                await sleep_until(link.reserve(len(piece), time.monotonic()))
                 await stub.send(Chunk(piece, chunk.stamp))
                 data = data[len(piece) :]
             stub.pending = None

@@ -20,6 +20,7 @@ from typing import Any
 from chaos.experiment.faults import (
     DownFault,
     Fault,
+    FeedbackFault,
     KillFault,
     PauseFault,
     RestartFault,
@@ -27,6 +28,7 @@ from chaos.experiment.faults import (
 )
 from chaos.experiment.stack import StackSpec
 from chaos.faults.client import AsyncToxiproxyClient, ToxiproxyNotFound
+from chaos.faults.feedback import FeedbackLoop
 from chaos.report.journal import JournalWriter
 from chaos.report.summary import FAULT_END, FAULT_START
 from chaos.runner.rollback import Scope, rollback
@@ -44,6 +46,7 @@ class _Applied:
     disabled: list[str] = field(default_factory=list)
     paused: list[str] = field(default_factory=list)
     killed: list[str] = field(default_factory=list)
+    loop: FeedbackLoop | None = None
 
 
 def replicas_of(target: str, stack: StackSpec) -> list[str]:
@@ -63,9 +66,11 @@ class FaultDriver:
         journal: JournalWriter,
         *,
         lease_ms: int | None = None,
+        feedback: Mapping[str, FeedbackLoop] | None = None,
     ) -> None:
         """``proxies``: link → the names of its proxies on the server; ``lease_ms``: lease
-        every toxic and disable (the server has leases, and the run renews them)."""
+        every toxic and disable (the server has leases, and the run renews them);
+        ``feedback``: fault name → its loop, made (and its metrics registered) before the run."""
         self.client = client
         self.backend = backend
         self.stack = stack
@@ -73,6 +78,7 @@ class FaultDriver:
         self.run_id = run_id
         self.journal = journal
         self.lease_ms = lease_ms
+        self.feedback = dict(feedback or {})
         self.active: dict[str, _Applied] = {}
 
     def _link_proxies(self, link: str) -> list[str]:
@@ -99,6 +105,10 @@ class FaultDriver:
                         self.backend.send_signal(replica, signal.SIGSTOP)
                         applied.paused.append(replica)
                     details["replicas"] = applied.paused
+                case FeedbackFault():
+                    applied.loop = self.feedback[fault.name]
+                    await applied.loop.start()
+                    details["via"] = fault.feedback.via
                 case RestartFault():
                     replicas = replicas_of(target_of(fault), self.stack)
                     for replica in replicas:
@@ -150,7 +160,8 @@ class FaultDriver:
         """End one fault; the problems met (empty when it was undone cleanly)."""
         applied = self.active.pop(fault.name, None)
         problems = [] if applied is None else await self._undo(applied)
-        self.journal.write(FAULT_END, name=fault.name, type=fault.kind, problems=problems)
+        effect = applied.loop.summary() if applied is not None and applied.loop else {}
+        self.journal.write(FAULT_END, name=fault.name, type=fault.kind, problems=problems, **effect)
         return problems
 
     async def _signal(self, replica: str, sig: signal.Signals) -> None:
@@ -186,6 +197,8 @@ class FaultDriver:
             await attempt(f"resume {replica}", partial(self._signal, replica, signal.SIGCONT))
         for replica in applied.killed:
             await attempt(f"start {replica} again", partial(self.backend.restart, replica))
+        if applied.loop is not None:
+            await attempt("open the feedback loop", applied.loop.stop)
         return problems
 
     async def rollback(self) -> list[str]:

@@ -24,10 +24,12 @@ from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 
 from chaos.errors import ExitCode, GamedayError, InfrastructureError, InvalidInput
+from chaos.experiment.faults import FeedbackFault
 from chaos.experiment.loader import LoadedExperiment
 from chaos.experiment.stack import StackSpec
 from chaos.experiment.timeline import Timeline
 from chaos.faults.client import AsyncToxiproxyClient, ProxySpec, ServerInfo
+from chaos.faults.feedback import FeedbackLoop, target_in
 from chaos.metrics.backend import choose_prometheus, prometheus_backend
 from chaos.metrics.batch import RECORD_KIND, SampleBatch
 from chaos.metrics.prometheus_api import PrometheusAPI
@@ -54,9 +56,13 @@ from chaos.slo.window import Anchor, WindowSpec
 from chaos.slo.window import Timeline as WallTimeline
 from chaos.stack import state
 from chaos.stack.backend import StackBackend, make_backend, proxy_host
+from chaos.stack.capabilities import COMPONENT_KINDS, PROXY_KINDS
 from chaos.stack.local import RunningStack
 from chaos.workload.metrics import ListenerCollector
 from chaos.workload.stats import ListenerStats
+
+BACKEND_KINDS = PROXY_KINDS | COMPONENT_KINDS
+"""Fault kinds a stack backend is asked about; feedback and floods are the harness's own."""
 
 GUARD_EVERY = 1.0
 """Seconds between guard checks (the scrape interval: no new data comes faster)."""
@@ -267,7 +273,7 @@ class GameDay:
             self.run_dir,
             self.run_id,
             tied=not self.options.keep_stack,
-            fault_kinds=tuple(sorted({f.kind for f in self.experiment.faults})),
+            fault_kinds=tuple(sorted({f.kind for f in self.experiment.faults} & BACKEND_KINDS)),
         )
         url = self.options.toxiproxy
         if url is None and hasattr(self.backend, "start_proxy"):
@@ -333,6 +339,7 @@ class GameDay:
             lease_ms=self._lease_ms(),
         )
         self.stack = await backend.start({p.name: p.listen for p in created})
+        self.driver.feedback = self._feedback_loops(self.stack)
         self.journal.write(
             "stack.up",
             processes=[{"name": p.name, "pid": p.pid} for p in self.stack.processes],
@@ -358,6 +365,39 @@ class GameDay:
             except GamedayError as exc:  # the next renewal may get through; the lease is 3x
                 self.journal.write("lease.renew_failed", error=exc.render())
                 self.view.event(f"lease renewal failed: {exc.what}")
+
+    def _feedback_loops(self, stack: RunningStack) -> dict[str, FeedbackLoop]:
+        """One loop per feedback fault, made now so its gameday_feedback_* metrics exist
+        (and SLOs on them pass the name check) before it closes."""
+        entry = self.stack_spec.audience.listeners
+        faults = [f for f in self.experiment.faults if isinstance(f, FeedbackFault)]
+        if faults and entry is None:
+            raise InvalidInput(
+                "a feedback fault listens to the room, and the stack spec does not say where "
+                "listeners connect",
+                where=str(self.loaded.stack_path),
+                fix="add `audience: {listeners: {link: LINK, path: /stream}}` to the spec",
+            )
+        speaker_links = [link for link in self.stack_spec.links if link.startswith("speaker->")]
+        loops = {}
+        for fault in faults:
+            assert entry is not None
+            target = target_in(
+                stack,
+                fault.feedback.speaker,
+                entry.path,
+                component=self.stack_spec.audience.speakers or "speaker",
+                listener_link=entry.link,
+                ingest_link=speaker_links[0] if speaker_links else "speaker->ingest",
+            )
+            loops[fault.name] = FeedbackLoop(
+                fault.name,
+                fault.feedback,
+                target,
+                self.registry,
+                lease=self.experiment.rollback.lease.seconds,
+            )
+        return loops
 
     async def _start_metrics(self) -> None:
         assert self.stack is not None
@@ -576,11 +616,12 @@ class GameDay:
         return []
 
     async def _remove_proxies(self) -> list[str]:
-        """Proxies this run created on an external server go (the embedded one just stops)."""
+        """Proxies this run created on an external server go (the embedded one just stops, and
+        a backend's own proxy, Docker's container, went with the stack)."""
         if self.client is None:
             return []
         problems = []
-        if self.embedded is None and not self.options.keep_stack:
+        if self.options.toxiproxy is not None and not self.options.keep_stack:
             for name in self.created_proxies:
                 try:
                     await self.client.delete_proxy(name)

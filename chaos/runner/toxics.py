@@ -16,7 +16,6 @@ from typing import Any
 from chaos.errors import InvalidInput
 from chaos.experiment.faults import (
     BandwidthFault,
-    FeedbackFault,
     FloodFault,
     LatencyFault,
     LimitDataFault,
@@ -118,8 +117,6 @@ def toxic_ops(
 
 def not_runnable(fault: object) -> str | None:
     """Why this runner cannot carry out a fault on any server yet; None when it can."""
-    if isinstance(fault, FeedbackFault):
-        return "feedback loops need the speakers' echo path, which gameday does not drive yet"
     if isinstance(fault, FloodFault):
         return "floods need the flood generator (competing connections), not in gameday yet"
     return None

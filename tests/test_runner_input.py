@@ -174,3 +174,19 @@ def test_keep_stack_leaves_the_stack_for_stack_down(
     down = gameday("stack", "down", cwd=tmp_path)
     assert down.returncode == 0 and "stopped 1 process" in down.stdout, down.stdout + down.stderr
     assert _toxics(proxy.url) == []
+
+
+@pytest.mark.timeout(60)
+def test_an_unhealthy_baseline_is_an_infrastructure_verdict_before_any_fault(
+    tmp_path: Path, proxy: EmbeddedToxiproxy
+) -> None:
+    steady = "  - {name: steady, min: up, above: 5, during: baseline}\n"
+    path = tiny_experiment(tmp_path)
+    path.write_text(path.read_text().replace("slos:\n", "slos:\n" + steady))
+    done = gameday("run", path, "--toxiproxy", proxy.url, "--out", tmp_path / "run")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "verdict: infrastructure" in done.stdout
+    assert "not in a steady state before any fault" in done.stdout and "steady" in done.stdout
+    kinds = _kinds(tmp_path / "run" / "journal.jsonl")
+    assert "steady_state" in kinds and "fault.start" not in kinds
+    assert _toxics(proxy.url) == []

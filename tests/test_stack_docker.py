@@ -199,3 +199,20 @@ async def test_a_missing_image_is_an_infrastructure_error_and_leaves_nothing(
         await backend.start()
     assert _labelled(run_id) == []
     assert await cleanup(run_id) == []
+
+
+@pytest.mark.timeout(300)
+def test_the_demo_experiment_passes_on_the_docker_backend(image: str, tmp_path: Path) -> None:
+    from chaos.report.journal import read_journal
+    from tests.runner_support import gameday
+    from tests.test_runner_soundstage import _experiment
+
+    done = gameday(
+        "run", _experiment(tmp_path), "--backend", "docker", "--out", tmp_path / "run",
+        timeout=280,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verdict: pass" in done.stdout and "rollback problem" not in done.stdout
+    journal = read_journal(tmp_path / "run" / "journal.jsonl")
+    assert next(journal.of_kind("proxy"))["url"].startswith("http://10.214.")
+    assert journal.run_id is not None and _labelled(journal.run_id) == []

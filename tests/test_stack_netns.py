@@ -327,3 +327,23 @@ def test_gameday_stack_up_runs_soundstage_in_namespaces_and_down_removes_them(
     assert down.returncode == 0, down.stderr
     assert not [n for n in _namespaces() if n.startswith(prefix)]
     assert not state.exists()
+
+
+@needs_netns
+@pytest.mark.timeout(150)
+def test_the_demo_experiment_passes_on_the_namespace_backend(tmp_path: Path) -> None:
+    from chaos.report.journal import read_journal
+    from tests.runner_support import gameday
+    from tests.test_runner_soundstage import _experiment
+
+    done = gameday(
+        "run", _experiment(tmp_path), "--backend", "netns", "--out", tmp_path / "run",
+        timeout=140,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verdict: pass" in done.stdout and "rollback problem" not in done.stdout
+    journal = read_journal(tmp_path / "run" / "journal.jsonl")
+    assert journal.run_id is not None
+    up = next(journal.of_kind("stack.up"))
+    assert all(a.startswith("10.213.") for a in up["dialled"]["listener->edge"])
+    assert not [n for n in _namespaces() if n.startswith(f"gd-{run_key(journal.run_id)}-")]

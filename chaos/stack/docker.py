@@ -13,8 +13,9 @@ more a process cannot have: ``partition`` disconnects a replica from the network
 connects it again at its address. Everything is labelled ``gameday.run=<run id>``, so
 ``cleanup(run_id)`` removes a killed run's containers and network too.
 
-Images: every component runs ``image`` (default: what ``gameday images build`` made from this
-source tree), or its own from ``images`` (component → image), with the spec's command.
+Images: every component runs its own from ``images`` (component → image, `--image`), or
+``image``, or ``$GAMEDAY_IMAGE``, or what ``gameday images build`` made from this source tree,
+with the spec's command (``python`` as the first word runs the image's ``python``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import httpx
 from chaos.errors import InfrastructureError, InvalidInput
 from chaos.experiment.stack import StackSpec
 from chaos.stack.docker_engine import COMPONENT_LABEL, RUN_LABEL, client
-from chaos.stack.images import image_tag
+from chaos.stack.images import default_image
 from chaos.stack.local import RunningStack, answers
 from chaos.stack.netns_topology import choose_subnet, run_key, used_networks
 from chaos.stack.plan import StackPlan, plan_stack
@@ -135,7 +136,11 @@ class DockerBackend:
         return f"gd-{self.key}-{replica}"
 
     def _image_for(self, component: str) -> str:
-        return self.images.get(component) or self.image or image_tag()
+        if component in self.images:
+            return self.images[component]
+        if self.image is None:
+            self.image = default_image(self.engine)
+        return self.image
 
     # ------------------------------------------------------------------ start
 
@@ -203,7 +208,7 @@ class DockerBackend:
         await self._run(
             PROXY,
             PROXY,
-            self.image or image_tag(),
+            self._image_for(PROXY),
             ["gameday", "proxy", "serve", "-host", self.proxy_host, "-port", str(PROXY_API_PORT)],
             self.proxy_host,
             {},
@@ -335,33 +340,44 @@ class DockerBackend:
     # ------------------------------------------------------------------ stop
 
     async def stop(self) -> list[str]:
-        """Stop and remove every container (logs saved first) and the network; idempotent.
-
-        Returns the replicas that needed SIGKILL after the grace period.
-        """
-        killed: list[str] = []
+        """Stop and remove every container (logs saved first), all at once, the fault proxy
+        last, then the network; idempotent. The replicas that needed SIGKILL after the grace
+        period."""
         containers, self._containers = self._containers, {}
-        for name, container in containers.items():
-            try:
-                await asyncio.to_thread(container.reload)
-                if container.status == "paused":
-                    await asyncio.to_thread(container.unpause)
-                began = time.monotonic()
-                await asyncio.to_thread(container.stop, timeout=round(self.grace))
-                await asyncio.to_thread(container.reload)
-                exit_code = container.attrs["State"].get("ExitCode")
-                if exit_code == 137 and time.monotonic() - began >= self.grace:
-                    killed.append(name)
-                log = self.run_dir / "logs" / f"{name}.log"
-                log.parent.mkdir(parents=True, exist_ok=True)
-                log.write_bytes(await asyncio.to_thread(container.logs))
-            finally:
-                await asyncio.to_thread(container.remove, force=True)
+        proxy = containers.pop(PROXY, None)
+        outcomes = await asyncio.gather(
+            *(self._stop_one(name, c) for name, c in containers.items()), return_exceptions=True
+        )
+        if proxy is not None:
+            await self._stop_one(PROXY, proxy)
         network, self._network = self._network, None
         if network is not None:
             await asyncio.to_thread(network.remove)
         await cleanup(self.run_id)  # anything a partial start left unregistered
-        return killed
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return [name for name, killed in zip(containers, outcomes, strict=True) if killed is True]
+
+    async def _stop_one(self, name: str, container: Any) -> bool:
+        """SIGTERM, SIGKILL after the grace period; True when it needed the SIGKILL."""
+        try:
+            await asyncio.to_thread(container.reload)
+            if container.status == "paused":
+                await asyncio.to_thread(container.unpause)
+            began = time.monotonic()
+            await asyncio.to_thread(container.stop, timeout=round(self.grace))
+            await asyncio.to_thread(container.reload)
+            killed = bool(
+                container.attrs["State"].get("ExitCode") == 137
+                and time.monotonic() - began >= self.grace
+            )
+            log = self.run_dir / "logs" / f"{name}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_bytes(await asyncio.to_thread(container.logs))
+            return killed
+        finally:
+            await asyncio.to_thread(container.remove, force=True)
 
 
 async def cleanup(run_id: str) -> list[str]:

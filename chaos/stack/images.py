@@ -11,6 +11,8 @@ pip. Users who ship their own images do not need any of it: see ``DockerBackend(
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -22,9 +24,13 @@ from typing import Any
 from chaos.errors import InfrastructureError
 from chaos.stack.docker_engine import client
 
+log = logging.getLogger(__name__)
+
 BASE_REPOSITORY = "gameday-base"
 REPOSITORY = "gameday-soundstage"
 SOURCE_LABEL = "gameday.source"
+IMAGE_ENV = "GAMEDAY_IMAGE"
+"""Names the image every component runs (a user's own), instead of the built one."""
 RECIPE = 1
 _PROJECT_WHEEL = "chaos_gameday-"
 """Bump when the build steps change, so every cached image is rebuilt."""
@@ -85,6 +91,27 @@ def source_key(root: Path, base: BaseRecipe) -> str:
 def image_tag(root: Path | None = None, base: BaseRecipe | None = None) -> str:
     """The tag of the image built from this source tree (what the Docker backend runs)."""
     return f"{REPOSITORY}:{source_key(root or project_root(), base or BaseRecipe())}"
+
+
+def default_image(engine: Any) -> str:
+    """What the Docker backend runs when no image is named: ``$GAMEDAY_IMAGE``, else the image
+    of this very source tree, else the last one built (``:latest``, with a warning that it
+    may be stale: the tree changed since `gameday images build`)."""
+    named = os.environ.get(IMAGE_ENV)
+    if named:
+        return named
+    exact = image_tag()
+    if _has(engine, exact):
+        return exact
+    latest = f"{REPOSITORY}:latest"
+    if _has(engine, latest):
+        log.warning(
+            "no image of the current sources (%s); running %s: `gameday images build` to update",
+            exact,
+            latest,
+        )
+        return latest
+    return exact
 
 
 def _has(engine: Any, tag: str) -> bool:

@@ -25,7 +25,7 @@ from pathlib import Path
 from chaos.errors import InfrastructureError, InvalidInput
 from chaos.experiment.stack import StackSpec
 from chaos.faults.kernel import nft, tc
-from chaos.faults.kernel.commands import in_namespace, run
+from chaos.faults.kernel.commands import in_namespace, run, run_sync
 from chaos.stack.local import LocalProcessBackend, RunningStack
 from chaos.stack.netns_topology import Topology, namespaces_of, run_key, used_networks
 from chaos.stack.plan import StackPlan, plan_stack
@@ -55,6 +55,8 @@ class NamespaceBackend(LocalProcessBackend):
         """Fault name → (namespace, the command that undoes it), for removal and rollback."""
 
     # ------------------------------------------------------------------ plan and start
+    # The namespaces are built with the plan, not at start: the harness creates fault proxies
+    # between the two, and they must listen on the harness's veth (``proxy_host``).
 
     def _make_plan(self) -> StackPlan:
         if os.geteuid() != 0:
@@ -75,6 +77,9 @@ class NamespaceBackend(LocalProcessBackend):
         draft = plan_stack(self.spec, allocate)
         names = [r.name for r in draft.replicas if r.command is not None]
         topology = self._topology = Topology.of(self.run_id, names, used_networks())
+        self._built = True  # from the first command on: stop() removes whatever was made
+        for argv in topology.setup():
+            run_sync(argv)
         return StackPlan(
             draft.spec,
             tuple(
@@ -98,11 +103,7 @@ class NamespaceBackend(LocalProcessBackend):
         return in_namespace(self.topology.namespace(replica), command)
 
     async def start(self, proxies: Mapping[str, str] | None = None) -> RunningStack:
-        topology = self.topology
         try:
-            for argv in topology.setup():
-                await run(argv)
-            self._built = True
             return await super().start(proxies)
         except BaseException:
             await self.stop()

@@ -133,6 +133,7 @@ def test_capacity_buckets_hold_a_few_frames(rate: int) -> None:
 def test_capabilities_refuse_faults_a_backend_cannot_make() -> None:
     assert unsupported("local", ["latency", "kill", "partition"]) == ["partition"]
     assert unsupported("netns", ["kernel-loss", "shared-capacity", "kill"]) == []
+    assert unsupported("local", ["feedback", "flood"]) == []  # the harness's, not the stack's
     with pytest.raises(InvalidInput, match="partition") as refused:
         require("local", ["partition"])
     assert "docker" in (refused.value.fix or "")

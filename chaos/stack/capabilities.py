@@ -98,8 +98,13 @@ def backend(name: str) -> Backend:
 
 
 def unsupported(name: str, kinds: Iterable[str]) -> list[str]:
-    """The fault kinds among ``kinds`` that backend ``name`` cannot make, sorted."""
-    return sorted(set(kinds) - backend(name).kinds)
+    """The fault kinds among ``kinds`` that backend ``name`` cannot make, sorted.
+
+    Only kinds some backend makes are a backend's business: others (a feedback loop in the
+    speakers, a flood of competing traffic) are the harness's, whatever runs the stack.
+    """
+    governed = frozenset().union(*(b.kinds for b in BACKENDS.values()))
+    return sorted((set(kinds) & governed) - backend(name).kinds)
 
 
 def require(name: str, kinds: Iterable[str] = ()) -> Backend:

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMPS := .stamps
 # Debian packages the test suite drives for real (installed when we are root and they are missing).
-APT_PACKAGES ?= icecast2 ffmpeg prometheus iperf3 chromium
+APT_PACKAGES ?= icecast2 ffmpeg prometheus iperf3 chromium debootstrap nftables iproute2
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint typecheck bench venv apt clean

@@ -18,6 +18,7 @@ from chaos.faults.server.errors import ApiError
 from chaos.faults.server.leases import LeaseBook
 from chaos.faults.server.metrics import ServerMetrics
 from chaos.faults.server.runtime import Runtime
+from chaos.faults.toxics import Chunk
 from chaos.faults.toxics.datagram import DATAGRAM_TOXIC_TYPES, Datagram, apply_all
 from chaos.faults.toxics.datagram.corrupt import flip_bit
 from chaos.faults.toxics.loss import (
@@ -378,3 +379,52 @@ def test_flood_plan_from_a_share_of_capacity() -> None:
         FloodPlan.share(1.5, 1000, 1)
     with pytest.raises(ValueError):
         FloodPlan(0, 1000)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "attributes"),
+    [
+        ("loss", {"p": 0.05, "r": 0.3}),
+        ("latency", {"latency": 30, "jitter": 20}),
+        ("duplicate", {"probability": 0.2}),
+        ("corrupt", {"probability": 0.2}),
+    ],
+)
+def test_every_random_datagram_toxic_repeats_its_decisions_for_a_seed(
+    type_name: str, attributes: dict[str, float]
+) -> None:
+    assert _run(type_name, 500, seed=5, **attributes) == _run(type_name, 500, seed=5, **attributes)
+    assert _run(type_name, 500, seed=5, **attributes) != _run(type_name, 500, seed=6, **attributes)
+
+
+async def _slices_through_seeded_chain(seed: int) -> list[tuple[int, bytes]]:
+    """Pieces (link, data) out of slicer chains whose toxicity is rolled per link."""
+    import asyncio
+
+    from chaos.faults.server.chain import Chain
+    from chaos.faults.toxics.slicer import SlicerToxic
+
+    class Entry:
+        toxic = SlicerToxic({"average_size": 40, "size_variation": 30, "delay": 0})
+        toxicity = 0.5
+
+    runtime = Runtime(seed, None, ServerMetrics(proxy_metrics=False, runtime_metrics=False))
+    pieces: list[tuple[int, bytes]] = []
+    for ordinal in range(1, 9):
+        chain = Chain([Entry()], runtime.rng_for("edge", "downstream", ordinal))
+        chain.start()
+        for _ in range(3):
+            chain.head_input.force(Chunk(bytes(range(200)), 0.0))
+        chain.head_input.close()
+        while (chunk := await chain.sink.get()) is not None:
+            pieces.append((ordinal, chunk.data))
+        await asyncio.sleep(0)
+    return pieces
+
+
+async def test_same_seed_same_toxicity_rolls_and_slicer_cuts_per_link() -> None:
+    first = await _slices_through_seeded_chain(21)
+    assert first == await _slices_through_seeded_chain(21)
+    assert first != await _slices_through_seeded_chain(22)
+    sliced_links = {link for link, data in first if len(data) < 200}
+    assert 0 < len(sliced_links) < 8  # toxicity 0.5: some links act, some pass through

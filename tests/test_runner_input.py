@@ -190,3 +190,27 @@ def test_an_unhealthy_baseline_is_an_infrastructure_verdict_before_any_fault(
     kinds = _kinds(tmp_path / "run" / "journal.jsonl")
     assert "steady_state" in kinds and "fault.start" not in kinds
     assert _toxics(proxy.url) == []
+
+
+def _netns_ok() -> bool:
+    from chaos.stack.netns_probe import probe_netns
+
+    return probe_netns().ok
+
+
+@pytest.mark.skipif(not _netns_ok(), reason="the netns backend needs root and iproute2")
+@pytest.mark.timeout(90)
+def test_the_same_experiment_runs_on_the_namespace_backend(tmp_path: Path) -> None:
+    done = gameday(
+        "run",
+        tiny_experiment(tmp_path, length="2s"),
+        "--backend",
+        "netns",
+        "--out",
+        tmp_path / "run",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    journal = read_journal(tmp_path / "run" / "journal.jsonl")
+    (web,) = next(journal.of_kind("stack.up"))["processes"]
+    start = next(journal.of_kind("fault.start"))
+    assert start["toxics"] and not Path(f"/proc/{web['pid']}").exists()

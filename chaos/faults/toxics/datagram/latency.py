@@ -21,11 +21,9 @@ class DatagramLatencyToxic(DatagramToxic):
     fields: ClassVar[tuple[tuple[str, str], ...]] = (("latency", "int64"), ("jitter", "int64"))
 
     def validate(self) -> str | None:
-        problem = negative(self.attributes, "latency", "jitter")
-        if problem is None and self.attributes["jitter"] > self.attributes["latency"]:
-            return "attribute jitter must not exceed latency (a datagram cannot leave early)"
-        return problem
+        return negative(self.attributes, "latency", "jitter")
 
     def apply(self, datagram: Datagram, rng: random.Random, state: object) -> list[Datagram]:
+        """The TCP toxic's draw; a negative one (jitter above latency) sends at once, as there."""
         delay = delay_ms(self.attributes["latency"], self.attributes["jitter"], rng)
-        return [replace(datagram, due=datagram.due + delay / 1000)]
+        return [replace(datagram, due=datagram.due + max(delay, 0) / 1000)]

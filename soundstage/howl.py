@@ -7,10 +7,10 @@ set. Every ``HOP`` samples it takes a 64 ms Hann FFT of the speaker's input and 
 candidate, the strongest bin (150 Hz-7 kHz): *peaky* when it stands ``papr_db`` above the mean
 power (PAPR) and ``phpr_db`` above its would-be partials at ½, 3/2 and 2 times its frequency
 (PHPR) and above every bin 50-250 Hz away (a wide PNPR), at an audible level. A howl is a
-peaky bin that stays put (±1 bin) for ``persist_s``: speech moves its pitch, and so its
-strongest harmonic, syllable by syllable, and pauses; a loop ringing at its resonance does
-neither. Up to ``max_gap`` analyses may miss (a howl round a loop with streaming delay pulses
-at the loop period).
+peaky bin that stays put (within ±2 bins, 31 Hz: a loop's neighbouring modes beat) for
+``persist_s``: speech moves its pitch, and so its strongest harmonic, syllable by syllable, and
+pauses; a loop ringing at its resonance does neither. Up to ``max_gap`` analyses may miss (a
+howl round a loop with streaming delay pulses at the loop period).
 
 Once found, the speaker is ducked by ``duck_db`` (or muted) for ``hold_s``: the loop gain drops
 below one and the ring decays. If the loop is still closed when the hold ends, it rings again
@@ -129,7 +129,7 @@ class HowlGuard:
             and level_dbfs >= c.min_level_dbfs
             and _alone(power, k, peak * 10 ** (-c.phpr_db / 10))
         )
-        if peaky and abs(k - speaker.bin) <= 1 and speaker.run > 0:
+        if peaky and abs(k - speaker.bin) <= 2 and speaker.run > 0:
             speaker.run += 1 + speaker.gap
             speaker.gap = 0
         elif peaky:

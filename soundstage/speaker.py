@@ -7,7 +7,8 @@ device in the room: it joins as a listener and feeds what it hears, ``--echo-del
 and scaled by the gain (at ``--echo-resonance-hz``, if given), back into the microphone. Gain
 ≥ 1 is runaway feedback. The echo device can also be switched at run time, which is how a
 chaos harness injects feedback: ``POST /echo {"gain": 1.2, "delay_ms": 200,
-"resonance_hz": 1000}`` on the metrics port (gain 0 takes the device away; ``GET /echo`` reads).
+"resonance_hz": 1000, "lease_s": 30}`` on the metrics port (gain 0 takes the device away; with
+a lease it leaves by itself unless the request is repeated in time; ``GET /echo`` reads).
 
     python -m soundstage.speaker --api 127.0.0.1:8080 --ingest 127.0.0.1:5004 --room-name main
 """
@@ -74,6 +75,8 @@ class Speaker:
         self._echo_task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._stop: asyncio.Event | None = None
+        self._echo_expires: float | None = None
+        """Monotonic time the echo device leaves unless its lease is renewed (None: never)."""
         self.set_echo(config.echo_gain, config.echo_delay_ms, config.echo_resonance_hz)
         self.live = False
         registry.register(_SpeakerCollector(self))
@@ -106,11 +109,14 @@ class Speaker:
     def echo_control(self, request: dict[str, Any] | None) -> dict[str, Any]:
         """``/echo``: read (None) or change the echo device; ValueError for a bad request."""
         if request is not None:
-            unknown = set(request) - {"gain", "delay_ms", "resonance_hz"}
+            unknown = set(request) - {"gain", "delay_ms", "resonance_hz", "lease_s"}
             if unknown:
                 raise ValueError(
-                    f"unknown field(s) {sorted(unknown)}; use gain, delay_ms, resonance_hz"
+                    f"unknown field(s) {sorted(unknown)}; use gain, delay_ms, resonance_hz, lease_s"
                 )
+            lease = _number(request, "lease_s", 0.0) if "lease_s" in request else None
+            if lease is not None and lease <= 0:
+                raise ValueError("lease_s must be > 0 (leave it out for no lease)")
             gain = _number(request, "gain", self.config.echo_gain)
             delay_ms = _number(request, "delay_ms", self.config.echo_delay_ms)
             resonance: float | None = self.config.echo_resonance_hz
@@ -123,13 +129,28 @@ class Speaker:
             if gain < 0 or delay_ms < 0:
                 raise ValueError("gain and delay_ms must be >= 0")
             EchoPath(gain, int(delay_ms * 1000), resonance_hz=resonance)  # validates, or raises
-            self.set_echo(gain, delay_ms, resonance)
+            c = self.config
+            if (gain, delay_ms, resonance) != (c.echo_gain, c.echo_delay_ms, c.echo_resonance_hz):
+                self.set_echo(gain, delay_ms, resonance)  # a renewal alone keeps the loop as is
+            self._echo_expires = None if lease is None else time.monotonic() + lease
+        remaining = None if self._echo_expires is None else self._echo_expires - time.monotonic()
         return {
             "gain": self.config.echo_gain,
             "delay_ms": self.config.echo_delay_ms,
             "resonance_hz": self.config.echo_resonance_hz,
             "active": self._echo_task is not None,
+            "lease_remaining_s": None if remaining is None else max(0.0, remaining),
         }
+
+    def expire_echo(self, now: float) -> bool:
+        """Take the echo device away if its lease ran out (the harness that set it is gone, so
+        the fault must end by itself); whether it did."""
+        if self._echo_expires is None or now < self._echo_expires:
+            return False
+        self._echo_expires = None
+        self.log.warning("echo lease expired: the echo device leaves the room")
+        self.set_echo(0.0, self.config.echo_delay_ms, self.config.echo_resonance_hz)
+        return True
 
     async def go_live(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> int | None:
         """Create-or-find the room and go live; retries until the api answers or ``stop``."""
@@ -203,6 +224,7 @@ class Speaker:
         try:
             while not stop.is_set():
                 capture_us = time.time_ns() // 1000
+                self.expire_echo(time.monotonic())
                 samples = self.voice.next_frame()
                 echo = self.echo
                 if echo is not None:

@@ -34,6 +34,7 @@ def test_echo_resonance_out_of_range_is_refused(kwargs: dict[str, float]) -> Non
 async def test_echo_control_endpoint_switches_the_echo_device_at_run_time() -> None:
     import json
     import logging
+    import time
 
     import aiohttp
 
@@ -68,6 +69,18 @@ async def test_echo_control_endpoint_switches_the_echo_device_at_run_time() -> N
                 assert r.status == 400 and "JSON object" in (await r.json())["error"]
             async with http.post(url, data=b"{nope") as r:
                 assert r.status == 400
+            # A lease: renewing with the same settings keeps the loop as it is; unrenewed, the
+            # device leaves by itself (the harness that closed the loop may be dead).
+            path = speaker.echo
+            leased = {**body, "lease_s": 5}
+            async with http.post(url, data=json.dumps(leased)) as r:
+                assert 4 < (await r.json())["lease_remaining_s"] <= 5
+            assert speaker.echo is path
+            assert not speaker.expire_echo(time.monotonic())
+            assert speaker.expire_echo(time.monotonic() + 6)
+            assert speaker.echo is None and speaker.config.echo_gain == 0
+            async with http.post(url, data=json.dumps({"gain": 1.2, "lease_s": 0})) as r:
+                assert r.status == 400 and "lease_s" in (await r.json())["error"]
             async with http.post(url, data=json.dumps({"gain": 0})) as r:
                 assert (await r.json())["active"] is False
             assert speaker.echo is None

@@ -3,8 +3,9 @@
 Two ways to close it, both stack-agnostic (only HTTP and the speaker ingest are used):
 
 - ``via: device``: the speaker's own echo device is switched on through its control endpoint
-  (``POST {control_url}/echo {"gain", "delay_ms", "resonance_hz"}``, soundstage's speaker
-  simulator), and switched off (gain 0) when the fault ends.
+  (``POST {control_url}/echo {"gain", "delay_ms", "resonance_hz", "lease_s"}``, soundstage's
+  speaker simulator), renewed at a third of the lease, and switched off (gain 0) when the
+  fault ends; a harness that dies stops renewing, and the speaker ends the loop by itself.
 - ``via: harness``: the harness is the second device. It listens to the room's stream, passes
   what it hears through an ``AcousticPath`` (delay, resonance, gain) and sends it to the speaker
   ingest every 20 ms as frames of its own source, as a phone's audio picked up by the host's
@@ -133,7 +134,10 @@ class FeedbackLoop:
         feedback: Feedback,
         target: FeedbackTarget,
         registry: CollectorRegistry | None = None,
+        lease: float = 30.0,
     ) -> None:
+        """``lease``: the speaker drops its echo device by itself this long after the last
+        renewal (``via: device``), so the fault ends even if the harness is killed."""
         if feedback.via == "device" and target.control_url is None:
             raise InfrastructureError(
                 f"feedback fault {name!r} needs the speaker's control endpoint",
@@ -148,6 +152,7 @@ class FeedbackLoop:
             )
         self.name = name
         self.feedback = feedback
+        self.lease = lease
         self.target = target
         self.measure = _Measure()
         self._monitor = HowlMonitor(batch_seconds=0.25)
@@ -174,6 +179,7 @@ class FeedbackLoop:
             except BaseException:
                 await self._end_tasks()
                 raise
+            self._tasks.append(asyncio.create_task(self._renew()))
         else:
             self._tasks.append(asyncio.create_task(self._speak()))
         self.measure.closed_at = time.time()
@@ -210,14 +216,28 @@ class FeedbackLoop:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
+    async def _renew(self) -> None:
+        """Renew the echo device's lease at a third of its length while the loop is closed."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.lease / 3)
+            if self._stop.is_set():
+                return
+            try:
+                await self._set_echo(self.feedback.gain.fraction)
+            except InfrastructureError as exc:
+                log.warning("feedback %s: lease renewal failed: %s", self.name, exc)
+
     async def _set_echo(self, gain: float) -> None:
         assert self.target.control_url is not None
         url = self.target.control_url.rstrip("/") + "/echo"
-        body = {
+        body: dict[str, float] = {
             "gain": gain,
             "delay_ms": self.feedback.delay.seconds * 1000,
             "resonance_hz": self.feedback.resonance_hz,
         }
+        if gain > 0:
+            body["lease_s"] = self.lease
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,

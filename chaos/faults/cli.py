@@ -39,7 +39,12 @@ def serve(
     ] = False,
     seed: Annotated[
         int | None,
-        typer.Option("--seed", "-seed", help="Seed every random decision (toxicity, jitter)."),
+        typer.Option(
+            "--seed",
+            "-seed",
+            help="Seed every random decision (toxicity, jitter, slicing, loss); "
+            "POST /gameday/seed changes it while running.",
+        ),
     ] = None,
 ) -> None:
     """Run the embedded Toxiproxy-compatible server (the Toxiproxy 2.12 API) until Ctrl-C.

@@ -195,3 +195,18 @@ def test_a_disabled_udp_proxy_forwards_nothing_until_enabled(
     sock.sendto(b"back", (host, port))
     assert sock.recvfrom(100)[0] == b"back"
     sock.close()
+
+
+def test_udp_bytes_show_in_metrics_as_they_pass(sink: Collector) -> None:
+    import httpx
+
+    with EmbeddedToxiproxy("127.0.0.1", 0, proxy_metrics=True) as server:
+        with ToxiproxyClient(server.url) as api:
+            proxy = api.create_proxy("rtp", sink.address, protocol="udp")
+            api.add_toxic("rtp", DuplicateAttributes(probability=1.0), stream="upstream")
+            _send(proxy.listen, 10).close()
+            assert len(_settle(sink, 20)) == 20
+        metrics = httpx.get(f"{server.url}/metrics").text
+    labels = f'direction="upstream",listener="{proxy.listen}",proxy="rtp",upstream="{sink.address}"'
+    assert f"toxiproxy_proxy_received_bytes_total{{{labels}}} 1600.0" in metrics
+    assert f"toxiproxy_proxy_sent_bytes_total{{{labels}}} 3200.0" in metrics

@@ -1,7 +1,7 @@
 """``/metrics`` of the embedded server, with toxiproxy-server's flags and counter names.
 
-As in Toxiproxy, byte counters grow when a link ends (not while it runs), and sent bytes count
-only when the write side ended without error.
+As in Toxiproxy, byte counters of TCP proxies grow when a link ends (not while it runs), and
+sent bytes count only when the write side ended without error; UDP proxies count as they go.
 """
 
 from __future__ import annotations
@@ -50,6 +50,16 @@ class ServerMetrics:
             return
         self._received.labels(*labels).inc(received)
         if not write_failed:
+            self._sent.labels(*labels).inc(sent)
+
+    def datagram(self, labels: tuple[str, str, str, str], received: int, sent: int) -> None:
+        """A UDP proxy's bytes, counted as they pass (a datagram path has no end to wait for);
+        ``received`` what came in, ``sent`` what went out after the toxics (drops, duplicates)."""
+        if self._received is None or self._sent is None:
+            return
+        if received:
+            self._received.labels(*labels).inc(received)
+        if sent:
             self._sent.labels(*labels).inc(sent)
 
     def render(self) -> tuple[bytes, str]:

@@ -138,7 +138,11 @@ class UdpProxy(ProxyBase):
             self._rngs = {d: self.runtime.rng_for(self.name, str(d), "udp") for d in Direction}
         return self._rngs[direction]
 
+    def _labels(self, direction: Direction) -> tuple[str, str, str, str]:
+        return (str(direction), self.name, self.listen, self.upstream)
+
     def _toxicate(self, direction: Direction, data: bytes) -> list[Datagram]:
+        self.runtime.metrics.datagram(self._labels(direction), len(data), 0)
         configured = self.toxics.entries()
         if len(self._states) > len(configured):  # forget the state of removed toxics
             self._states = {e: s for e, s in self._states.items() if e in configured}
@@ -166,20 +170,27 @@ class UdpProxy(ProxyBase):
             asyncio.get_running_loop().create_task(self._open(session))
         session.last_seen = asyncio.get_running_loop().time()
 
+        labels = self._labels(Direction.UPSTREAM)
+
         def send(payload: bytes) -> None:
             if session.transport is None:
                 session.backlog.append(payload)
             elif not session.transport.is_closing():
                 session.transport.sendto(payload)
+            else:
+                return
+            self.runtime.metrics.datagram(labels, 0, len(payload))
 
         self._deliver(self._toxicate(Direction.UPSTREAM, data), send)
 
     def from_upstream(self, data: bytes, session: _Session) -> None:
         listener = self._transport
+        labels = self._labels(Direction.DOWNSTREAM)
 
         def send(payload: bytes) -> None:
             if listener is not None and not listener.is_closing():
                 listener.sendto(payload, session.client)
+                self.runtime.metrics.datagram(labels, 0, len(payload))
 
         self._deliver(self._toxicate(Direction.DOWNSTREAM, data), send)
 

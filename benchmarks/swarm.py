@@ -81,9 +81,10 @@ def stand_in(ports: Any) -> None:
         try:
             await reader.readuntil(b"\r\n\r\n")
             writer.write(head + bytes(65535))  # Icecast's burst-on-connect
-            while True:
-                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)
+            while not writer.is_closing():  # the listener left: stop writing
                 writer.write(bytes(1600))  # 64 kb/s
+                await asyncio.sleep(0.2)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:

@@ -57,13 +57,13 @@ class Link:
     """One direction of one connection."""
 
     __slots__ = (
+        "_rng",
         "chain",
         "conn",
         "direction",
         "done",
         "dst",
         "reader",
-        "rng",
         "src",
         "tasks",
         "transfer",
@@ -76,12 +76,19 @@ class Link:
         self.src = src
         self.dst = dst
         self.chain: Chain | None = None
-        self.rng = conn.owner.link_rng(self)
+        self._rng: random.Random | None = None
         self.transfer = Transfer()
         self.reader: asyncio.Task[None] | None = None
         self.writer: asyncio.Task[None] | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.done = False
+
+    @property
+    def rng(self) -> random.Random:
+        """Made on first use: an idle connection without toxics never needs one (memory)."""
+        if self._rng is None:
+            self._rng = self.conn.owner.link_rng(self)
+        return self._rng
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from soundstage import codec
 from soundstage.echo import EchoPath
@@ -77,3 +79,20 @@ def test_mixer_ducks_the_howling_speaker_only() -> None:
     assert guard.stats.suppressions == 1 and guard.suppressed_now == 1
     mixed = codec.decode(PayloadType.L16_16K, mixer.tick(2_000_000).frame.payload)
     assert np.abs(mixed).max() < 8000 * 0.05 + 32768 * 0.2  # the tone is gone, speech remains
+
+
+@settings(max_examples=25, deadline=None)
+@given(hz=st.floats(300, 3000), level=st.floats(-40, -6), phase=st.floats(0, 6.28))
+def test_guard_suppresses_any_steady_ring_within_a_second(
+    hz: float, level: float, phase: float
+) -> None:
+    guard = HowlGuard(GuardConfig())
+    amplitude = np.sqrt(2) * 32768 * 10 ** (level / 20)
+    t = np.arange(320) / 16000
+    for tick in range(100):
+        ring = amplitude * np.sin(2 * np.pi * hz * (t + tick * 0.02) + phase)
+        out = guard.process(3, np.round(ring).astype(np.int16))
+        if guard.stats.suppressions:
+            break
+    assert guard.stats.suppressions == 1 and tick * 0.02 <= GuardConfig().persist_s + 0.2
+    assert np.abs(out).max() <= amplitude * 0.1 + 1  # ducked by 20 dB

@@ -10,11 +10,8 @@ import asyncio
 import ipaddress
 import json
 import os
-import socket
-import struct
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from chaos.stack.capabilities import require, unsupported
 from chaos.stack.netns import NamespaceBackend, cleanup
 from chaos.stack.netns_probe import probe_netns
 from chaos.stack.netns_topology import POOL, Topology, choose_subnet, namespaces_of, run_key
+from tests.kernel_peers import received, send_paced, throughput
 
 PEERS = str(Path(__file__).with_name("kernel_peers.py"))
 AVAILABLE = probe_netns()
@@ -149,37 +147,6 @@ def test_without_root_the_backend_says_so() -> None:
 # ---------------------------------------------------------------- the kernel, for real
 
 
-async def _connect_retry(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            return await asyncio.open_connection(host, port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
-
-
-async def _received(host: str, port: int) -> list[int]:
-    reader, writer = await _connect_retry(host, port)
-    data = await reader.read()
-    writer.close()
-    return list(json.loads(data))
-
-
-async def _send_paced(target: tuple[str, int], count: int, per_ms: int) -> None:
-    """``count`` numbered datagrams, ``per_ms`` per millisecond: no socket buffer overflows."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    start = time.monotonic()
-    for seq in range(count):
-        sock.sendto(struct.pack("!Q", seq) + b"x" * 152, target)
-        if seq % per_ms == per_ms - 1:
-            lag = start + (seq + 1) / per_ms / 1000 - time.monotonic()
-            await asyncio.sleep(max(lag, 0))
-    sock.close()
-    await asyncio.sleep(0.3)
-
-
 @pytest.fixture
 async def lab(tmp_path: Path):  # type: ignore[no-untyped-def]
     backend = NamespaceBackend(_spec(), tmp_path, _run_id(), tied=True)
@@ -202,25 +169,25 @@ async def test_random_udp_loss_of_5_percent_is_measured_at_the_receiver(
     lab: NamespaceBackend,
 ) -> None:
     data, report = _addr(lab, "sink", "data"), _addr(lab, "sink", "report")
-    await _received(*report)  # the sink is listening
+    await received(*report)  # the sink is listening
     await lab.add_loss("lossy", "speaker->sink", 0.05, direction="upstream")
-    await _send_paced(data, 10_000, per_ms=10)
-    received = await _received(*report)
-    loss = 1 - len(set(received)) / 10_000
+    await send_paced(data, 10_000, per_ms=10)
+    got = await received(*report)
+    loss = 1 - len(set(got)) / 10_000
     assert abs(loss - 0.05) <= 0.015, f"measured {loss:.2%} loss"
     assert await lab.remove_fault("lossy") == []
-    await _send_paced(data, 2_000, per_ms=10)  # after removal: nothing lost
-    assert len(await _received(*report)) - len(received) == 2_000
+    await send_paced(data, 2_000, per_ms=10)  # after removal: nothing lost
+    assert len(await received(*report)) - len(got) == 2_000
 
 
 @needs_netns
 @pytest.mark.timeout(60)
 async def test_bursty_loss_drops_runs_of_packets(lab: NamespaceBackend) -> None:
     data, report = _addr(lab, "sink", "data"), _addr(lab, "sink", "report")
-    await _received(*report)
+    await received(*report)
     await lab.add_loss("bursts", "speaker->sink", 0.0, burst_enter=0.002, burst=0.01)
-    await _send_paced(data, 10_000, per_ms=10)
-    got = set(await _received(*report))
+    await send_paced(data, 10_000, per_ms=10)
+    got = set(await received(*report))
     lost = [seq not in got for seq in range(10_000)]
     runs = sum(1 for i, x in enumerate(lost) if x and (i == 0 or not lost[i - 1]))
     assert runs > 3, "no bursts at all"
@@ -233,22 +200,7 @@ async def test_bursty_loss_drops_runs_of_packets(lab: NamespaceBackend) -> None:
 async def test_a_10_mbit_shared_link_caps_20_connections_together(lab: NamespaceBackend) -> None:
     await lab.set_capacity("thin", "listener->source", 10_000_000)
     host, port = _addr(lab, "source", "pour")
-    conns = [await _connect_retry(host, port) for _ in range(20)]
-    counts = [0] * 20
-
-    async def drain(i: int, reader: asyncio.StreamReader) -> None:
-        while chunk := await reader.read(65536):
-            counts[i] += len(chunk)
-
-    tasks = [asyncio.create_task(drain(i, r)) for i, (r, _) in enumerate(conns)]
-    await asyncio.sleep(1.0)  # slow start and the bucket's first burst are over
-    before, began = sum(counts), time.monotonic()
-    await asyncio.sleep(3.0)
-    rate = (sum(counts) - before) * 8 / (time.monotonic() - began)
-    for task in tasks:
-        task.cancel()
-    for _, writer in conns:
-        writer.close()
+    rate, counts = await throughput(host, port, connections=20, seconds=3.0)
     assert rate <= 10.5e6, f"{rate / 1e6:.2f} Mbit/s across 20 connections"
     assert rate >= 8e6, f"only {rate / 1e6:.2f} Mbit/s: the link was not saturated"
     assert sum(1 for c in counts if c > 0) == 20
@@ -258,12 +210,12 @@ async def test_a_10_mbit_shared_link_caps_20_connections_together(lab: Namespace
 @pytest.mark.timeout(60)
 async def test_link_down_cuts_a_replica_off_and_comes_back(lab: NamespaceBackend) -> None:
     report = _addr(lab, "sink", "report")
-    await _received(*report)
+    await received(*report)
     await lab.link_down("cut", "sink")
     with pytest.raises((OSError, TimeoutError)):
         await asyncio.wait_for(asyncio.open_connection(*report), 1.0)
     assert await lab.remove_fault("cut") == []
-    await _received(*report)
+    await received(*report)
 
 
 @needs_netns
@@ -273,8 +225,8 @@ def test_a_sigkilled_harness_leaves_namespaces_that_stack_down_removes(tmp_path:
     script = (
         "import asyncio, sys, time\n"
         "from pathlib import Path\n"
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-        "from test_stack_netns import _spec\n"
+        f"sys.path.insert(0, {str(Path(__file__).parents[1])!r})\n"
+        "from tests.test_stack_netns import _spec\n"
         "from chaos.stack.netns import NamespaceBackend\n"
         f"b = NamespaceBackend(_spec(), Path({str(tmp_path)!r}), {run_id!r})\n"
         "asyncio.run(b.start())\n"

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -19,12 +20,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaos.errors import InvalidInput
+from chaos.errors import InfrastructureError, InvalidInput
 from chaos.experiment.stack import StackSpec
 from chaos.faults.kernel import nft, tc
 from chaos.stack.capabilities import require, unsupported
 from chaos.stack.netns import NamespaceBackend, cleanup
-from chaos.stack.netns_probe import probe_netns
+from chaos.stack.netns_probe import has_netem, probe_netns
 from chaos.stack.netns_topology import POOL, Topology, choose_subnet, namespaces_of, run_key
 from tests.kernel_peers import received, send_paced, throughput
 
@@ -300,3 +301,21 @@ def test_the_demo_experiment_passes_on_the_namespace_backend(tmp_path: Path) -> 
     up = next(journal.of_kind("stack.up"))
     assert all(a.startswith("10.213.") for a in up["dialled"]["listener->edge"])
     assert not [n for n in _namespaces() if n.startswith(f"gd-{run_key(journal.run_id)}-")]
+
+
+@needs_netns
+@pytest.mark.timeout(60)
+async def test_kernel_delay_uses_netem_or_says_why_not(lab: NamespaceBackend) -> None:
+    report = _addr(lab, "sink", "report")
+    await received(*report)
+    if not has_netem():
+        with pytest.raises(InfrastructureError, match="no netem") as refused:
+            await lab.add_delay("slow", "speaker->sink", 0.05)
+        assert "latency fault" in (refused.value.fix or "")
+        assert "slow" not in lab._faults
+        return
+    await lab.add_delay("slow", "speaker->sink", 0.05)
+    began = time.monotonic()
+    await received(*report)  # a TCP handshake and a reply: at least one delayed round trip
+    assert time.monotonic() - began >= 0.05
+    assert await lab.remove_fault("slow") == []

@@ -27,6 +27,7 @@ from chaos.experiment.stack import StackSpec
 from chaos.faults.kernel import nft, tc
 from chaos.faults.kernel.commands import in_namespace, run, run_sync
 from chaos.stack.local import LocalProcessBackend, RunningStack
+from chaos.stack.netns_probe import has_netem
 from chaos.stack.netns_topology import Topology, namespaces_of, run_key, used_networks
 from chaos.stack.plan import StackPlan, plan_stack
 
@@ -165,6 +166,23 @@ class NamespaceBackend(LocalProcessBackend):
         for namespace, _ in self._targets(link):
             for argv in tc.capacity("eth0", rate_bps, discipline):
                 await run(in_namespace(namespace, ["tc", *argv]))
+            undo.append((namespace, ["tc", *tc.clear("eth0")]))
+
+    async def add_delay(self, name: str, link: str, delay: float, jitter: float = 0.0) -> None:
+        """Delay every packet leaving the link's targets with ``netem``, where the kernel has
+        it; elsewhere a clear refusal (a latency fault through the fault proxy works on every
+        backend)."""
+        self._check_new(name)
+        if not has_netem():
+            raise InfrastructureError(
+                "this kernel has no netem (sch_netem), so no kernel-level delay",
+                where=f"fault {name!r}",
+                fix="use a latency fault: it goes through the fault proxy on every backend",
+            )
+        undo = self._faults[name] = []
+        for namespace, _ in self._targets(link):
+            argv = tc.netem_delay("eth0", delay * 1000, jitter * 1000)
+            await run(in_namespace(namespace, ["tc", *argv]))
             undo.append((namespace, ["tc", *tc.clear("eth0")]))
 
     async def link_down(self, name: str, replica: str) -> None:

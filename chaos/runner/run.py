@@ -608,7 +608,12 @@ class GameDay:
         if self.backend is None:
             return []
         if self.options.keep_stack and self.stack is not None:
-            state.write(state.DEFAULT_STATE, self.stack)
+            state.write(
+                state.DEFAULT_STATE,
+                self.stack,
+                backend=self.options.backend,
+                run_id=self.run_id,  # containers and namespaces are removed by run id
+            )
             self.view.event("stack kept running; stop it with `gameday stack down`")
             return []
         killed = await self.backend.stop()

@@ -18,6 +18,8 @@ from chaos.audio.playout import Frame
 from chaos.errors import InfrastructureError
 from chaos.experiment.faults import Feedback
 from chaos.faults.feedback import FeedbackLoop, FeedbackTarget, target_in
+from chaos.workload.arrivals import Storm, build_schedule
+from chaos.workload.swarm import ListenerConfig, StreamFormat, Swarm
 from soundstage.listener import join, listen
 
 LOOP_SECONDS = 8.0
@@ -106,3 +108,28 @@ def test_a_mode_without_its_address_is_refused_up_front() -> None:
     device = Feedback.model_validate({"speaker": 1, "gain": 1.2})
     with pytest.raises(InfrastructureError, match="control endpoint"):
         FeedbackLoop("howl", device, FeedbackTarget("http://127.0.0.1:9/stream/1"))
+
+
+@pytest.mark.timeout(90)
+async def test_swarm_listeners_report_the_howl_they_heard(tmp_path: Path) -> None:
+    """The workload's sampled listeners run the detector: a room that howls shows in
+    ``gameday_listener_howl_*``, and only the ``howl_sample`` listeners are judged."""
+    echo = ["--echo-gain", "1.5", "--echo-delay-ms", "50", "--echo-resonance-hz", "1000"]
+    spec = soundstage_spec({"speaker": echo}, replicas={"edge": 1})
+    async with running(spec, tmp_path) as (_, stack):
+        room = await live_room(stack.addresses["api"]["http"])
+        url = f"http://{stack.addresses['edge']['http']}/stream/{room}"
+        swarm = Swarm(
+            build_schedule([Storm(6)], 3),
+            ListenerConfig(url, stream=StreamFormat.FRAMED, target_delay=0.1),
+            seed=3,
+            duration=10.0,
+            workers=1,
+            howl_sample=4,
+        )
+        result = await swarm.run()
+    stats = result.stats
+    assert stats.howl_monitored == 4
+    assert stats.howls >= 4 and stats.howl_seconds > 4 * 3.0
+    assert 3.0 < stats.howl_longest_seconds <= 10.0
+    assert stats.howl_worst_listener_seconds >= stats.howl_longest_seconds

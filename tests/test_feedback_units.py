@@ -3,6 +3,8 @@ listener howl stats and the fault's time-to-suppression measure."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import howl_signals as sig
 import numpy as np
 import pytest
@@ -14,8 +16,10 @@ from chaos.audio.frames import AudioFrame, Flags, FrameReader, PayloadType
 from chaos.audio.howl import HowlEnd, HowlOnset
 from chaos.audio.howl_monitor import HowlMonitor
 from chaos.audio.playout import Frame
+from chaos.errors import InfrastructureError
 from chaos.faults.acoustic import AcousticPath
-from chaos.faults.feedback import _Measure
+from chaos.faults.feedback import _Measure, target_in
+from chaos.stack.local import RunningStack
 from chaos.workload.metrics import ListenerCollector
 from chaos.workload.stats import ListenerStats
 
@@ -130,3 +134,25 @@ def test_time_to_suppression_grows_while_it_howls_and_freezes_when_quiet() -> No
     m.howling_since, m.opened_at = 110.0, 112.0
     assert m.time_to_quiet(130.0) == 12.0  # howled until the fault itself opened the loop
     assert _Measure().time_to_quiet(5.0) == 0.0
+
+
+def test_target_in_resolves_a_speaker_replica_and_what_listeners_dial(tmp_path: Path) -> None:
+    stack = RunningStack(
+        spec="soundstage",
+        run_dir=tmp_path,
+        processes=[],
+        addresses={"speaker-1": {"metrics": "127.0.0.1:9101"}, "speaker-2": {"metrics": "x:2"}},
+        links={},
+        dialled={"listener->edge": ["127.0.0.1:7000"], "speaker->ingest": ["127.0.0.1:5004"]},
+        metrics={},
+        health={},
+    )
+    target = target_in(stack, "speaker-2", "/stream/1")
+    assert (target.stream_url, target.control_url, target.ingest, target.speaker_number) == (
+        "http://127.0.0.1:7000/stream/1",
+        "http://x:2",
+        ("127.0.0.1", 5004),
+        2,
+    )
+    with pytest.raises(InfrastructureError, match="nope"):
+        target_in(stack, "speaker-1", "/s", listener_link="nope")

@@ -221,7 +221,6 @@ def test_client_attribute_models_match_every_server_toxic_type() -> None:
     """The typed models and the server's schemas describe the same wire format (no drift)."""
     from chaos.faults.client.models import ATTRIBUTES_BY_TYPE
     from chaos.faults.toxics import TOXIC_TYPES
-
     from chaos.faults.toxics.datagram import DATAGRAM_TOXIC_TYPES
 
     assert set(TOXIC_TYPES) | set(DATAGRAM_TOXIC_TYPES) <= set(ATTRIBUTES_BY_TYPE)

@@ -7,10 +7,12 @@ cut to about 25 s so the suite stays fast; `make demo` runs the full one.
 
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 
 import pytest
-from runner_support import gameday
+from runner_support import gameday, popen_gameday
 
 from chaos.experiment.loader import builtin_stacks
 from chaos.report.journal import read_journal
@@ -90,3 +92,53 @@ def test_too_little_admission_capacity_fails_the_run_naming_the_slo(tmp_path: Pa
         )
     ]
     assert refusals  # the edges really turned listeners away
+
+
+def _descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        found.update(map(int, children))
+        todo += map(int, children)
+    return found
+
+
+def _cmdline(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_sigkilled_run_leaves_no_soundstage_proxy_or_listener_process(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    harness = popen_gameday("run", _experiment(tmp_path), "--out", run_dir)
+    journal = run_dir / "journal.jsonl"
+    deadline = time.monotonic() + 90
+    while not (journal.exists() and b'"fault.start"' in journal.read_bytes()):
+        assert time.monotonic() < deadline and harness.poll() is None, "no fault was applied"
+        time.sleep(0.1)
+    started = _descendants(harness.pid)
+    # python -m soundstage.edge / -m chaos.cli proxy serve / -c (a spawned listener worker)
+    kinds = {_cmdline(p)[2:3][0] for p in started if len(_cmdline(p)) > 2}
+    assert {b"soundstage.edge", b"soundstage.origin", b"chaos.cli", b"-c"} <= kinds, kinds
+    harness.send_signal(signal.SIGKILL)
+    harness.wait(10)
+    deadline = time.monotonic() + 15
+    while (left := [p for p in started if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left == [], [_cmdline(p) for p in left]

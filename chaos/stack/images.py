@@ -200,4 +200,23 @@ def build(
             raise InfrastructureError(f"docker build of {tag} failed: {exc}") from None
     engine.images.get(tag).tag(REPOSITORY, "latest")
     log.append(f"image {tag} built (also tagged {REPOSITORY}:latest)")
+    log += _prune(engine, keep=tag)
     return tag, log
+
+
+def _prune(engine: Any, keep: str) -> list[str]:
+    """Drop the images of earlier sources (each rebuild leaves one); an image a container
+    still uses stays (the engine refuses), so a running stack never loses its image."""
+    import docker.errors
+
+    removed = []
+    for image in engine.images.list(name=REPOSITORY):
+        for old in image.tags:
+            if old in (keep, f"{REPOSITORY}:latest"):
+                continue
+            try:
+                engine.images.remove(old)
+            except docker.errors.APIError:
+                continue
+            removed.append(f"removed image {old} (earlier sources)")
+    return removed

@@ -380,17 +380,25 @@ class DockerBackend:
             await asyncio.to_thread(container.remove, force=True)
 
 
-async def cleanup(run_id: str) -> list[str]:
-    """Remove every container and network labelled with ``run_id`` (idempotent); their names.
+async def cleanup(run_id: str, grace: float = 5.0) -> list[str]:
+    """Stop (SIGTERM, SIGKILL after ``grace``) and remove every container labelled with
+    ``run_id``, then its networks (idempotent); their names.
 
-    For what a killed run left behind: `gameday stack down --run-id` and `gameday rollback`.
+    For what a kept or killed run left behind: `gameday stack down` and `gameday rollback`.
     """
     engine = client()
     label = f"{RUN_LABEL}={run_id}"
+    containers = await asyncio.to_thread(engine.containers.list, all=True, filters={"label": label})
+
+    async def stop(container: Any) -> None:
+        if container.status == "paused":
+            await asyncio.to_thread(container.unpause)
+        if container.status in ("running", "paused"):
+            await asyncio.to_thread(container.stop, timeout=round(grace))
+
+    await asyncio.gather(*(stop(c) for c in containers), return_exceptions=True)
     removed = []
-    for container in await asyncio.to_thread(
-        engine.containers.list, all=True, filters={"label": label}
-    ):
+    for container in containers:
         await asyncio.to_thread(container.remove, force=True)
         removed.append(f"container {container.name}")
     for network in await asyncio.to_thread(engine.networks.list, filters={"label": label}):

@@ -36,6 +36,8 @@ from chaos.slo.window import Anchor, Interval, WindowSpec
 
 needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool")
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+# A frozen copy of the DESIGN.md sketch: the demo in experiments/ evolves, these expectations do not.
+SKETCH = Path(__file__).resolve().parent / "data" / "slo-export.yaml"
 
 STEP = 15.0
 SERIES = {  # promtool expanding notation: start+increment x steps, one sample every 15 s
@@ -224,7 +226,7 @@ def test_cli_exports_an_experiment(tmp_path: Path) -> None:
         [
             "slo",
             "export",
-            str(EXPERIMENTS / "launch-storm.yaml"),
+            str(SKETCH),
             "-o",
             str(out),
             "--window",
@@ -234,7 +236,7 @@ def test_cli_exports_an_experiment(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rules = YAML(typ="safe").load(out.read_text())
     group = rules["groups"][0]
-    assert group["name"] == "gameday:launch-storm"
+    assert group["name"] == "gameday:slo-export"
     records = {r["record"]: r["expr"] for r in group["rules"] if "record" in r}
     assert records["slo:launch_delay:value"] == (
         "histogram_quantile(0.95, sum by (le) (rate(time_to_first_audio_bucket[10m])))"
@@ -242,14 +244,14 @@ def test_cli_exports_an_experiment(tmp_path: Path) -> None:
 
 
 def test_cli_rejects_a_bad_window_with_exit_code_2(tmp_path: Path) -> None:
-    path = str(EXPERIMENTS / "launch-storm.yaml")
+    path = str(SKETCH)
     result = CliRunner().invoke(app, ["slo", "export", path, "--window", "5x"])
     assert result.exit_code != 0
     assert "--window" in str(result.exception)
 
 
 def test_experiment_slos_translate_to_objectives() -> None:
-    loaded = load_experiment(EXPERIMENTS / "launch-storm.yaml")
+    loaded = load_experiment(SKETCH)
     objectives = {o.name: o for o in objectives_from_experiment(loaded.experiment)}
     delay = objectives["launch-delay"]
     assert isinstance(delay, Objective)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from chaos.experiment.loader import load_experiment
 from chaos.experiment.validate import validate_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,10 +41,9 @@ def test_examples_validate_with_exit_0() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == len(EXAMPLES)
-    assert (
-        "ok experiments/launch-storm.yaml (Launch storm over a degraded edge, 3 faults, 5 SLOs)"
-        in lines
-    )
+    demo = load_experiment(ROOT / "experiments" / "launch-storm.yaml").experiment
+    faults, slos = len(demo.faults), len(demo.slos)
+    assert f"ok experiments/launch-storm.yaml ({demo.title}, {faults} faults, {slos} SLOs)" in lines
 
 
 def test_broken_example_exits_2_with_located_suggestions() -> None:

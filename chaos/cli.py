@@ -130,6 +130,61 @@ def run(
 
 
 @app.command()
+def replay(
+    journal: Annotated[Path, typer.Argument(help="The recorded run's journal.jsonl.")],
+    experiment: Annotated[
+        Path | None,
+        typer.Option(help="The experiment file the run used (default: the path it recorded)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/RUN-ID/).")] = None,
+    backend: Annotated[
+        str, typer.Option(help="Run the stack as local processes, in netns or docker.")
+    ] = "local",
+) -> None:
+    """Re-run a recorded run with its seed, timeline and workload; print what changed.
+
+    Prints whether the fault decisions are identical, then each SLO as [b]same[/b],
+    [b]newly passing[/b] or [b]newly failing[/b] with both values. Exit code as for run.
+
+    [b]Examples[/b]:
+      gameday replay runs/20261124T150000Z-1a2b3c4d/journal.jsonl
+      gameday replay ci/journal.jsonl --experiment seeds/overload-launch-2023/join-storm.pass.yaml
+    """
+    from chaos.replay.replay import replay_command
+
+    code = replay_command(
+        journal, experiment=experiment, out=out, backend=backend, console=out_console
+    )
+    raise typer.Exit(code)
+
+
+@app.command(name="import")
+def import_incident(
+    recording: Annotated[
+        Path, typer.Argument(help="Listeners over time: a CSV or a Prometheus range-query JSON.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Experiment file to write.")
+    ] = None,
+    scale: Annotated[
+        int, typer.Option(help="People per synthetic listener (the experiment's 1:N).")
+    ] = 1000,
+) -> None:
+    """Turn a recorded incident into an experiment: an arrival curve and a fault schedule.
+
+    Writes the experiment YAML and, next to it, the curve CSV its listeners replay.
+
+    [b]Examples[/b]:
+      gameday import incident.csv -o experiments/incident.yaml --scale 5000
+      curl -s "$PROM/api/v1/query_range?query=...&start=...&end=...&step=15" > range.json
+      gameday import range.json -o experiments/incident.yaml
+    """
+    from chaos.replay.importer import import_command
+
+    raise typer.Exit(import_command(recording, output, scale, out_console))
+
+
+@app.command()
 def report(
     journal: Annotated[Path, typer.Argument(help="A run's journal.jsonl.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,

@@ -1,0 +1,87 @@
+"""`gameday replay JOURNAL`: run a recorded run again, the same way, and say what changed.
+
+The journal names the experiment file, the seed and the scale; the replay loads that file,
+refuses one whose title no longer matches (a different experiment is not a replay), runs it
+through the runner with the recorded seed and scale, and compares the two journals: fault
+decisions (identical except timings, or each difference) and every SLO (same, newly passing,
+newly failing, with both values). The exit code is the replay's own, as for ``gameday run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+from rich.console import Console
+
+from chaos.errors import InvalidInput
+from chaos.experiment.loader import load_experiment
+from chaos.replay.diff import fault_differences, verdict_diff
+from chaos.replay.recorded import RecordedRun, recorded_run
+from chaos.report.journal import read_journal
+from chaos.runner.run import GameDay, RunOptions
+
+
+def replay_options(recorded: RecordedRun, *, out: Path | None, backend: str) -> RunOptions:
+    """The recorded run's settings; only where the evidence goes and how the stack runs are new."""
+    return RunOptions(
+        seed=recorded.seed,
+        scale=recorded.scale,
+        toxiproxy=recorded.toxiproxy,
+        prometheus=recorded.prometheus,
+        out=out,
+        backend=backend,
+    )
+
+
+def replay_command(
+    journal: Path, *, experiment: Path | None, out: Path | None, backend: str, console: Console
+) -> int:
+    """Replay ``journal`` (its experiment, or ``experiment`` if given); the replay's exit code."""
+    recorded = recorded_run(read_journal(journal))
+    path = experiment or recorded.experiment
+    if not path.exists():
+        raise InvalidInput(
+            f"the recorded experiment {path} does not exist here",
+            where=str(journal),
+            fix="run from the directory the run started in, or pass --experiment FILE",
+        )
+    loaded = load_experiment(path)
+    if loaded.experiment.title != recorded.title:
+        raise InvalidInput(
+            f"{path} is now {loaded.experiment.title!r}, the run was {recorded.title!r}",
+            where=str(journal),
+            fix="pass --experiment with the file the run used (a replay needs its timeline)",
+        )
+    run_options = replay_options(recorded, out=out, backend=backend)
+    console.print(
+        f"replaying run {recorded.run_id} ({path}, seed {recorded.seed}, scale "
+        f"{recorded.scale:g}; recorded verdict {recorded.verdict})",
+        markup=False,
+        highlight=False,
+    )
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    outcome = asyncio.run(GameDay(loaded, run_options, console).execute())
+    replayed = recorded_run(read_journal(outcome.journal))
+    print_diff(recorded, replayed, console)
+    console.print(f"journal: {outcome.journal}", markup=False, highlight=False)
+    return int(outcome.exit_code)
+
+
+def print_diff(recorded: RecordedRun, replayed: RecordedRun, console: Console) -> None:
+    """The fault comparison, then one line per SLO, then both verdicts."""
+    differences = fault_differences(recorded, replayed)
+    if differences:
+        console.print("fault decisions differ:", markup=False, highlight=False)
+        for line in differences:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    else:
+        count = sum(1 for e in replayed.fault_events if e.get("kind") == "fault.start")
+        console.print(f"fault decisions: identical ({count} faults applied)", markup=False)
+    console.print("verdict diff (recording -> replay):", markup=False)
+    for row in verdict_diff(recorded, replayed):
+        console.print(row.line(), markup=False, highlight=False)
+    console.print(
+        f"verdict: {recorded.verdict} -> {replayed.verdict}", markup=False, highlight=False
+    )

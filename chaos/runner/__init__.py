@@ -11,6 +11,7 @@ Modules, one concept each (pure cores first):
 - ``guards``: abort conditions checked continuously; ``verdict``: verdict → exit code
 - ``junit``: one test case per SLO; ``view``: live panel or CI lines
 - ``audience``: the workload pointed at the stack (the spec's ``audience``)
+- ``metrics``: scraping into the store and the journal, name and health checks, Prometheus
 - ``faults``: apply, remove and roll back faults, journalled with exact parameters
 - ``interrupts``: SIGINT/SIGTERM stop the run, never its rollback
 - ``proxy_process``: the embedded fault proxy as a child process

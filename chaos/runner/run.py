@@ -20,28 +20,25 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from rich.console import Console
 
-from chaos.errors import ExitCode, GamedayError, InfrastructureError, InvalidInput
+from chaos.errors import ExitCode, GamedayError, InvalidInput
 from chaos.experiment.faults import FeedbackFault
 from chaos.experiment.loader import LoadedExperiment
 from chaos.experiment.stack import StackSpec
 from chaos.experiment.timeline import Timeline
 from chaos.faults.client import AsyncToxiproxyClient, ProxySpec, ServerInfo
 from chaos.faults.feedback import FeedbackLoop, target_in
-from chaos.metrics.backend import choose_prometheus, prometheus_backend
-from chaos.metrics.batch import RECORD_KIND, SampleBatch
-from chaos.metrics.prometheus_api import PrometheusAPI
-from chaos.metrics.scraper import Scraper, Target
-from chaos.metrics.store import SeriesStore
+from chaos.metrics.backend import choose_prometheus
 from chaos.report.journal import JournalWriter, new_run_id
 from chaos.report.summary import SLO_KIND, VERDICT_KIND
 from chaos.runner.audience import Audience, audience_problems, scaled, stack_for
 from chaos.runner.faults import FaultDriver
-from chaos.runner.guards import GuardWatch, Trip, indicator
+from chaos.runner.guards import GuardWatch, Trip
 from chaos.runner.interrupts import Interrupts
 from chaos.runner.junit import failure_message, junit_xml
+from chaos.runner.metrics import BaselineUnhealthy, RunMetrics
 from chaos.runner.proxy_process import ProxyProcess
 from chaos.runner.rollback import Scope, rollback
 from chaos.runner.timeline import Action, ResolvedTimeline, resolve
@@ -50,9 +47,8 @@ from chaos.runner.verdict import Verdict, decide
 from chaos.runner.view import LiveView, Snapshot
 from chaos.slo.adapt import objectives_from_experiment, timeline_at
 from chaos.slo.evaluate import SloResult, Status, evaluate_all
-from chaos.slo.names import check_metric_names
-from chaos.slo.objective import Comparison, Context, Objective, Slo, Threshold, metric_names
-from chaos.slo.window import Anchor, WindowSpec
+from chaos.slo.objective import Context, Objective
+from chaos.slo.window import Anchor
 from chaos.slo.window import Timeline as WallTimeline
 from chaos.stack import state
 from chaos.stack.backend import StackBackend, make_backend, proxy_host
@@ -101,10 +97,6 @@ class RunOutcome:
     @property
     def journal(self) -> Path:
         return self.run_dir / "journal.jsonl"
-
-
-class BaselineUnhealthy(InfrastructureError):
-    """The stack was not in a steady state before any fault: the faults cannot be judged."""
 
 
 class Aborted(Exception):
@@ -177,7 +169,6 @@ class GameDay:
         self.snapshot = Snapshot(self.experiment.title, self.timeline.total)
         self.view = LiveView(console, self.snapshot)
         self.guards = GuardWatch(self.experiment.abort)
-        self.store = SeriesStore()
         self.registry = CollectorRegistry()
         self.registry.register(ListenerCollector(self._listener_stats))
         self.embedded: ProxyProcess | None = None
@@ -187,10 +178,9 @@ class GameDay:
         self.stack: RunningStack | None = None
         self.driver: FaultDriver | None = None
         self.audience: Audience | None = None
-        self.scraper: Scraper | None = None
+        self.metrics: RunMetrics | None = None
         self.created_proxies: list[str] = []
         self.resources = contextlib.AsyncExitStack()
-        self.prometheus_api: PrometheusAPI | None = None
         self.started_mono = time.monotonic()
         self.t0_mono: float | None = None
         self.t0_wall: float | None = None
@@ -248,8 +238,8 @@ class GameDay:
         self._schedule_audience()
         try:
             async with asyncio.TaskGroup() as tasks:
-                assert self.scraper is not None and self.audience is not None
-                scraping = tasks.create_task(self.scraper.run())
+                assert self.metrics is not None and self.audience is not None
+                scraping = tasks.create_task(self.metrics.scraper.run())
                 tasks.create_task(self.audience.run())
                 watching = tasks.create_task(self._watch())
                 lease_ms = self._lease_ms()
@@ -401,55 +391,15 @@ class GameDay:
 
     async def _start_metrics(self) -> None:
         assert self.stack is not None
-        targets = [Target.http(name, url) for name, url in self.stack.metrics.items()]
-        targets.append(Target("gameday", "harness", registry=self.registry))
-        self.scraper = Scraper(
-            targets, self.store, interval=self.options.scrape_interval, sink=self._record
+        self.metrics = RunMetrics(
+            self.stack.metrics,
+            self.registry,
+            self.journal,
+            interval=self.options.scrape_interval,
+            prometheus=self.prometheus,
+            resources=self.resources,
         )
-        if self.prometheus is not None:
-            await self._start_prometheus(targets)
-        await self.scraper.scrape_all()
-        guards: list[Slo] = [
-            Objective(
-                f"abort guard {g.label}",
-                indicator(g),
-                Threshold(Comparison.BELOW, 0.0),
-                WindowSpec(Anchor.RUN),
-            )
-            for g in self.experiment.abort
-        ]
-        check_metric_names([*self.slos, *guards], self.store.names())
-        self._check_targets_up()
-
-    async def _start_prometheus(self, targets: list[Target]) -> None:
-        """Prometheus scrapes over HTTP, so the harness's own registry is served on loopback
-        for the run; the evaluation then reads every series from Prometheus."""
-        assert self.prometheus is not None
-        server, thread = start_http_server(0, addr="127.0.0.1", registry=self.registry)
-        self.resources.callback(thread.join, 5)
-        self.resources.callback(server.shutdown)
-        harness = Target.http("gameday", f"http://127.0.0.1:{server.server_port}/metrics")
-        http_targets = [t for t in targets if t.url is not None] + [harness]
-        self.prometheus_api = await self.resources.enter_async_context(
-            prometheus_backend(
-                self.prometheus, http_targets, scrape_interval=self.options.scrape_interval
-            )
-        )
-        self.journal.write("prometheus", url=self.prometheus_api.url)
-
-    def _record(self, batch: SampleBatch) -> None:
-        self.journal.write(RECORD_KIND, **batch.to_record())
-
-    def _check_targets_up(self) -> None:
-        assert self.scraper is not None
-        down = self.scraper.down()
-        if down:
-            reasons = "; ".join(f"{t}: {self.scraper.last_error(t)}" for t in down)
-            raise BaselineUnhealthy(
-                f"metrics endpoints not answering: {reasons}",
-                where=str(self.run_dir / "logs"),
-                fix="read the components' logs; the stack must be healthy before any fault",
-            )
+        await self.metrics.start(self.slos, self.experiment.abort, self.run_dir / "logs")
 
     def _listener_stats(self) -> ListenerStats:
         return self.audience.stats() if self.audience is not None else ListenerStats()
@@ -492,12 +442,12 @@ class GameDay:
 
     def _steady_state(self) -> None:
         """Before T0: every metrics endpoint answers and every baseline SLO holds."""
-        self._check_targets_up()
-        assert self.t0_wall is not None
+        assert self.metrics is not None and self.t0_wall is not None
+        self.metrics.check_up(self.run_dir / "logs")
         baseline = [
             s for s in self.slos if isinstance(s, Objective) and s.window.anchor is Anchor.BASELINE
         ]
-        results = evaluate_all(baseline, self._wall_timeline(), Context(self.store.range))
+        results = evaluate_all(baseline, self._wall_timeline(), Context(self.metrics.store.range))
         bad = [r for r in results if r.status is not Status.PASS]
         self.journal.write(
             "steady_state", healthy=not bad, slos={r.name: r.status.value for r in results}
@@ -540,7 +490,8 @@ class GameDay:
 
     async def _watch(self) -> None:
         """Guards and the live view, once a second, from the baseline to the end."""
-        ctx = Context(self.store.range)
+        assert self.metrics is not None
+        ctx = Context(self.metrics.store.range)
         while True:
             await asyncio.sleep(GUARD_EVERY)
             self._update_snapshot(ctx)
@@ -639,20 +590,13 @@ class GameDay:
         if self.t0_wall is None or self.t0_mono is None:
             return []  # the method never started: nothing to judge
         self.journal.phase("evaluation")
-        ctx_store = self.store
-        if self.prometheus_api is not None:
-            ctx_store = await self._prometheus_store()
-        results = evaluate_all(self.slos, self._wall_timeline(), Context(ctx_store.range))
+        assert self.metrics is not None
+        start = self.t0_wall - self.timeline.baseline
+        store = await self.metrics.for_verdict(self.slos, start, self.end_wall or time.time())
+        results = evaluate_all(self.slos, self._wall_timeline(), Context(store.range))
         for result in results:
             self.journal.write(SLO_KIND, **result.to_record())
         return results
-
-    async def _prometheus_store(self) -> SeriesStore:
-        assert self.prometheus_api is not None and self.t0_wall is not None
-        names = set().union(*(metric_names(s) for s in self.slos))
-        start = self.t0_wall - self.timeline.baseline
-        await asyncio.sleep(self.options.scrape_interval)  # let its last scrape land
-        return await self.prometheus_api.load_store(names, start, self.end_wall or time.time())
 
     def _finish(self, outcome: RunOutcome) -> None:
         self.journal.write(

@@ -1,0 +1,111 @@
+"""Where a run's samples come from and where they go.
+
+Every ``/metrics`` endpoint of the stack and the harness's own registry are scraped each
+interval into an in-memory store (guards and the live view read it) and into the journal (so
+the run re-evaluates from its journal alone). With a Prometheus (``--prometheus URL|local``) the
+verdict is judged on what Prometheus scraped instead; the harness's registry is then served on
+loopback so Prometheus can scrape it too. Before the baseline, every objective's and guard's
+metric must exist and every endpoint must answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from chaos.errors import InfrastructureError
+from chaos.experiment.slos import Guard
+from chaos.metrics.backend import PrometheusChoice, prometheus_backend
+from chaos.metrics.batch import RECORD_KIND, SampleBatch
+from chaos.metrics.prometheus_api import PrometheusAPI
+from chaos.metrics.scraper import Scraper, Target
+from chaos.metrics.store import SeriesStore
+from chaos.report.journal import JournalWriter
+from chaos.runner.guards import indicator
+from chaos.slo.names import check_metric_names
+from chaos.slo.objective import Comparison, Objective, Slo, Threshold, metric_names
+from chaos.slo.window import Anchor, WindowSpec
+
+
+class BaselineUnhealthy(InfrastructureError):
+    """The stack was not in a steady state before any fault: the faults cannot be judged."""
+
+
+class RunMetrics:
+    def __init__(
+        self,
+        endpoints: dict[str, str],
+        registry: CollectorRegistry,
+        journal: JournalWriter,
+        *,
+        interval: float,
+        prometheus: PrometheusChoice | None,
+        resources: contextlib.AsyncExitStack,
+    ) -> None:
+        """``endpoints``: replica → its /metrics URL; ``resources`` holds a Prometheus (and
+        the registry's HTTP server) until the verdict has read from it."""
+        self.store = SeriesStore()
+        self.journal = journal
+        self.registry = registry
+        self.interval = interval
+        self.prometheus = prometheus
+        self.resources = resources
+        self.api: PrometheusAPI | None = None
+        self.targets = [Target.http(name, url) for name, url in endpoints.items()]
+        self.targets.append(Target("gameday", "harness", registry=registry))
+        self.scraper = Scraper(self.targets, self.store, interval=interval, sink=self._record)
+
+    def _record(self, batch: SampleBatch) -> None:
+        self.journal.write(RECORD_KIND, **batch.to_record())
+
+    async def start(self, slos: Iterable[Slo], guards: Iterable[Guard], logs: Path) -> None:
+        """One scrape of everything; refuse unknown metric names (exit 2) and silent
+        endpoints (exit 3) before anything else happens."""
+        if self.prometheus is not None:
+            await self._start_prometheus()
+        await self.scraper.scrape_all()
+        watched: list[Slo] = [
+            Objective(
+                f"abort guard {g.label}",
+                indicator(g),
+                Threshold(Comparison.BELOW, 0.0),
+                WindowSpec(Anchor.RUN),
+            )
+            for g in guards
+        ]
+        check_metric_names([*slos, *watched], self.store.names())
+        self.check_up(logs)
+
+    async def _start_prometheus(self) -> None:
+        assert self.prometheus is not None
+        server, thread = start_http_server(0, addr="127.0.0.1", registry=self.registry)
+        self.resources.callback(thread.join, 5)
+        self.resources.callback(server.shutdown)
+        harness = Target.http("gameday", f"http://127.0.0.1:{server.server_port}/metrics")
+        http_targets = [t for t in self.targets if t.url is not None] + [harness]
+        self.api = await self.resources.enter_async_context(
+            prometheus_backend(self.prometheus, http_targets, scrape_interval=self.interval)
+        )
+        self.journal.write("prometheus", url=self.api.url)
+
+    def check_up(self, logs: Path) -> None:
+        down = self.scraper.down()
+        if down:
+            reasons = "; ".join(f"{t}: {self.scraper.last_error(t)}" for t in down)
+            raise BaselineUnhealthy(
+                f"metrics endpoints not answering: {reasons}",
+                where=str(logs),
+                fix="read the components' logs; the stack must be healthy before any fault",
+            )
+
+    async def for_verdict(self, slos: Iterable[Slo], start: float, end: float) -> SeriesStore:
+        """The samples the verdict is judged on: Prometheus's when there is one, else ours."""
+        if self.api is None:
+            return self.store
+        await asyncio.sleep(self.interval)  # let its last scrape land
+        names = set().union(*(metric_names(s) for s in slos))
+        return await self.api.load_store(names, start, end)

@@ -185,6 +185,62 @@ def import_incident(
 
 
 @app.command()
+def search(
+    experiment: Annotated[Path, typer.Argument(help="The experiment whose SLOs must hold.")],
+    budget: Annotated[str, typer.Option(help="Time for the whole search, e.g. 10m.")],
+    repeats: Annotated[int, typer.Option(help="Runs per schedule (repeat-and-vote).")] = 3,
+    quorum: Annotated[
+        int | None, typer.Option(help="Failing runs that call a schedule failing (default: most).")
+    ] = None,
+    example_budget: Annotated[
+        str | None, typer.Option(help="Time for one schedule's repeats, e.g. 5m.")
+    ] = None,
+    max_faults: Annotated[int, typer.Option(help="Faults in a schedule, at most.")] = 3,
+    max_examples: Annotated[int, typer.Option(help="Schedules to try before shrinking.")] = 200,
+    kind: Annotated[
+        list[str] | None, typer.Option(help="Fault kinds to search (latency, loss, down).")
+    ] = None,
+    link: Annotated[list[str] | None, typer.Option(help="Links to search (repeatable).")] = None,
+    vary_storm: Annotated[
+        bool, typer.Option(help="Also vary the launch storm's size and spread.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the search and its runs.")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="Search directory (default runs/search-NAME/).")
+    ] = None,
+    toxiproxy: Annotated[str | None, typer.Option(help="Use this Toxiproxy API.")] = None,
+    backend: Annotated[str, typer.Option(help="local, netns or docker.")] = "local",
+) -> None:
+    """Search for the smallest fault schedule that breaks the experiment's SLOs.
+
+    Writes the minimal failing schedule as an experiment (replay it with gameday run) and a
+    report. Exit 1 when one was found, 0 when none was within the budget.
+
+    [b]Examples[/b]:
+      gameday search experiments/launch-storm.yaml --budget 10m
+      gameday search my.yaml --budget 1h --repeats 5 --quorum 4 --kind latency --out runs/s1
+    """
+    from chaos.runner.run import RunOptions
+    from chaos.search.cli import SearchOptions, search_command
+
+    options = SearchOptions(
+        budget=budget,
+        repeats=repeats,
+        quorum=quorum,
+        example_budget=example_budget,
+        max_faults=max_faults,
+        max_examples=max_examples,
+        kinds=tuple(kind or ()),
+        links=tuple(link or ()),
+        vary_storm=vary_storm,
+        seed=seed,
+        out=out,
+    )
+    run_options = RunOptions(toxiproxy=toxiproxy, backend=backend)
+    raise typer.Exit(search_command(experiment, options, run_options, out_console))
+
+
+@app.command()
 def report(
     journal: Annotated[Path, typer.Argument(help="A run's journal.jsonl.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,

@@ -8,14 +8,14 @@ from typing import cast
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from search_support import SPACE, noisy_judge, planted, planted_judge, stable_judge
 
-from chaos.errors import InvalidInput
+from chaos.errors import InfrastructureError, InvalidInput
 from chaos.search.engine import Budget, Judge, Search
 from chaos.search.schedule import FaultSpec, Schedule
 from chaos.search.space import SearchSpace
 from chaos.search.strategies import fault_schedules
 from chaos.search.vote import Policy, Run, Verdict, Vote
-from tests.search_support import SPACE, noisy_judge, planted, planted_judge, stable_judge
 
 
 def _by_kind(schedule: Schedule) -> dict[str, FaultSpec]:
@@ -198,3 +198,11 @@ def test_a_bad_search_space_is_invalid_input(
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
         change()
+
+
+def test_an_infrastructure_failure_ends_the_search() -> None:
+    def down(schedule: Schedule, seed: int, timeout: float) -> Run:
+        raise InfrastructureError("the stack did not start")
+
+    with pytest.raises(InfrastructureError, match="did not start"):
+        Search(SPACE, down, policy=Policy(3), budget=Budget(60)).run()

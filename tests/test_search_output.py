@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from search_support import planted_judge
 from typer.testing import CliRunner
 
 from chaos.cli import app
@@ -19,7 +20,6 @@ from chaos.search.judge import RunnerJudge, SearchInterrupted
 from chaos.search.report import MINIMAL, REPORT_JSON, REPORT_MD, write_search
 from chaos.search.space import SearchSpace
 from chaos.search.vote import Policy
-from tests.search_support import planted_judge
 
 EXPERIMENT = Path(__file__).resolve().parent.parent / "experiments" / "launch-storm.yaml"
 

@@ -19,7 +19,7 @@ from chaos.runner.guards import GuardWatch
 from chaos.runner.junit import junit_xml
 from chaos.runner.run_tag import run_id_of
 from chaos.runner.timeline import Action, resolve
-from chaos.runner.toxics import check_supported, toxic_ops
+from chaos.runner.toxics import check_supported, flood_plan, toxic_ops
 from chaos.runner.verdict import Verdict, decide
 from chaos.slo.evaluate import Evidence, SloResult, Status
 from chaos.slo.objective import Comparison, Context, Threshold
@@ -273,3 +273,23 @@ def test_a_bandwidth_on_a_udp_link_is_the_datagram_rate_toxic(tmp_path: Path) ->
     ).faults[0]
     (op,) = toxic_ops(fault, ["speaker->ingest"], RUN, udp=True)
     assert (op.type, op.attributes) == ("rate", {"rate": 250})
+
+
+def test_a_flood_takes_its_share_of_a_bandwidth_fault_that_covers_it(tmp_path: Path) -> None:
+    faults = _experiment(
+        tmp_path,
+        [
+            _fault(name="thin", at="0s", **{"for": "30s"}, bandwidth="8Mbps"),
+            _fault(name="flood", at="5s", direction="upstream", flood="90%"),
+            _fault(name="late", at="25s", direction="upstream", flood="50%"),
+            _fault(name="fixed", at="40s", direction="upstream", flood="8Mbps"),
+        ],
+    ).faults
+    share = flood_plan(faults[1], faults)
+    assert share is not None and share.rate == pytest.approx(0.9 * 1_000_000)
+    assert flood_plan(faults[2], faults) is None  # thin ends at 30s, before the flood does
+    fixed = flood_plan(faults[3], faults)
+    assert fixed is not None and fixed.rate == 1_000_000
+    loaded = load(with_(("faults",), [_fault(direction="downstream", flood="1Mbps")]), tmp_path)
+    with pytest.raises(InvalidInput, match="client-to-server"):
+        check_supported(loaded.experiment.faults, loaded.stack, frozenset(), "http://x")

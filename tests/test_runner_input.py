@@ -214,3 +214,22 @@ def test_the_same_experiment_runs_on_the_namespace_backend(tmp_path: Path) -> No
     (web,) = next(journal.of_kind("stack.up"))["processes"]
     start = next(journal.of_kind("fault.start"))
     assert start["toxics"] and not Path(f"/proc/{web['pid']}").exists()
+
+
+@pytest.mark.timeout(60)
+def test_a_flood_pushes_junk_through_the_links_proxy_and_stops_with_the_fault(
+    tmp_path: Path, proxy: EmbeddedToxiproxy
+) -> None:
+    path = tiny_experiment(tmp_path)
+    flood = (
+        "  - {name: junk, at: 0s, for: 2s, link: client->web, direction: upstream, flood: 1Mbps}"
+    )
+    path.write_text(path.read_text().replace("faults:\n", f"faults:\n{flood}\n"))
+    done = gameday("run", path, "--toxiproxy", proxy.url, "--out", tmp_path / "run")
+    assert done.returncode == 0, done.stdout + done.stderr
+    journal = read_journal(tmp_path / "run" / "journal.jsonl")
+    start = next(e for e in journal.of_kind("fault.start") if e["name"] == "junk")
+    (target,) = start["floods"]
+    assert target["bytes_per_second"] == 125_000 and target["connections"] == 20
+    end = next(e for e in journal.of_kind("fault.end") if e["name"] == "junk")
+    assert 50_000 < end["bytes_sent"] < 2 * 125_000 * (end["mono"] - start["mono"]) + 50_000

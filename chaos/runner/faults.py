@@ -21,6 +21,7 @@ from chaos.experiment.faults import (
     DownFault,
     Fault,
     FeedbackFault,
+    FloodFault,
     KillFault,
     PauseFault,
     RestartFault,
@@ -29,6 +30,7 @@ from chaos.experiment.faults import (
 from chaos.experiment.stack import StackSpec
 from chaos.faults.client import AsyncToxiproxyClient, ToxiproxyNotFound
 from chaos.faults.feedback import FeedbackLoop
+from chaos.faults.flood import Flood, FloodPlan
 from chaos.report.journal import JournalWriter
 from chaos.report.summary import FAULT_END, FAULT_START
 from chaos.runner.rollback import Scope, rollback
@@ -47,6 +49,7 @@ class _Applied:
     paused: list[str] = field(default_factory=list)
     killed: list[str] = field(default_factory=list)
     loop: FeedbackLoop | None = None
+    floods: list[Flood] = field(default_factory=list)
 
 
 def replicas_of(target: str, stack: StackSpec) -> list[str]:
@@ -79,6 +82,10 @@ class FaultDriver:
         self.journal = journal
         self.lease_ms = lease_ms
         self.feedback = dict(feedback or {})
+        self.flood_plans: dict[str, FloodPlan] = {}
+        """Fault name → its flood's plan; set with ``dialled`` once the stack is up."""
+        self.dialled: dict[str, list[str]] = {}
+        self.flood_lease = 30.0
         self.active: dict[str, _Applied] = {}
 
     def _link_proxies(self, link: str) -> list[str]:
@@ -105,6 +112,16 @@ class FaultDriver:
                         self.backend.send_signal(replica, signal.SIGSTOP)
                         applied.paused.append(replica)
                     details["replicas"] = applied.paused
+                case FloodFault():
+                    await self._flood(fault, applied)
+                    details["floods"] = [
+                        {
+                            "target": f"{f.host}:{f.port}",
+                            "connections": f.plan.connections,
+                            "bytes_per_second": f.plan.rate,
+                        }
+                        for f in applied.floods
+                    ]
                 case FeedbackFault():
                     applied.loop = self.feedback[fault.name]
                     await applied.loop.start()
@@ -140,6 +157,24 @@ class FaultDriver:
         if failed:
             raise failed[0]
 
+    async def _flood(self, fault: FloodFault, applied: _Applied) -> None:
+        """Competing connections through every proxy of the link, the rate split between
+        them; only to the stack's declared endpoints (the links' dialled addresses)."""
+        plan = self.flood_plans[fault.name]
+        targets = self.dialled.get(fault.link, [])
+        declared = {address for addresses in self.dialled.values() for address in addresses}
+        share = FloodPlan(max(1, plan.connections // len(targets)), plan.rate / len(targets))
+        for target in targets:
+            flood = Flood(target, share, declared=declared, lease_seconds=self.flood_lease)
+            await flood.start()
+            applied.floods.append(flood)
+
+    def renew_floods(self) -> None:
+        """Keep running floods alive for another lease (a wedged harness lets them lapse)."""
+        for applied in self.active.values():
+            for flood in applied.floods:
+                flood.renew()
+
     async def _add_toxic(self, op: ToxicOp) -> None:
         await self.client.add_toxic(
             op.proxy,
@@ -160,7 +195,11 @@ class FaultDriver:
         """End one fault; the problems met (empty when it was undone cleanly)."""
         applied = self.active.pop(fault.name, None)
         problems = [] if applied is None else await self._undo(applied)
-        effect = applied.loop.summary() if applied is not None and applied.loop else {}
+        effect: dict[str, object] = {}
+        if applied is not None and applied.loop is not None:
+            effect = applied.loop.summary()
+        if applied is not None and applied.floods:
+            effect = {"bytes_sent": sum(f.sent for f in applied.floods)}
         self.journal.write(FAULT_END, name=fault.name, type=fault.kind, problems=problems, **effect)
         return problems
 
@@ -199,6 +238,8 @@ class FaultDriver:
             await attempt(f"start {replica} again", partial(self.backend.restart, replica))
         if applied.loop is not None:
             await attempt("open the feedback loop", applied.loop.stop)
+        for flood in applied.floods:
+            await attempt(f"stop the flood on {flood.host}:{flood.port}", flood.stop)
         return problems
 
     async def rollback(self) -> list[str]:

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 
 from chaos.errors import ExitCode, GamedayError, InvalidInput
-from chaos.experiment.faults import FeedbackFault
+from chaos.experiment.faults import FeedbackFault, FloodFault
 from chaos.experiment.loader import LoadedExperiment
 from chaos.experiment.stack import StackSpec
 from chaos.experiment.timeline import Timeline
@@ -42,7 +42,7 @@ from chaos.runner.metrics import BaselineUnhealthy, RunMetrics
 from chaos.runner.proxy_process import ProxyProcess
 from chaos.runner.rollback import Scope, rollback
 from chaos.runner.timeline import Action, ResolvedTimeline, resolve
-from chaos.runner.toxics import check_supported
+from chaos.runner.toxics import check_supported, flood_plan
 from chaos.runner.verdict import Verdict, decide
 from chaos.runner.view import LiveView, Snapshot
 from chaos.slo.adapt import objectives_from_experiment, timeline_at
@@ -330,6 +330,13 @@ class GameDay:
         )
         self.stack = await backend.start({p.name: p.listen for p in created})
         self.driver.feedback = self._feedback_loops(self.stack)
+        self.driver.dialled = self.stack.dialled
+        self.driver.flood_lease = self.experiment.rollback.lease.seconds
+        faults = self.experiment.faults
+        for fault in faults:
+            flood = flood_plan(fault, faults) if isinstance(fault, FloodFault) else None
+            if flood is not None:
+                self.driver.flood_plans[fault.name] = flood
         self.journal.write(
             "stack.up",
             processes=[{"name": p.name, "pid": p.pid} for p in self.stack.processes],
@@ -495,6 +502,8 @@ class GameDay:
         while True:
             await asyncio.sleep(GUARD_EVERY)
             self._update_snapshot(ctx)
+            if self.driver is not None:
+                self.driver.renew_floods()
             if self.snapshot.phase in ("method", "recovery") and not self.recovering:
                 trips = self.guards.check(time.time(), ctx)
                 if trips:

@@ -26,7 +26,9 @@ from chaos.experiment.faults import (
     TimeoutFault,
 )
 from chaos.experiment.stack import StackSpec
+from chaos.experiment.units import Ratio
 from chaos.faults.client import Stream
+from chaos.faults.flood import FloodPlan
 from chaos.runner.run_tag import tag
 
 ToxicFault = (
@@ -115,10 +117,44 @@ def toxic_ops(
     ]
 
 
-def not_runnable(fault: object) -> str | None:
-    """Why this runner cannot carry out a fault on any server yet; None when it can."""
-    if isinstance(fault, FloodFault):
-        return "floods need the flood generator (competing connections), not in gameday yet"
+FLOOD_CONNECTIONS = 20
+"""Competing connections per flood, dealt over the link's proxies."""
+
+
+def flood_plan(fault: FloodFault, faults: Sequence[object]) -> FloodPlan | None:
+    """The flood's connections and total rate; a share of the link needs the link's capacity,
+    from a bandwidth fault on the same link over the whole flood (None when there is none)."""
+    if isinstance(fault.flood, Ratio):
+        capacity = [
+            f.bandwidth.bytes_per_second
+            for f in faults
+            if isinstance(f, BandwidthFault)
+            and f.link == fault.link
+            and f.at <= fault.at
+            and f.end >= fault.end
+        ]
+        if not capacity:
+            return None
+        return FloodPlan.share(float(fault.flood.fraction), float(min(capacity)), FLOOD_CONNECTIONS)
+    return FloodPlan(FLOOD_CONNECTIONS, float(fault.flood.bytes_per_second))
+
+
+def not_runnable(fault: object, faults: Sequence[object], stack: StackSpec) -> str | None:
+    """Why this runner cannot carry out a fault on any server; None when it can."""
+    if not isinstance(fault, FloodFault):
+        return None
+    if stack.links[fault.link].protocol == "udp":
+        return f"a flood is competing TCP connections, and link {fault.link} is UDP"
+    if fault.direction == "downstream":
+        return (
+            "the flood generator pushes client-to-server traffic; give `direction: upstream` "
+            "(or both)"
+        )
+    if flood_plan(fault, faults) is None:
+        return (
+            f"a flood of {fault.flood} is a share of the link's capacity: add a bandwidth fault "
+            f"on {fault.link} that covers the flood, or give a rate such as 50Mbps"
+        )
     return None
 
 
@@ -139,7 +175,7 @@ def check_supported(
     problems = []
     for fault in faults:
         name = getattr(fault, "name", "?")
-        reason = not_runnable(fault)
+        reason = not_runnable(fault, faults, stack)
         if reason is not None:
             problems.append(f"fault {name!r}: {reason}")
             continue

@@ -65,7 +65,7 @@ def _percent(share: float) -> str:
 
 def curve_csv(recording: Recording) -> str:
     """The listener series as the ``seconds,listeners`` rows a ``curve`` phase reads."""
-    rows = ["seconds,listeners"] + [f"{t:g},{n:g}" for t, n in recording.listeners]
+    rows = ["seconds,listeners"] + [f"{t:.15g},{n:.15g}" for t, n in recording.listeners]
     return "\n".join(rows) + "\n"
 
 

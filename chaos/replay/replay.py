@@ -78,7 +78,7 @@ def print_diff(recorded: RecordedRun, replayed: RecordedRun, console: Console) -
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     else:
         count = sum(1 for e in replayed.fault_events if e.get("kind") == "fault.start")
-        console.print(f"fault decisions: identical ({count} faults applied)", markup=False)
+        console.print(f"fault decisions: identical (faults applied: {count})", markup=False)
     console.print("verdict diff (recording -> replay):", markup=False)
     for row in verdict_diff(recorded, replayed):
         console.print(row.line(), markup=False, highlight=False)

@@ -36,7 +36,7 @@ from chaos.slo.window import Anchor, Interval, WindowSpec
 
 needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool")
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-# A frozen copy of the DESIGN.md sketch: the demo in experiments/ evolves, these expectations do not.
+# A frozen copy of the DESIGN.md sketch: the demo evolves, these expectations do not.
 SKETCH = Path(__file__).resolve().parent / "data" / "slo-export.yaml"
 
 STEP = 15.0

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from search_support import SPACE, noisy_judge, planted, planted_judge, stable_judge
 
 from chaos.errors import InfrastructureError, InvalidInput
-from chaos.search.engine import Budget, Judge, Search
+from chaos.search.engine import MAX_ATTEMPTS, Budget, Judge, Search
 from chaos.search.schedule import FaultSpec, Schedule
 from chaos.search.space import SearchSpace
 from chaos.search.strategies import fault_schedules
@@ -77,7 +77,7 @@ def test_the_search_is_reproducible_from_its_seed() -> None:
         result = Search(
             SPACE,
             cast(Judge, noisy_judge(0.1)),
-            policy=Policy(3),
+            policy=Policy(5, 4),
             budget=Budget(120, max_examples=100),
             seed=11,
         ).run()
@@ -206,3 +206,31 @@ def test_an_infrastructure_failure_ends_the_search() -> None:
 
     with pytest.raises(InfrastructureError, match="did not start"):
         Search(SPACE, down, policy=Policy(3), budget=Budget(60)).run()
+
+
+def test_a_failure_that_does_not_reproduce_is_refuted_and_the_search_goes_on() -> None:
+    runs: list[Schedule] = []
+
+    def glitch_first(schedule: Schedule, seed: int, timeout: float) -> Run:
+        runs.append(schedule)
+        return Run(len(runs) == 1 or planted(schedule), 0.0)  # the very first run is a glitch
+
+    result = Search(SPACE, glitch_first, policy=Policy(1), budget=Budget(120), seed=3).run()
+    assert result.stats.refuted == [runs[0].describe()]
+    assert result.minimal is not None and planted(result.minimal)
+    assert result.confirmation is not None and "; confirmed: failed 1 of 1" in result.summary()
+
+
+def test_when_nothing_reproduces_nothing_is_reported() -> None:
+    seen: set[tuple[object, ...]] = set()
+
+    def glitches(schedule: Schedule, seed: int, timeout: float) -> Run:
+        first = schedule.key not in seen  # every schedule fails once, then never again
+        seen.add(schedule.key)
+        return Run(first, 0.0)
+
+    result = Search(
+        SPACE, glitches, policy=Policy(1), budget=Budget(120, max_examples=20), seed=3
+    ).run()
+    assert result.minimal is None and len(result.stats.refuted) == MAX_ATTEMPTS
+    assert "did not fail again when confirmed" in result.summary()

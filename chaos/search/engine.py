@@ -28,6 +28,9 @@ Judge = Callable[[Schedule, int, float], Run]
 
 Clock = Callable[[], float]
 
+MAX_ATTEMPTS = 10
+"""Searches in a row, each after refuting the last one's minimal schedule as noise."""
+
 
 def _seed(seed: int, schedule: Schedule, repeat: int, runs: int) -> int:
     """A run's seed: stable across processes (``hash`` of a str is not)."""
@@ -60,6 +63,8 @@ class Stats:
     """Schedules not judged because the budget had run out."""
     elapsed: float = 0.0
     budget_exhausted: bool = False
+    refuted: list[str] = field(default_factory=list)
+    """Minimal schedules whose failure did not reproduce when confirmed (noise)."""
 
 
 @dataclass
@@ -79,11 +84,15 @@ class SearchResult:
         runs = f"{s.runs} run{'s' if s.runs != 1 else ''} of {s.judged} schedules"
         if self.minimal is None:
             why = " (budget exhausted)" if s.budget_exhausted else ""
+            if s.refuted:
+                why += f"; {len(s.refuted)} did not fail again when confirmed"
             return f"no failing schedule found in {runs}, {s.elapsed:.0f}s{why}"
         assert self.vote is not None
         text = f"minimal failing schedule: {self.minimal.describe()} — {self.vote.describe()}"
         if self.confirmation is not None:
-            text += f"; confirmed: {self.confirmation.describe()}"
+            confirmed = self.confirmation.verdict is Verdict.FAILS
+            label = "confirmed" if confirmed else "NOT confirmed"
+            text += f"; {label}: {self.confirmation.describe()}"
         return f"{text} ({runs}, {s.elapsed:.0f}s)"
 
 
@@ -162,10 +171,7 @@ class Search:
                 faults = list(fewer.faults)
         return Schedule(tuple(faults), schedule.storm)
 
-    def run(self, *, confirm: bool = True) -> SearchResult:
-        """Search, shrink, then (budget permitting) run the minimal schedule ``repeats`` more
-        times without stopping early, so the report can say how stable its failure is."""
-        self.started = self.clock()
+    def _find(self, attempt: int) -> Schedule | None:
         config = settings(
             max_examples=self.budget.max_examples,
             deadline=None,
@@ -174,19 +180,38 @@ class Search:
             suppress_health_check=list(HealthCheck),
         )
         try:
-            minimal: Schedule | None = find(
+            found: Schedule = find(
                 fault_schedules(self.space),
                 self._fails,
                 settings=config,
-                random=random.Random(self.seed),
+                random=random.Random(self.seed + attempt),
             )
         except NoSuchExample:
-            minimal = None
-        if minimal is not None:
-            minimal = self._without_spare_faults(minimal)
-        confirmation = None
-        if minimal is not None and confirm and self.remaining() > 0:
+            return None
+        return self._without_spare_faults(found)
+
+    def run(self, *, confirm: bool = True) -> SearchResult:
+        """Search and shrink; then (budget permitting) run the minimal schedule ``repeats`` more
+        times without stopping early, so the report can say how stable its failure is.
+
+        A noisy judge sometimes outvotes the truth, and the shrinker follows such a false
+        failure down to a schedule that never really failed. So a minimal schedule whose
+        failure the confirmation does not reproduce is refuted: its cached verdict becomes the
+        confirmation's, and the search goes on (the cache keeps every other verdict)."""
+        self.started = self.clock()
+        minimal = confirmation = None
+        for attempt in range(MAX_ATTEMPTS):
+            minimal = self._find(attempt)
+            if minimal is None or not confirm or self.remaining() <= 0:
+                confirmation = None
+                break
             confirmation = self.vote(minimal, early=False)
+            if confirmation.verdict is Verdict.FAILS or self.remaining() <= 0:
+                break
+            self.votes[minimal.key] = confirmation
+            self.stats.refuted.append(minimal.describe())
+        else:
+            minimal = confirmation = None  # every attempt was refuted: nothing stands
         self.stats.elapsed = self.clock() - self.started
         return SearchResult(
             minimal,

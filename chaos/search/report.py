@@ -86,6 +86,7 @@ def _markdown(record: dict[str, Any], result: SearchResult, out: Path) -> str:
         f"{s.undecided} undecided, {s.skipped} not judged for lack of budget",
         f"- seed {result.seed}; elapsed {s.elapsed:.0f}s"
         + ("; the budget ran out" if s.budget_exhausted else ""),
+        *[f"- refuted (did not fail again when confirmed): {line}" for line in s.refuted],
         "",
     ]
     if result.minimal is not None:

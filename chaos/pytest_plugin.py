@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,11 @@ from chaos.search.space import SearchSpace
 from chaos.search.strategies import fault_schedules
 
 if TYPE_CHECKING:
+    from chaos.experiment.stack import StackSpec
     from chaos.faults.client import ToxiproxyClient
     from chaos.runner.run import RunOutcome
     from chaos.stack.local import RunningStack
+    from chaos.workload.stats import ListenerStats
 
 __all__ = ["SloChecker", "fault_schedules", "search_space"]
 
@@ -244,21 +247,25 @@ def gameday_stack_spec(request: pytest.FixtureRequest) -> str:
     return spec
 
 
+@pytest.fixture(scope="session")
+def _gameday_spec(request: pytest.FixtureRequest, gameday_stack_spec: str) -> StackSpec:
+    from chaos.experiment.loader import builtin_stacks, load_stack_spec
+
+    builtin = builtin_stacks().get(gameday_stack_spec)
+    return load_stack_spec(builtin or Path(request.config.rootpath) / gameday_stack_spec)
+
+
 @pytest.fixture
 def gameday_stack(
-    request: pytest.FixtureRequest, gameday_stack_spec: str, gameday_proxy: str, tmp_path: Path
+    request: pytest.FixtureRequest, _gameday_spec: StackSpec, gameday_proxy: str, tmp_path: Path
 ) -> Iterator[RunningStack]:
     """The stack running behind the fault proxy, one proxy per link (named as ``gameday run``
     names them, so ``fault_client`` finds them); stopped, with its proxies, after the test."""
-    from chaos.experiment.loader import builtin_stacks, load_stack_spec
     from chaos.faults.client import AsyncToxiproxyClient, ProxySpec
     from chaos.report.journal import new_run_id
     from chaos.stack.backend import make_backend, proxy_host
 
-    builtins = builtin_stacks()
-    spec = load_stack_spec(
-        builtins.get(gameday_stack_spec) or Path(request.config.rootpath) / gameday_stack_spec
-    )
+    spec = _gameday_spec
     backend = make_backend(
         request.config.getoption("--gameday-backend"), spec, tmp_path, new_run_id(), tied=True
     )
@@ -285,3 +292,42 @@ def gameday_stack(
             loop.run_until_complete(client.delete_proxy(proxy.name))
         loop.run_until_complete(client.aclose())
         loop.close()
+
+
+@pytest.fixture
+def gameday_workload(
+    gameday_stack: RunningStack, _gameday_spec: StackSpec
+) -> Callable[..., ListenerStats]:
+    """``gameday_workload(experiment, *, seconds=None, seed=0)`` plays the experiment's
+    listeners (its arrival phases, reconnect policy) against ``gameday_stack`` for ``seconds``
+    (default: the experiment's run) and returns what they measured (``ListenerStats``)."""
+    from chaos.experiment.loader import load_experiment
+    from chaos.runner.audience import Audience, audience_problems
+
+    entry = _gameday_spec.audience.listeners
+
+    def play(
+        experiment: str | Path, *, seconds: float | None = None, seed: int = 0
+    ) -> ListenerStats:
+        loaded = load_experiment(Path(experiment))
+        problems = audience_problems(loaded.experiment, _gameday_spec)
+        if problems or entry is None:
+            raise pytest.UsageError("; ".join(problems) or "the stack has no listeners' link")
+        duration = seconds if seconds is not None else loaded.timeline.run_end.seconds
+
+        async def run() -> ListenerStats:
+            audience = Audience(
+                loaded.experiment,
+                _gameday_spec,
+                gameday_stack.dialled.get(entry.link, []),
+                seed=seed,
+                base_dir=loaded.path.parent,
+                start_at=time.monotonic(),
+                duration=duration,
+            )
+            await audience.run()
+            return audience.stats()
+
+        return asyncio.run(run())
+
+    return play

@@ -94,3 +94,32 @@ def test_an_example_suite_uses_the_marker_fixtures_and_strategies(
 def test_the_marker_is_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--markers")
     result.stdout.fnmatch_lines(["*@pytest.mark.gameday(experiment, seed=None, scale=1.0)*"])
+
+
+LISTENERS = """
+title: three listeners
+stack: soundstage
+workload:
+  speakers: 1
+  listeners:
+    - {arrival: storm, count: 3, at: 0s, spread: 500ms}
+slos:
+  - {name: nobody-howls, increase: gameday_listener_howl_seconds_total, equals: 0}
+"""
+
+WORKLOAD = """
+def test_listeners_hear_the_stack(gameday_workload):
+    stats = gameday_workload("listeners.yaml", seconds=4)
+    assert stats.join_attempts == 3 and stats.joins_ok == 3
+    assert stats.played_seconds > 3
+"""
+
+
+@pytest.mark.timeout(120)
+def test_the_workload_fixture_plays_listeners_against_the_running_stack(
+    pytester: pytest.Pytester,
+) -> None:
+    (pytester.path / "listeners.yaml").write_text(LISTENERS)
+    pytester.makepyfile(test_workload=WORKLOAD)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

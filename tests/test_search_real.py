@@ -1,0 +1,40 @@
+"""`gameday search` end to end on the one-process tiny stack: real runs, judged by the runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from runner_support import gameday, tiny_experiment
+
+from chaos.experiment.loader import load_experiment
+
+
+@pytest.mark.timeout(120)
+def test_a_stable_stack_gives_no_failing_schedule_with_the_count_of_runs(tmp_path: Path) -> None:
+    path = tiny_experiment(tmp_path, length="2s")
+    out = tmp_path / "search"
+    done = gameday("search", path, "--budget", "15s", "--repeats", "1", "--out", out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((out / "search-report.json").read_text())
+    runs = report["stats"]["runs"]
+    assert runs >= 1 and report["minimal"] is None
+    assert f"no failing schedule found in {runs} run" in done.stdout
+    assert len(list((out / "runs").glob("run-*/journal.jsonl"))) == runs
+    assert not (out / "minimal-failing.yaml").exists()
+
+
+@pytest.mark.timeout(120)
+def test_slos_that_fail_without_faults_give_the_empty_schedule_replayable(
+    tmp_path: Path,
+) -> None:
+    path = tiny_experiment(tmp_path, length="2s")
+    path.write_text(path.read_text().replace("below: 1", "below: 0"))
+    out = tmp_path / "search"
+    done = gameday("search", path, "--budget", "60s", "--repeats", "1", "--out", out)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the SLOs fail without any fault — failed 1 of 1 run" in done.stdout
+    replay = load_experiment(out / "minimal-failing.yaml")
+    assert replay.experiment.faults == []
+    assert "nobody-listening" in (out / "search-report.md").read_text()

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from search_support import planted_judge
 from typer.testing import CliRunner
 
@@ -15,10 +17,12 @@ from chaos.errors import InfrastructureError, InvalidInput
 from chaos.experiment.loader import LoadedExperiment, load_experiment
 from chaos.runner.run import RunOptions, RunOutcome
 from chaos.runner.verdict import Verdict
+from chaos.search.candidate import candidate
 from chaos.search.engine import Budget, Search
 from chaos.search.judge import RunnerJudge, SearchInterrupted
 from chaos.search.report import MINIMAL, REPORT_JSON, REPORT_MD, write_search
 from chaos.search.space import SearchSpace
+from chaos.search.strategies import fault_schedules
 from chaos.search.vote import Policy
 
 EXPERIMENT = Path(__file__).resolve().parent.parent / "experiments" / "launch-storm.yaml"
@@ -115,3 +119,17 @@ def test_the_command_exits_2_without_a_traceback(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--budget 0s" in done.stderr and "Traceback" not in done.stderr
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_storm_variations_stay_in_bounds_and_reach_the_experiment(data: st.DataObject) -> None:
+    loaded = load_experiment(EXPERIMENT)
+    space = SearchSpace.of(loaded.experiment, loaded.stack, vary_storm=True)
+    schedule = data.draw(fault_schedules(space))
+    assert schedule.storm is not None
+    assert 1 <= schedule.storm.count <= 300 and 0 <= schedule.storm.spread <= space.max_spread
+    storm = candidate(loaded, schedule, portable=False).load(EXPERIMENT).experiment.workload
+    first = storm.listeners[0]
+    assert first.count == schedule.storm.count  # type: ignore[union-attr]
+    assert first.spread.seconds == schedule.storm.spread  # type: ignore[union-attr]

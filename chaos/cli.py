@@ -134,7 +134,10 @@ def replay(
     journal: Annotated[Path, typer.Argument(help="The recorded run's journal.jsonl.")],
     experiment: Annotated[
         Path | None,
-        typer.Option(help="The experiment file the run used (default: the path it recorded)."),
+        typer.Option(
+            help="Run this file instead of the recorded path (moved, or a fix to compare); "
+            "the fault diff shows what it changed."
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/RUN-ID/).")] = None,
     backend: Annotated[
@@ -148,7 +151,7 @@ def replay(
 
     [b]Examples[/b]:
       gameday replay runs/20261124T150000Z-1a2b3c4d/journal.jsonl
-      gameday replay ci/journal.jsonl --experiment seeds/overload-launch-2023/join-storm.pass.yaml
+      gameday replay runs/as-launched/journal.jsonl --experiment launch.fixed.yaml  # a fix
     """
     from chaos.replay.replay import replay_command
 

@@ -48,7 +48,10 @@ def replay_command(
             fix="run from the directory the run started in, or pass --experiment FILE",
         )
     loaded = load_experiment(path)
-    if loaded.experiment.title != recorded.title:
+    # At the recorded path a different title means the file was replaced since the run; a file
+    # given with --experiment is the user's choice (a fix to compare), and the fault diff shows
+    # whatever it changed.
+    if experiment is None and loaded.experiment.title != recorded.title:
         raise InvalidInput(
             f"{path} is now {loaded.experiment.title!r}, the run was {recorded.title!r}",
             where=str(journal),

@@ -234,3 +234,17 @@ def test_when_nothing_reproduces_nothing_is_reported() -> None:
     ).run()
     assert result.minimal is None and len(result.stats.refuted) == MAX_ATTEMPTS
     assert "did not fail again when confirmed" in result.summary()
+
+
+def test_an_interruption_stops_the_search_at_once_and_is_raised_as_is() -> None:
+    calls: list[Schedule] = []
+
+    def interrupted_third(schedule: Schedule, seed: int, timeout: float) -> Run:
+        calls.append(schedule)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return Run(False, 0.0)
+
+    with pytest.raises(KeyboardInterrupt):
+        Search(SPACE, interrupted_third, policy=Policy(1), budget=Budget(60)).run()
+    assert len(calls) == 3  # no replay of the interrupted example, no further runs

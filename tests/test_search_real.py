@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 import pytest
-from runner_support import gameday, tiny_experiment
+from runner_support import gameday, popen_gameday, tiny_experiment, wait_for_no_holders
 
 from chaos.experiment.loader import load_experiment
 
@@ -38,3 +40,20 @@ def test_slos_that_fail_without_faults_give_the_empty_schedule_replayable(
     replay = load_experiment(out / "minimal-failing.yaml")
     assert replay.experiment.faults == []
     assert "nobody-listening" in (out / "search-report.md").read_text()
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_the_search_after_rolling_back_the_run(tmp_path: Path) -> None:
+    path = tiny_experiment(tmp_path, length="5s")
+    out = tmp_path / "search"
+    search = popen_gameday("search", path, "--budget", "60s", "--repeats", "1", "--out", out)
+    deadline = time.monotonic() + 60
+    while not list(out.glob("runs/run-*/journal.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # into the run
+    search.send_signal(signal.SIGINT)
+    output, _ = search.communicate(timeout=60)
+    assert search.returncode == 130, output
+    assert "search interrupted: 1 runs started, 0 completed" in output and "Traceback" not in output
+    (run_dir,) = out.glob("runs/run-*")
+    assert wait_for_no_holders(run_dir) == []  # the run's stack and proxy are gone

@@ -77,7 +77,11 @@ def search_command(path: Path, options: SearchOptions, run: RunOptions, console:
     try:
         result = search.run()
     except (SearchInterrupted, KeyboardInterrupt):
-        console.print(f"search interrupted after {search.stats.runs} runs", markup=False)
+        console.print(
+            f"search interrupted: {judge.count} runs started, {search.stats.runs} completed; "
+            "each rolled back",
+            markup=False,
+        )
         return int(ExitCode.INTERRUPTED)
     console.print(result.summary(), markup=False, highlight=False)
     for written in write_search(out, loaded, space, result):

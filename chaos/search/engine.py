@@ -118,6 +118,7 @@ class Search:
         self.stats = Stats()
         self.votes: dict[tuple[object, ...], Vote] = {}
         self.started = 0.0
+        self.stopped: Exception | KeyboardInterrupt | None = None
 
     def remaining(self) -> float:
         return self.budget.search - (self.clock() - self.started)
@@ -145,14 +146,23 @@ class Search:
         return vote
 
     def _fails(self, schedule: Schedule) -> bool:
+        """The property hypothesis checks. It never raises: hypothesis would take an error for
+        a failing example and replay it (another real run); an error stops the search instead,
+        and ``run`` raises it once hypothesis has returned."""
         self.stats.examples += 1
+        if self.stopped is not None:
+            return False
         cached = self.votes.get(schedule.key)
         if cached is None:
             if self.remaining() <= 0:
                 self.stats.budget_exhausted = True
                 self.stats.skipped += 1
                 return False
-            cached = self.votes[schedule.key] = self.vote(schedule)
+            try:
+                cached = self.votes[schedule.key] = self.vote(schedule)
+            except (Exception, KeyboardInterrupt) as exc:
+                self.stopped = exc
+                return False
             self.stats.judged += 1
             if cached.verdict is Verdict.FAILS:
                 self.stats.failing += 1
@@ -204,6 +214,8 @@ class Search:
         minimal = confirmation = None
         for attempt in range(MAX_ATTEMPTS):
             minimal = self._find(attempt)
+            if self.stopped is not None:
+                raise self.stopped
             if minimal is None or not confirm or self.remaining() <= 0:
                 confirmation = None
                 break

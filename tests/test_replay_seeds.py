@@ -189,3 +189,54 @@ def test_replay_refuses_a_journal_whose_experiment_changed(tmp_path: Path) -> No
     done = gameday("replay", journal, cwd=ROOT)
     assert done.returncode == 2, done.stderr
     assert "does not exist here" in " ".join(done.stderr.split()), done.stderr
+
+
+def test_replay_of_a_fix_runs_the_given_file_and_reports_newly_passing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--experiment` skips the title guard (a fix is another file) and the diff names changes;
+    the runner is stood in for so that only the replay's own logic runs."""
+    import io
+
+    from rich.console import Console
+
+    from chaos.replay import replay
+    from chaos.runner.run import RunOutcome
+    from chaos.runner.verdict import Verdict
+
+    def journal(where: Path, title: str, status: str, value: float, verdict: str) -> Path:
+        where.mkdir()
+        events = [
+            {"kind": "journal.open", "schema": 1, "seed": 5, "title": title, "scale": 1.0,
+             "experiment": "gone/launch.yaml", "toxiproxy": "embedded", "prometheus": None},
+            {"kind": "slo", "name": "joins", "status": status, "value": value,
+             "comparison": "above", "threshold": 0.99},
+            {"kind": "verdict", "verdict": verdict},
+        ]  # fmt: skip
+        lines = [{"v": 1, "run": where.name, "seq": i, "wall": 1.0, "mono": 1.0, **e}
+                 for i, e in enumerate(events)]  # fmt: skip
+        path = where / "journal.jsonl"
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        return path
+
+    recorded = journal(tmp_path / "before", "as launched", "fail", 0.2, "fail")
+    journal(tmp_path / "after", "fixed", "pass", 1.0, "pass")
+    seen: dict[str, object] = {}
+
+    class FakeGameDay:
+        def __init__(self, loaded: object, options: replay.RunOptions, console: object) -> None:
+            seen["seed"], seen["scale"] = options.seed, options.scale
+
+        async def execute(self) -> RunOutcome:
+            return RunOutcome(Verdict.PASS, "after", tmp_path / "after")
+
+    monkeypatch.setattr(replay, "GameDay", FakeGameDay)
+    out = io.StringIO()
+    fixed = SEEDS / "stress-test-gap" / "steady.pass.yaml"  # any valid file; title differs
+    code = replay.replay_command(
+        recorded, experiment=fixed, out=None, backend="local", console=Console(file=out, width=200)
+    )
+    text = out.getvalue()
+    assert code == 0 and seen == {"seed": 5, "scale": 1.0}
+    assert "newly passing  joins: fail (0.2) -> pass (1)" in text, text
+    assert "verdict: fail -> pass" in text

@@ -17,10 +17,12 @@ from chaos.experiment.errors import Loc, Problem, format_path
 from chaos.experiment.experiment import Experiment
 from chaos.experiment.faults import (
     STREAM_ONLY,
+    CapacityFault,
     DownFault,
     Fault,
     FeedbackFault,
     KillFault,
+    PartitionFault,
     PauseFault,
     RestartFault,
     target_of,
@@ -99,7 +101,7 @@ def _faults(experiment: Experiment, stack: StackSpec) -> list[Problem]:
                         + _hint(speaker, speakers),
                     )
                 )
-        elif isinstance(fault, KillFault | PauseFault | RestartFault):
+        elif isinstance(fault, KillFault | PauseFault | PartitionFault | RestartFault):
             target = target_of(fault)
             if target not in targets:
                 found.append(
@@ -110,7 +112,7 @@ def _faults(experiment: Experiment, stack: StackSpec) -> list[Problem]:
                     )
                 )
         else:
-            found += _link_fault(index, fault.kind, fault.link, stack)
+            found += _link_fault(index, fault.capability, fault.link, stack)
     return found + _conflicts(experiment, stack)
 
 
@@ -133,7 +135,12 @@ def _conflicts(experiment: Experiment, stack: StackSpec) -> list[Problem]:
     for index, fault in enumerate(experiment.faults):
         if isinstance(fault, DownFault):
             claims.append((f"link {fault.link}", index, fault))
-        elif isinstance(fault, KillFault | PauseFault | RestartFault) and target_of(fault) in owner:
+        elif isinstance(fault, CapacityFault):
+            claims.append((f"the capacity of link {fault.link}", index, fault))
+        elif (
+            isinstance(fault, KillFault | PauseFault | PartitionFault | RestartFault)
+            and target_of(fault) in owner
+        ):
             claims.append((f"component {owner[target_of(fault)]}", index, fault))
     found = []
     for position, (resource, index, fault) in enumerate(claims):

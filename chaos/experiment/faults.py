@@ -5,6 +5,11 @@ latency: 200ms, jitter: 50ms}`, and its kind is the one kind key it sets. Link f
 Toxiproxy toxics (or proxy disable for `down`); `flood` sends competing traffic through a link;
 `feedback` makes a speaker hear itself; `kill`, `pause` and `restart` act on a component's
 processes. Every fault except `restart` lasts `for` and then ends: faults always end.
+
+Some faults are made in the kernel, by a stack backend, not by the proxy: `layer: kernel` on a
+`loss` (nftables, UDP or TCP), `capacity` (one egress budget shared by every connection the
+link's targets send, `tbf`), and `partition` (a component cut off the network). Which backend
+can make which is the stack's business (`chaos.stack.capabilities`); ``capability`` names it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from chaos.experiment.units import (
 )
 
 Direction = Literal["upstream", "downstream", "both"]
+Layer = Literal["proxy", "kernel"]
+"""Where a loss is made: in the fault proxy (every backend) or in the kernel (netns)."""
 """Upstream is client → server (a speaker's audio into ingest), downstream server → client."""
 
 Rate = Annotated[DataRate, PlainValidator(parse_data_rate), PlainSerializer(str, when_used="json")]
@@ -59,6 +66,11 @@ class _Fault(Model):
     @property
     def end(self) -> Duration:
         return self.at
+
+    @property
+    def capability(self) -> str:
+        """The fault kind as a stack backend's capability list names it."""
+        return self.kind
 
 
 class _Lasting(_Fault):
@@ -92,6 +104,38 @@ class LossFault(_Toxic):
 
     kind: ClassVar[str] = "loss"
     loss: Share
+    layer: Layer = "proxy"
+
+    @property
+    def capability(self) -> str:
+        return "kernel-loss" if self.layer == "kernel" else self.kind
+
+    @model_validator(mode="after")
+    def _kernel_whole(self) -> Self:
+        if self.layer == "kernel" and self.toxicity.fraction != 1:
+            raise field_error(
+                "toxicity", "kernel loss drops packets of every connection; remove `toxicity`"
+            )
+        return self
+
+
+class CapacityFault(_LinkFault):
+    """One egress budget shared by every connection the link's targets send (`tbf` in their
+    namespace): a saturated data line, which Toxiproxy's per-connection bandwidth is not."""
+
+    kind: ClassVar[str] = "capacity"
+    capacity: Rate
+    direction: Literal["downstream"] = "downstream"
+
+    @property
+    def capability(self) -> str:
+        return "shared-capacity"
+
+    @model_validator(mode="after")
+    def _moving(self) -> Self:
+        if self.capacity.bytes_per_second < 1:
+            raise field_error("capacity", "must be at least 8bps; for an outage use `partition`")
+        return self
 
 
 class BandwidthFault(_Toxic):
@@ -217,6 +261,14 @@ class PauseFault(_Lasting):
     pause: Name
 
 
+class PartitionFault(_Lasting):
+    """Cut the component (or one replica) off the network for `for`: its processes run on,
+    unreachable and unable to reach anyone (Docker disconnect, or its namespace link down)."""
+
+    kind: ClassVar[str] = "partition"
+    partition: Name
+
+
 class RestartFault(_Fault):
     """Stop and start the component at `at`: an instant operation, so it has no `for`."""
 
@@ -235,15 +287,16 @@ LINK_KINDS = (
     "slow_close",
     "down",
     "flood",
+    "capacity",
 )
-COMPONENT_KINDS = ("kill", "pause", "restart")
+COMPONENT_KINDS = ("kill", "pause", "restart", "partition")
 STREAM_ONLY = ("slicer", "timeout", "reset_peer", "limit_data", "slow_close")
 """Toxics that act on a byte stream and so apply to TCP links only."""
 
 _FAULT = by_key(
     {kind: kind for kind in (*LINK_KINDS, "feedback", *COMPONENT_KINDS)},
     what="fault",
-    shared=frozenset({"name", "at", "for", "link", "direction", "toxicity"}),
+    shared=frozenset({"name", "at", "for", "link", "direction", "toxicity", "layer"}),
     example="{name: slow-edge, at: 20s, for: 60s, link: listener->edge, latency: 200ms}",
 )
 Fault = Annotated[
@@ -257,9 +310,11 @@ Fault = Annotated[
     | Annotated[SlowCloseFault, tag("slow_close")]
     | Annotated[DownFault, tag("down")]
     | Annotated[FloodFault, tag("flood")]
+    | Annotated[CapacityFault, tag("capacity")]
     | Annotated[FeedbackFault, tag("feedback")]
     | Annotated[KillFault, tag("kill")]
     | Annotated[PauseFault, tag("pause")]
+    | Annotated[PartitionFault, tag("partition")]
     | Annotated[RestartFault, tag("restart")],
     *_FAULT,
 ]
@@ -276,16 +331,19 @@ LinkFault = (
     | SlowCloseFault
     | DownFault
     | FloodFault
+    | CapacityFault
 )
-ComponentFault = KillFault | PauseFault | RestartFault
+ComponentFault = KillFault | PauseFault | PartitionFault | RestartFault
 
 
-def target_of(fault: KillFault | PauseFault | RestartFault) -> str:
+def target_of(fault: ComponentFault) -> str:
     """The component or replica a component fault acts on."""
     match fault:
         case KillFault():
             return fault.kill
         case PauseFault():
             return fault.pause
+        case PartitionFault():
+            return fault.partition
         case RestartFault():
             return fault.restart

@@ -1,7 +1,8 @@
 """Carry out faults at run time, and take every one of them back.
 
 One ``FaultDriver`` per run applies each fault of the timeline (toxics and proxy disables
-through the Toxiproxy client, kills/pauses/restarts through the stack backend), records it in
+through the Toxiproxy client, kills/pauses/restarts, partitions and kernel-level loss and
+capacity through the stack backend), records it in
 the journal with its exact parameters (``fault.start``/``fault.end``), and remembers what it
 did, so ``rollback`` can undo precisely that, in reverse order, whatever ended the run.
 Undoing never raises: each step that fails is reported and the rest still run, because a
@@ -17,12 +18,16 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from chaos.errors import InvalidInput
 from chaos.experiment.faults import (
+    CapacityFault,
     DownFault,
     Fault,
     FeedbackFault,
     FloodFault,
     KillFault,
+    LossFault,
+    PartitionFault,
     PauseFault,
     RestartFault,
     target_of,
@@ -36,7 +41,7 @@ from chaos.report.summary import FAULT_END, FAULT_START
 from chaos.runner.rollback import Scope, rollback
 from chaos.runner.timeline import fault_params
 from chaos.runner.toxics import ToxicFault, ToxicOp, toxic_ops
-from chaos.stack.backend import StackBackend
+from chaos.stack.backend import KernelFaults, Partitions, StackBackend
 
 Step = Callable[[], Awaitable[object]]
 
@@ -50,6 +55,9 @@ class _Applied:
     killed: list[str] = field(default_factory=list)
     loop: FeedbackLoop | None = None
     floods: list[Flood] = field(default_factory=list)
+    kernel: list[str] = field(default_factory=list)
+    """The backend's names of the kernel faults made for this one."""
+    partitioned: list[str] = field(default_factory=list)
 
 
 def replicas_of(target: str, stack: StackSpec) -> list[str]:
@@ -131,6 +139,21 @@ class FaultDriver:
                     for replica in replicas:
                         await self.backend.restart(replica)
                     details["replicas"] = replicas
+                case PartitionFault():
+                    details["replicas"] = await self._partition(fault, applied)
+                case CapacityFault():
+                    kernel = self._kernel(fault)
+                    bits = int(fault.capacity.bytes_per_second * 8)
+                    applied.kernel.append(fault.name)
+                    await kernel.set_capacity(fault.name, fault.link, bits, "tbf")
+                    details.update(layer="kernel", discipline="tbf", bits_per_second=bits)
+                case LossFault(layer="kernel"):
+                    probability = float(fault.loss.fraction)
+                    applied.kernel.append(fault.name)
+                    await self._kernel(fault).add_loss(
+                        fault.name, fault.link, probability, direction=fault.direction
+                    )
+                    details.update(layer="kernel", probability=probability)
                 case _:
                     await self._add_toxics(fault, applied)
                     details["toxics"] = [
@@ -156,6 +179,29 @@ class FaultDriver:
         failed = [outcome for outcome in added if isinstance(outcome, BaseException)]
         if failed:
             raise failed[0]
+
+    def _kernel(self, fault: Fault) -> KernelFaults:
+        if not isinstance(self.backend, KernelFaults):  # require() refuses this before a run
+            raise InvalidInput(
+                f"this stack backend makes no kernel-level faults ({fault.capability})",
+                where=f"fault {fault.name!r}",
+                fix="run with --backend netns",
+            )
+        return self.backend
+
+    async def _partition(self, fault: PartitionFault, applied: _Applied) -> list[str]:
+        """Docker disconnects each replica's container; namespaces take each replica's link
+        down (one kernel fault per replica, so each comes back on its own); the replicas."""
+        replicas = replicas_of(target_of(fault), self.stack)
+        for replica in replicas:
+            if isinstance(self.backend, Partitions):
+                applied.partitioned.append(replica)
+                await self.backend.partition(replica)
+            else:
+                name = f"{fault.name}@{replica}"
+                applied.kernel.append(name)
+                await self._kernel(fault).link_down(name, replica)
+        return replicas
 
     async def _flood(self, fault: FloodFault, applied: _Applied) -> None:
         """Competing connections through every proxy of the link, the rate split between
@@ -240,7 +286,21 @@ class FaultDriver:
             await attempt("open the feedback loop", applied.loop.stop)
         for flood in applied.floods:
             await attempt(f"stop the flood on {flood.host}:{flood.port}", flood.stop)
+        for name in applied.kernel:
+            await attempt(f"remove kernel fault {name}", partial(self._remove_kernel, name))
+        for replica in applied.partitioned:
+            await attempt(f"reconnect {replica}", partial(self._heal, replica))
         return problems
+
+    async def _remove_kernel(self, name: str) -> None:
+        assert isinstance(self.backend, KernelFaults)
+        problems = await self.backend.remove_fault(name)
+        if problems:
+            raise RuntimeError("; ".join(problems))
+
+    async def _heal(self, replica: str) -> None:
+        assert isinstance(self.backend, Partitions)
+        await self.backend.heal(replica)
 
     async def rollback(self) -> list[str]:
         """Undo every active fault (latest first), then remove any toxic still tagged with this
@@ -248,6 +308,8 @@ class FaultDriver:
         problems: list[str] = []
         for applied in reversed(list(self.active.values())):
             problems += await self.remove(applied.fault)
+        if isinstance(self.backend, KernelFaults):  # whatever the backend still holds
+            problems += await self.backend.remove_all_faults()
         try:
             report = await self.client.run(rollback(self.client.api, Scope.run(self.run_id)))
         except Exception as exc:  # the server may be gone: say so

@@ -52,13 +52,13 @@ from chaos.slo.window import Anchor
 from chaos.slo.window import Timeline as WallTimeline
 from chaos.stack import state
 from chaos.stack.backend import StackBackend, make_backend, proxy_host
-from chaos.stack.capabilities import COMPONENT_KINDS, PROXY_KINDS
+from chaos.stack.capabilities import COMPONENT_KINDS, KERNEL_KINDS, PROXY_KINDS
 from chaos.stack.local import RunningStack
 from chaos.workload.metrics import ListenerCollector
 from chaos.workload.stats import ListenerStats
 
-BACKEND_KINDS = PROXY_KINDS | COMPONENT_KINDS
-"""Fault kinds a stack backend is asked about; feedback and floods are the harness's own."""
+BACKEND_KINDS = PROXY_KINDS | COMPONENT_KINDS | KERNEL_KINDS
+"""Fault capabilities a stack backend is asked about; feedback and floods are the harness's."""
 
 GUARD_EVERY = 1.0
 """Seconds between guard checks (the scrape interval: no new data comes faster)."""
@@ -263,7 +263,9 @@ class GameDay:
             self.run_dir,
             self.run_id,
             tied=not self.options.keep_stack,
-            fault_kinds=tuple(sorted({f.kind for f in self.experiment.faults} & BACKEND_KINDS)),
+            fault_kinds=tuple(
+                sorted({f.capability for f in self.experiment.faults} & BACKEND_KINDS)
+            ),
         )
         url = self.options.toxiproxy
         if url is None and hasattr(self.backend, "start_proxy"):

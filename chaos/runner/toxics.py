@@ -30,6 +30,7 @@ from chaos.experiment.units import Ratio
 from chaos.faults.client import Stream
 from chaos.faults.flood import FloodPlan
 from chaos.runner.run_tag import tag
+from chaos.stack.capabilities import KERNEL_KINDS
 
 ToxicFault = (
     LatencyFault
@@ -159,7 +160,10 @@ def not_runnable(fault: object, faults: Sequence[object], stack: StackSpec) -> s
 
 
 def required_feature(fault: object, stack: StackSpec) -> tuple[str, str] | None:
-    """The server feature a fault needs beyond Toxiproxy 2.12, and why; None when none."""
+    """The server feature a fault needs beyond Toxiproxy 2.12, and why; None when none
+    (kernel-level faults are the stack backend's, not the server's)."""
+    if getattr(fault, "capability", None) in KERNEL_KINDS:
+        return None
     link = getattr(fault, "link", None)
     if isinstance(link, str) and stack.links[link].protocol == "udp":
         return "udp", f"link {link} is UDP, and only a server with UDP proxies can fault it"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from chaos.errors import InvalidInput
 from chaos.experiment.stack import StackSpec
@@ -35,6 +35,41 @@ class StackBackend(Protocol):
     async def restart(self, name: str, grace: float | None = None) -> ProcessRef: ...
 
     async def stop(self) -> list[str]: ...
+
+
+@runtime_checkable
+class KernelFaults(Protocol):
+    """A backend that makes network faults in the kernel of its stack's namespaces (netns)."""
+
+    async def add_loss(
+        self,
+        name: str,
+        link: str,
+        probability: float,
+        *,
+        direction: Literal["upstream", "downstream", "both"] = "both",
+        burst_enter: float = 0.0,
+        burst: float = 0.0,
+    ) -> None: ...
+
+    async def set_capacity(
+        self, name: str, link: str, rate_bps: int, discipline: Literal["tbf", "htb"] = "tbf"
+    ) -> None: ...
+
+    async def link_down(self, name: str, replica: str) -> None: ...
+
+    async def remove_fault(self, name: str) -> list[str]: ...
+
+    async def remove_all_faults(self) -> list[str]: ...
+
+
+@runtime_checkable
+class Partitions(Protocol):
+    """A backend that cuts a replica off its network and connects it again (Docker)."""
+
+    async def partition(self, name: str) -> None: ...
+
+    async def heal(self, name: str) -> None: ...
 
 
 def proxy_host(backend: StackBackend) -> str:

@@ -28,6 +28,9 @@ PROXY_KINDS = frozenset(
 )
 """Experiment fault kinds the fault proxy makes, whatever runs the stack."""
 COMPONENT_KINDS = frozenset({"kill", "pause", "restart"})
+KERNEL_KINDS = frozenset({"kernel-loss", "shared-capacity", "partition"})
+"""Capabilities of the kernel-level fault kinds an experiment can write (``fault.capability``):
+`loss` with `layer: kernel`, `capacity`, `partition`."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ BACKENDS: dict[str, Backend] = {
         "processes in network namespaces joined by veth pairs (root)",
         PROXY_KINDS
         | COMPONENT_KINDS
-        | {"kernel-loss", "kernel-bursty-loss", "shared-capacity", "link-down"},
+        | {"kernel-loss", "kernel-bursty-loss", "shared-capacity", "link-down", "partition"},
         _netns,
     ),
 }

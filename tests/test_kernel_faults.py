@@ -1,0 +1,224 @@
+"""Kernel-level and partition faults written in experiments: models, validation, and runs.
+
+`loss` with `layer: kernel`, `capacity` and `partition` are made by the stack backend, so an
+experiment asks for them and the backend's capability list decides where it runs: refused on
+the local backend (exit 2, backend named), carried out on netns (root) and Docker (engine).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+
+from chaos.experiment.faults import CapacityFault, Fault, LossFault, PartitionFault
+from chaos.report.journal import read_journal
+from chaos.stack.capabilities import BACKENDS, unsupported
+from chaos.stack.docker_engine import probe_engine
+from chaos.stack.netns_probe import probe_netns
+from chaos.stack.netns_topology import PREFIX, run_key
+from tests.experiment_helpers import BASE, issues, load, with_
+from tests.runner_support import DATA, gameday
+
+FAULT: TypeAdapter[Fault] = TypeAdapter(Fault)
+WINDOW = {"at": "5s", "for": "10s"}
+
+
+def _fault(**fields: Any) -> Fault:
+    return FAULT.validate_python({"name": "f", **WINDOW, **fields})
+
+
+# ---------------------------------------------------------------- models
+
+
+def test_each_kernel_fault_names_the_capability_a_backend_must_have() -> None:
+    kernel_loss = _fault(link="speaker->ingest", loss="5%", layer="kernel")
+    proxy_loss = _fault(link="speaker->ingest", loss="5%")
+    capacity = _fault(link="listener->edge", capacity="10Mbps")
+    cut = _fault(partition="origin")
+    assert isinstance(kernel_loss, LossFault) and kernel_loss.capability == "kernel-loss"
+    assert proxy_loss.capability == "loss"
+    assert isinstance(capacity, CapacityFault) and capacity.capability == "shared-capacity"
+    assert isinstance(cut, PartitionFault) and (cut.capability, cut.partition) == (
+        "partition",
+        "origin",
+    )
+    assert unsupported("local", [f.capability for f in (kernel_loss, capacity, cut)]) == [
+        "kernel-loss",
+        "partition",
+        "shared-capacity",
+    ]
+    assert unsupported("netns", ["kernel-loss", "shared-capacity", "partition"]) == []
+    assert unsupported("docker", ["partition", "shared-capacity"]) == ["shared-capacity"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"link": "l", "loss": "5%", "layer": "kernel", "toxicity": "50%"}, "toxicity"),
+        ({"link": "l", "loss": "5%", "layer": "nic"}, "layer"),
+        ({"link": "l", "capacity": "0bps"}, "at least 8bps"),
+        ({"link": "l", "capacity": "10Mbps", "direction": "upstream"}, "downstream"),
+        ({"partition": "origin", "at": "5s"}, "for"),
+    ],
+)
+def test_a_kernel_fault_that_cannot_be_made_is_refused(
+    fields: dict[str, Any], fragment: str
+) -> None:
+    document = {"name": "f", **WINDOW, **fields}
+    if "for" not in fields and "partition" in fields:
+        del document["for"]
+    with pytest.raises(ValidationError) as caught:
+        FAULT.validate_python(document)
+    assert fragment in str(caught.value)
+
+
+@given(st.integers(min_value=1, max_value=10_000))
+def test_a_capacity_in_mbps_keeps_every_bit(megabits: int) -> None:
+    fault = _fault(link="listener->edge", capacity=f"{megabits}Mbps")
+    assert isinstance(fault, CapacityFault)
+    assert int(fault.capacity.bytes_per_second * 8) == megabits * 1_000_000
+    assert FAULT.validate_python(fault.model_dump(mode="json", by_alias=True)) == fault
+
+
+# ---------------------------------------------------------------- validation against the stack
+
+
+def _with_fault(fault: dict[str, Any]) -> dict[str, Any]:
+    return with_(("faults",), [{"name": "f", **WINDOW, **fault}], BASE)
+
+
+def test_kernel_loss_is_real_on_a_tcp_link_where_proxy_loss_is_refused(tmp_path: Path) -> None:
+    load(_with_fault({"link": "listener->edge", "loss": "5%", "layer": "kernel"}), tmp_path)
+    found = issues(_with_fault({"link": "listener->edge", "loss": "5%"}), tmp_path)
+    assert any("TCP retransmits" in i.message for i in found)
+
+
+def test_a_partition_names_a_component_or_replica_of_the_stack(tmp_path: Path) -> None:
+    load(_with_fault({"partition": "edge-2"}), tmp_path)
+    (issue,) = issues(_with_fault({"partition": "orgin"}), tmp_path)
+    assert issue.path == "faults[0].partition" and "origin" in issue.message
+
+
+def test_overlapping_capacities_of_one_link_would_undo_each_other(tmp_path: Path) -> None:
+    faults = [
+        {"name": "a", "at": "0s", "for": "10s", "link": "listener->edge", "capacity": "10Mbps"},
+        {"name": "b", "at": "5s", "for": "10s", "link": "listener->edge", "capacity": "5Mbps"},
+    ]
+    found = issues(with_(("faults",), faults, BASE), tmp_path)
+    assert any("overlaps 'a'" in i.message and "capacity" in i.message for i in found)
+
+
+# ---------------------------------------------------------------- runs
+
+
+KERNEL_RUN = """
+title: tiny kernel faults
+stack: ./tiny-stack.yaml
+baseline: 1s
+recovery: 1s
+workload: {{listeners: []}}
+faults:
+{faults}
+slos:
+  - {{name: nobody-listening, max: gameday_listeners_connected, below: 1}}
+"""
+
+
+def _experiment(where: Path, *faults: str) -> Path:
+    (where / "tiny-stack.yaml").write_text((DATA / "tiny-stack.yaml").read_text())
+    path = where / "kernel.yaml"
+    path.write_text(KERNEL_RUN.format(faults="\n".join(f"  - {f}" for f in faults)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fault", "kinds"),
+    [
+        ("{name: cut, at: 0s, for: 1s, partition: web}", "partition"),
+        ("{name: thin, at: 0s, for: 1s, link: client->web, capacity: 10Mbps}", "shared-capacity"),
+        (
+            "{name: drop, at: 0s, for: 1s, link: client->web, loss: 5%, layer: kernel}",
+            "kernel-loss",
+        ),
+    ],
+)
+def test_the_local_backend_refuses_kernel_faults_before_anything_starts(
+    tmp_path: Path, fault: str, kinds: str
+) -> None:
+    done = gameday("run", _experiment(tmp_path, fault), "--out", tmp_path / "run", timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"the local backend cannot make fault kind(s) {kinds}" in done.stdout
+    journal = read_journal(tmp_path / "run" / "journal.jsonl")
+    assert not list(journal.of_kind("stack.up")) and not list(journal.of_kind("fault.start"))
+
+
+def _in(namespace: str, *argv: str) -> str:
+    return subprocess.run(
+        ["ip", "netns", "exec", namespace, *argv], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.skipif(not probe_netns().ok, reason=f"netns: {probe_netns().reason}")
+@pytest.mark.timeout(90)
+def test_kernel_loss_capacity_and_partition_run_on_namespaces_and_leave_nothing(
+    tmp_path: Path,
+) -> None:
+    path = _experiment(
+        tmp_path,
+        "{name: thin, at: 0s, for: 2s, link: client->web, capacity: 10Mbps}",
+        "{name: drop, at: 0s, for: 2s, link: client->web, loss: 5%, layer: kernel}",
+        "{name: cut, at: 2s, for: 1s, partition: web}",
+    )
+    # The stack is kept, so what the faults left in its namespace can be looked at.
+    done = gameday(
+        "run", path, "--backend", "netns", "--keep-stack", "--out", tmp_path / "run", cwd=tmp_path
+    )
+    journal = read_journal(tmp_path / "run" / "journal.jsonl")
+    assert journal.run_id is not None
+    try:
+        assert done.returncode == 0, done.stdout + done.stderr
+        starts = {e["name"]: e for e in journal.of_kind("fault.start")}
+        assert starts["thin"]["bits_per_second"] == 10_000_000
+        assert starts["thin"]["discipline"] == "tbf" and starts["thin"]["layer"] == "kernel"
+        assert starts["drop"]["probability"] == 0.05
+        assert starts["drop"]["params"]["layer"] == "kernel"
+        assert starts["cut"]["replicas"] == ["web"]
+        ends = {e["name"]: e for e in journal.of_kind("fault.end")}
+        assert set(ends) == {"thin", "drop", "cut"}
+        assert all(e["problems"] == [] for e in ends.values())
+        namespace = f"{PREFIX}{run_key(journal.run_id)}-web"
+        assert "tbf" not in _in(namespace, "tc", "qdisc", "show", "dev", "eth0")
+        assert "gd_" not in _in(namespace, "nft", "list", "tables")
+        assert "state UP" in _in(namespace, "ip", "link", "show", "eth0")
+    finally:
+        gameday("stack", "down", "--run-id", journal.run_id, cwd=tmp_path)
+
+
+@pytest.mark.skipif(not probe_engine().ok, reason=f"docker: {probe_engine().reason}")
+@pytest.mark.timeout(120)
+def test_a_partition_runs_on_docker_and_leaves_no_container(tmp_path: Path) -> None:
+    from tests.test_stack_docker import _labelled
+
+    path = _experiment(tmp_path, "{name: cut, at: 0s, for: 2s, partition: web}")
+    done = gameday("run", path, "--backend", "docker", "--out", tmp_path / "run", timeout=110)
+    assert done.returncode == 0, done.stdout + done.stderr
+    journal = read_journal(tmp_path / "run" / "journal.jsonl")
+    (start,) = journal.of_kind("fault.start")
+    (end,) = journal.of_kind("fault.end")
+    assert (start["type"], start["replicas"]) == ("partition", ["web"])
+    assert end["problems"] == [] and end["mono"] - start["mono"] > 1.5
+    assert journal.run_id is not None and _labelled(journal.run_id) == []
+
+
+def test_every_backend_lists_what_it_can_make() -> None:
+    done = gameday("backends", timeout=60)
+    assert done.returncode == 0, done.stderr
+    for name in BACKENDS:
+        assert name in done.stdout
+    assert "partition" in done.stdout and "shared-capacity" in done.stdout

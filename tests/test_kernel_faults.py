@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from chaos.experiment.faults import CapacityFault, Fault, LossFault, PartitionFault
+from chaos.experiment.loader import load_experiment
 from chaos.report.journal import read_journal
+from chaos.runner.run import plan_for
 from chaos.stack.capabilities import BACKENDS, unsupported
 from chaos.stack.docker_engine import probe_engine
 from chaos.stack.netns_probe import probe_netns
@@ -222,3 +224,32 @@ def test_every_backend_lists_what_it_can_make() -> None:
     for name in BACKENDS:
         assert name in done.stdout
     assert "partition" in done.stdout and "shared-capacity" in done.stdout
+
+
+def test_a_dry_run_refuses_what_the_backend_cannot_make_and_names_it(tmp_path: Path) -> None:
+    path = _experiment(tmp_path, "{name: cut, at: 0s, for: 1s, partition: web}")
+    done = gameday("run", path, "--dry-run", timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "the local backend cannot make fault kind(s) partition" in done.stdout + done.stderr
+    shown = gameday("run", path, "--dry-run", "--backend", "docker", timeout=60)
+    assert shown.returncode == 0 and "dry run: nothing was started" in shown.stdout
+
+
+def test_a_dry_run_refuses_a_flood_the_generator_cannot_send(tmp_path: Path) -> None:
+    path = _experiment(
+        tmp_path,
+        "{name: junk, at: 0s, for: 1s, link: client->web, direction: downstream, flood: 1Mbps}",
+    )
+    done = gameday("run", path, "--dry-run", timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "fault 'junk'" in done.stdout + done.stderr
+    assert "direction: upstream" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parent.parent / "experiments").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_every_experiment_of_the_library_passes_its_dry_run(path: Path) -> None:
+    assert plan_for(load_experiment(path), 1.0).total > 0

@@ -31,7 +31,7 @@ def run_command(path: Path, options: RunOptions, *, dry_run: bool, console: Cons
         raise InvalidInput(f"--scale {options.scale:g}", fix="give a factor above 0, e.g. 0.1")
     loaded = load_experiment(path)
     if dry_run:
-        timeline = plan_for(loaded, options.scale)
+        timeline = plan_for(loaded, options.scale, options.backend)
         console.print(f"[bold]{loaded.experiment.title}[/] ({path}), {timeline.total:g}s in all:")
         for line in timeline.lines():
             console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 
 from chaos.errors import ExitCode, GamedayError, InvalidInput
+from chaos.experiment.experiment import Experiment
 from chaos.experiment.faults import FeedbackFault, FloodFault
 from chaos.experiment.loader import LoadedExperiment
 from chaos.experiment.stack import StackSpec
@@ -42,7 +43,7 @@ from chaos.runner.metrics import BaselineUnhealthy, RunMetrics
 from chaos.runner.proxy_process import ProxyProcess
 from chaos.runner.rollback import Scope, rollback
 from chaos.runner.timeline import Action, ResolvedTimeline, resolve
-from chaos.runner.toxics import check_supported, flood_plan
+from chaos.runner.toxics import check_runnable, check_supported, flood_plan
 from chaos.runner.verdict import Verdict, decide
 from chaos.runner.view import LiveView, Snapshot
 from chaos.slo.adapt import objectives_from_experiment, timeline_at
@@ -52,7 +53,7 @@ from chaos.slo.window import Anchor
 from chaos.slo.window import Timeline as WallTimeline
 from chaos.stack import state
 from chaos.stack.backend import StackBackend, make_backend, proxy_host
-from chaos.stack.capabilities import COMPONENT_KINDS, KERNEL_KINDS, PROXY_KINDS
+from chaos.stack.capabilities import COMPONENT_KINDS, KERNEL_KINDS, PROXY_KINDS, check_kinds
 from chaos.stack.local import RunningStack
 from chaos.workload.metrics import ListenerCollector
 from chaos.workload.stats import ListenerStats
@@ -107,9 +108,17 @@ class Aborted(Exception):
         self.trip = trip
 
 
-def plan_for(loaded: LoadedExperiment, scale: float) -> ResolvedTimeline:
-    """The timeline ``gameday run --dry-run`` prints."""
+def plan_for(loaded: LoadedExperiment, scale: float, backend: str = "local") -> ResolvedTimeline:
+    """The timeline ``gameday run --dry-run`` prints, once every fault is one this runner and
+    ``backend`` can make (what a dry run can know without starting anything or probing)."""
+    check_kinds(backend, backend_kinds(loaded.experiment))
+    check_runnable(loaded.experiment.faults, loaded.stack)
     return resolve(scaled(loaded.experiment, scale))
+
+
+def backend_kinds(experiment: Experiment) -> tuple[str, ...]:
+    """The fault capabilities the experiment asks of its stack backend."""
+    return tuple(sorted({f.capability for f in experiment.faults} & BACKEND_KINDS))
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -263,9 +272,7 @@ class GameDay:
             self.run_dir,
             self.run_id,
             tied=not self.options.keep_stack,
-            fault_kinds=tuple(
-                sorted({f.capability for f in self.experiment.faults} & BACKEND_KINDS)
-            ),
+            fault_kinds=backend_kinds(self.experiment),
         )
         url = self.options.toxiproxy
         if url is None and hasattr(self.backend, "start_proxy"):

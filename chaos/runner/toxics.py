@@ -140,6 +140,26 @@ def flood_plan(fault: FloodFault, faults: Sequence[object]) -> FloodPlan | None:
     return FloodPlan(FLOOD_CONNECTIONS, float(fault.flood.bytes_per_second))
 
 
+def runnable_problems(faults: Sequence[object], stack: StackSpec) -> list[str]:
+    """One line per fault this runner cannot carry out on any server."""
+    return [
+        f"fault {getattr(fault, 'name', '?')!r}: {reason}"
+        for fault in faults
+        if (reason := not_runnable(fault, faults, stack)) is not None
+    ]
+
+
+def check_runnable(faults: Sequence[object], stack: StackSpec) -> None:
+    """Refuse faults this runner cannot carry out on any server (what a dry run can know)."""
+    problems = runnable_problems(faults, stack)
+    if problems:
+        raise InvalidInput(
+            "\n  ".join(problems),
+            where="faults",
+            fix="change those faults as each line says, or remove them",
+        )
+
+
 def not_runnable(fault: object, faults: Sequence[object], stack: StackSpec) -> str | None:
     """Why this runner cannot carry out a fault on any server; None when it can."""
     if not isinstance(fault, FloodFault):
@@ -176,12 +196,10 @@ def check_supported(
     faults: Sequence[object], stack: StackSpec, features: frozenset[str], server: str
 ) -> None:
     """Refuse, before anything starts, an experiment whose faults this server cannot make."""
-    problems = []
+    problems = runnable_problems(faults, stack)
     for fault in faults:
         name = getattr(fault, "name", "?")
-        reason = not_runnable(fault, faults, stack)
-        if reason is not None:
-            problems.append(f"fault {name!r}: {reason}")
+        if not_runnable(fault, faults, stack) is not None:
             continue
         need = required_feature(fault, stack)
         if need is not None and need[0] not in features:

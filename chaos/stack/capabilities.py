@@ -110,12 +110,9 @@ def unsupported(name: str, kinds: Iterable[str]) -> list[str]:
     return sorted((set(kinds) & governed) - backend(name).kinds)
 
 
-def require(name: str, kinds: Iterable[str] = ()) -> Backend:
-    """The backend, once it is available here and supports every fault kind in ``kinds``.
-
-    Call it before starting anything: an unknown backend or an unsupported fault is invalid
-    input (exit 2); a backend this machine cannot run is infrastructure (exit 3).
-    """
+def check_kinds(name: str, kinds: Iterable[str]) -> Backend:
+    """The backend, once it can make every fault kind in ``kinds`` (invalid input if not);
+    what a dry run can tell without probing the machine."""
     found = backend(name)
     missing = unsupported(name, kinds)
     if missing:
@@ -125,6 +122,16 @@ def require(name: str, kinds: Iterable[str] = ()) -> Backend:
             where="faults",
             fix=f"run on {' or '.join(able)}" if able else "remove those faults",
         )
+    return found
+
+
+def require(name: str, kinds: Iterable[str] = ()) -> Backend:
+    """The backend, once it is available here and supports every fault kind in ``kinds``.
+
+    Call it before starting anything: an unknown backend or an unsupported fault is invalid
+    input (exit 2); a backend this machine cannot run is infrastructure (exit 3).
+    """
+    found = check_kinds(name, kinds)
     available = found.probe()
     if not available.ok:
         raise InfrastructureError(

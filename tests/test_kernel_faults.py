@@ -253,3 +253,119 @@ def test_a_dry_run_refuses_a_flood_the_generator_cannot_send(tmp_path: Path) -> 
 )
 def test_every_experiment_of_the_library_passes_its_dry_run(path: Path) -> None:
     assert plan_for(load_experiment(path), 1.0).total > 0
+
+
+# ---------------------------------------------------------------- the driver against fakes
+
+
+class _Kernel:
+    """A namespace backend's kernel-fault surface that records calls (and can fail one)."""
+
+    def __init__(self, failing: str = "") -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.held: set[str] = set()
+        self.failing = failing
+
+    async def add_loss(self, name: str, link: str, probability: float, **kw: Any) -> None:
+        self.calls.append(("loss", name, link, probability, kw["direction"]))
+        self.held.add(name)
+
+    async def set_capacity(self, name: str, link: str, rate_bps: int, discipline: str) -> None:
+        self.calls.append(("capacity", name, link, rate_bps, discipline))
+        self.held.add(name)
+
+    async def link_down(self, name: str, replica: str) -> None:
+        self.calls.append(("down", name, replica))
+        self.held.add(name)
+
+    async def remove_fault(self, name: str) -> list[str]:
+        self.calls.append(("remove", name))
+        self.held.discard(name)
+        return [f"{name}: tc said no"] if name == self.failing else []
+
+    async def remove_all_faults(self) -> list[str]:
+        self.calls.append(("remove-all",))
+        return []
+
+
+class _Docker:
+    def __init__(self) -> None:
+        self.cut: list[str] = []
+        self.calls: list[tuple[str, str]] = []
+
+    async def partition(self, name: str) -> None:
+        self.calls.append(("partition", name))
+        self.cut.append(name)
+
+    async def heal(self, name: str) -> None:
+        self.calls.append(("heal", name))
+        self.cut.remove(name)
+
+
+def _driver(tmp_path: Path, backend: object, faults: list[dict[str, Any]]) -> Any:
+    from typing import cast
+
+    from chaos.faults.client import AsyncToxiproxyClient
+    from chaos.report.journal import JournalWriter
+    from chaos.runner.faults import FaultDriver
+    from chaos.stack.backend import StackBackend
+
+    loaded = load(with_(("faults",), faults, BASE), tmp_path)
+    journal = JournalWriter(tmp_path / "journal.jsonl", run_id="RUN1")
+    driver = FaultDriver(
+        cast(AsyncToxiproxyClient, None),
+        cast(StackBackend, backend),
+        loaded.stack,
+        {},
+        "RUN1",
+        journal,
+    )
+    return driver, loaded.experiment.faults
+
+
+async def test_kernel_faults_go_through_the_backend_and_rollback_takes_every_one_back(
+    tmp_path: Path,
+) -> None:
+    kernel = _Kernel(failing="thin")
+    driver, faults = _driver(
+        tmp_path,
+        kernel,
+        [
+            {"name": "thin", **WINDOW, "link": "listener->edge", "capacity": "10Mbps"},
+            {"name": "drop", **WINDOW, "link": "speaker->ingest", "loss": "5%", "layer": "kernel"},
+            {"name": "cut", "at": "20s", "for": "1s", "partition": "edge"},
+        ],
+    )
+    for fault in faults:
+        await driver.apply(fault)
+    assert kernel.calls == [
+        ("capacity", "thin", "listener->edge", 10_000_000, "tbf"),
+        ("loss", "drop", "speaker->ingest", 0.05, "both"),
+        ("down", "cut@edge-1", "edge-1"),
+        ("down", "cut@edge-2", "edge-2"),
+    ]
+    problems = await driver.rollback()
+    # Latest first, each one undone even though one removal failed; then the backend's sweep.
+    assert kernel.calls[4:] == [
+        ("remove", "cut@edge-1"),
+        ("remove", "cut@edge-2"),
+        ("remove", "drop"),
+        ("remove", "thin"),
+        ("remove-all",),
+    ]
+    assert kernel.held == set()
+    assert any("thin: tc said no" in p for p in problems)
+    journal = read_journal(tmp_path / "journal.jsonl")
+    ends = {e["name"]: e["problems"] for e in journal.of_kind("fault.end")}
+    assert ends["drop"] == [] and ends["cut"] == [] and ends["thin"]
+
+
+async def test_a_partition_on_docker_disconnects_each_replica_and_heals_it(tmp_path: Path) -> None:
+    docker = _Docker()
+    driver, (cut,) = _driver(
+        tmp_path, docker, [{"name": "cut", "at": "0s", "for": "1s", "partition": "edge"}]
+    )
+    await driver.apply(cut)
+    assert docker.cut == ["edge-1", "edge-2"]
+    assert await driver.remove(cut) == []
+    assert docker.calls[2:] == [("heal", "edge-1"), ("heal", "edge-2")] and docker.cut == []

@@ -7,7 +7,10 @@ the local backend (exit 2, backend named), carried out on netns (root) and Docke
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +201,36 @@ def test_kernel_loss_capacity_and_partition_run_on_namespaces_and_leave_nothing(
         assert "tbf" not in _in(namespace, "tc", "qdisc", "show", "dev", "eth0")
         assert "gd_" not in _in(namespace, "nft", "list", "tables")
         assert "state UP" in _in(namespace, "ip", "link", "show", "eth0")
+    finally:
+        gameday("stack", "down", "--run-id", journal.run_id, cwd=tmp_path)
+
+
+@pytest.mark.skipif(not probe_netns().ok, reason=f"netns: {probe_netns().reason}")
+@pytest.mark.timeout(90)
+def test_sigint_during_a_capacity_fault_rolls_it_back_out_of_the_kernel(tmp_path: Path) -> None:
+    path = _experiment(
+        tmp_path, "{name: thin, at: 0s, for: 20s, link: client->web, capacity: 1Mbps}"
+    )
+    journal_path = tmp_path / "run" / "journal.jsonl"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "chaos.cli", "run", str(path), "--backend", "netns",
+         "--keep-stack", "--out", str(tmp_path / "run")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while '"fault.start"' not in (journal_path.read_text() if journal_path.exists() else ""):
+        assert time.monotonic() < deadline and run.poll() is None, "the fault never started"
+        time.sleep(0.2)
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=60)
+    journal = read_journal(journal_path)
+    assert journal.run_id is not None
+    try:
+        assert run.returncode == 130, output
+        (end,) = journal.of_kind("fault.end")
+        assert end["name"] == "thin" and end["problems"] == []
+        namespace = f"{PREFIX}{run_key(journal.run_id)}-web"
+        assert "tbf" not in _in(namespace, "tc", "qdisc", "show", "dev", "eth0")
     finally:
         gameday("stack", "down", "--run-id", journal.run_id, cwd=tmp_path)
 

@@ -275,7 +275,11 @@ def test_gameday_stack_up_runs_soundstage_in_namespaces_and_down_removes_them(
     assert edge.startswith("http://10.213.")
     import httpx
 
-    assert "soundstage_edge_origin_connected 1.0" in httpx.get(edge, timeout=5).text
+    # Healthy means serving; the edge dials the origin in the background, so give it a moment.
+    deadline = time.monotonic() + 10
+    while "soundstage_edge_origin_connected 1.0" not in httpx.get(edge, timeout=5).text:
+        assert time.monotonic() < deadline, "edge-1 never connected to the origin"
+        time.sleep(0.2)
     assert gameday("status").returncode == 0
     down = gameday("down")
     assert down.returncode == 0, down.stderr

@@ -15,7 +15,7 @@ demo: venv
 	$(BIN)/gameday run experiments/launch-storm.yaml --report reports/demo
 
 test: venv apt lint typecheck
-	$(BIN)/python -m pytest --timeout=300 --junitxml=reports/junit.xml $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --timeout=300 --durations=15 --junitxml=reports/junit.xml $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check chaos soundstage tests benchmarks

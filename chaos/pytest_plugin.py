@@ -261,9 +261,9 @@ def gameday_stack(
 ) -> Iterator[RunningStack]:
     """The stack running behind the fault proxy, one proxy per link (named as ``gameday run``
     names them, so ``fault_client`` finds them); stopped, with its proxies, after the test."""
-    from chaos.faults.client import AsyncToxiproxyClient, ProxySpec
+    from chaos.faults.client import AsyncToxiproxyClient
     from chaos.report.journal import new_run_id
-    from chaos.stack.backend import make_backend, proxy_host
+    from chaos.stack.backend import link_proxies, make_backend
 
     spec = _gameday_spec
     backend = make_backend(
@@ -272,16 +272,7 @@ def gameday_stack(
     loop = asyncio.new_event_loop()
     client = AsyncToxiproxyClient(gameday_proxy)
     plan = backend.plan()
-    proxies = [
-        ProxySpec(
-            name=name,
-            upstream=target,
-            listen=f"{proxy_host(backend)}:0",
-            protocol="udp" if spec.links[link].protocol == "udp" else None,
-        )
-        for link in plan.links
-        for name, target in zip(plan.proxy_names(link), plan.links[link], strict=True)
-    ]
+    proxies = link_proxies(backend, spec, plan)
     created = []
     try:
         created = loop.run_until_complete(client.populate(proxies))

@@ -29,7 +29,7 @@ from chaos.experiment.faults import FeedbackFault, FloodFault
 from chaos.experiment.loader import LoadedExperiment
 from chaos.experiment.stack import StackSpec
 from chaos.experiment.timeline import Timeline
-from chaos.faults.client import AsyncToxiproxyClient, ProxySpec, ServerInfo
+from chaos.faults.client import AsyncToxiproxyClient, ServerInfo
 from chaos.faults.feedback import FeedbackLoop, target_in
 from chaos.metrics.backend import choose_prometheus
 from chaos.report.journal import JournalWriter, new_run_id
@@ -52,7 +52,7 @@ from chaos.slo.objective import Context, Objective
 from chaos.slo.window import Anchor
 from chaos.slo.window import Timeline as WallTimeline
 from chaos.stack import state
-from chaos.stack.backend import StackBackend, make_backend, proxy_host
+from chaos.stack.backend import StackBackend, link_proxies, make_backend
 from chaos.stack.capabilities import COMPONENT_KINDS, KERNEL_KINDS, PROXY_KINDS, check_kinds
 from chaos.stack.local import RunningStack
 from chaos.workload.metrics import ListenerCollector
@@ -313,19 +313,10 @@ class GameDay:
         assert backend is not None
         plan = backend.plan()
         links = [link for link in plan.links if self._proxied(link)]
-        listen = f"{proxy_host(backend)}:0"
         tags = self.server is not None and self.server.supports("tags")
-        specs = [
-            ProxySpec(
-                name=name,
-                upstream=target,
-                listen=listen,
-                protocol="udp" if self.stack_spec.links[link].protocol == "udp" else None,
-                run=self.run_id if tags else None,
-            )
-            for link in links
-            for name, target in zip(plan.proxy_names(link), plan.links[link], strict=True)
-        ]
+        specs = link_proxies(
+            backend, self.stack_spec, plan, links, run=self.run_id if tags else None
+        )
         created = await self.client.populate(specs)
         self.created_proxies = [p.name for p in created]
         self.driver = FaultDriver(

@@ -16,6 +16,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from chaos.errors import InvalidInput
 from chaos.experiment.stack import StackSpec
+from chaos.faults.client.models import ProxySpec
 from chaos.stack.capabilities import require
 from chaos.stack.local import LocalProcessBackend, RunningStack
 from chaos.stack.plan import StackPlan
@@ -76,6 +77,33 @@ def proxy_host(backend: StackBackend) -> str:
     """The address fault proxies listen on for this backend's stack."""
     host = getattr(backend, "proxy_host", "127.0.0.1")
     return str(host)
+
+
+def link_proxies(
+    backend: StackBackend,
+    spec: StackSpec,
+    plan: StackPlan,
+    links: list[str] | None = None,
+    *,
+    run: str | None = None,
+) -> list[ProxySpec]:
+    """One proxy per link target, named as ``gameday run`` names them (``LINK`` or ``LINK#N``).
+
+    Shared by the runner and the pytest plugin so a test's ``fault_client`` finds the proxies
+    under the same names an experiment's faults use.
+    """
+    listen = f"{proxy_host(backend)}:0"
+    return [
+        ProxySpec(
+            name=name,
+            upstream=target,
+            listen=listen,
+            protocol="udp" if spec.links[link].protocol == "udp" else None,
+            run=run,
+        )
+        for link in (plan.links if links is None else links)
+        for name, target in zip(plan.proxy_names(link), plan.links[link], strict=True)
+    ]
 
 
 def make_backend(

@@ -3,6 +3,7 @@
 `loss` with `layer: kernel`, `capacity` and `partition` are made by the stack backend, so an
 experiment asks for them and the backend's capability list decides where it runs: refused on
 the local backend (exit 2, backend named), carried out on netns (root) and Docker (engine).
+Off netns a `capacity` is the fault proxy's `shared_bandwidth` toxic on each of the link's proxies.
 """
 
 from __future__ import annotations
@@ -56,10 +57,9 @@ def test_each_kernel_fault_names_the_capability_a_backend_must_have() -> None:
     assert unsupported("local", [f.capability for f in (kernel_loss, capacity, cut)]) == [
         "kernel-loss",
         "partition",
-        "shared-capacity",
-    ]
+    ]  # a capacity off netns is the fault proxy's shared_bandwidth toxic
     assert unsupported("netns", ["kernel-loss", "shared-capacity", "partition"]) == []
-    assert unsupported("docker", ["partition", "shared-capacity"]) == ["shared-capacity"]
+    assert unsupported("docker", ["partition", "shared-capacity"]) == []
 
 
 @pytest.mark.parametrize(
@@ -146,7 +146,6 @@ def _experiment(where: Path, *faults: str) -> Path:
     ("fault", "kinds"),
     [
         ("{name: cut, at: 0s, for: 1s, partition: web}", "partition"),
-        ("{name: thin, at: 0s, for: 1s, link: client->web, capacity: 10Mbps}", "shared-capacity"),
         (
             "{name: drop, at: 0s, for: 1s, link: client->web, loss: 5%, layer: kernel}",
             "kernel-loss",
@@ -335,7 +334,13 @@ class _Docker:
         self.cut.remove(name)
 
 
-def _driver(tmp_path: Path, backend: object, faults: list[dict[str, Any]]) -> Any:
+def _driver(
+    tmp_path: Path,
+    backend: object,
+    faults: list[dict[str, Any]],
+    client: object = None,
+    proxies: dict[str, list[str]] | None = None,
+) -> Any:
     from typing import cast
 
     from chaos.faults.client import AsyncToxiproxyClient
@@ -346,10 +351,10 @@ def _driver(tmp_path: Path, backend: object, faults: list[dict[str, Any]]) -> An
     loaded = load(with_(("faults",), faults, BASE), tmp_path)
     journal = JournalWriter(tmp_path / "journal.jsonl", run_id="RUN1")
     driver = FaultDriver(
-        cast(AsyncToxiproxyClient, None),
+        cast(AsyncToxiproxyClient, client),
         cast(StackBackend, backend),
         loaded.stack,
-        {},
+        proxies or {},
         "RUN1",
         journal,
     )
@@ -402,3 +407,42 @@ async def test_a_partition_on_docker_disconnects_each_replica_and_heals_it(tmp_p
     assert docker.cut == ["edge-1", "edge-2"]
     assert await driver.remove(cut) == []
     assert docker.calls[2:] == [("heal", "edge-1"), ("heal", "edge-2")] and docker.cut == []
+
+
+class _Proxy:
+    """A fault proxy's toxic surface that records what is added and removed."""
+
+    def __init__(self) -> None:
+        self.toxics: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def add_toxic(self, proxy: str, attributes: dict[str, Any], **kw: Any) -> None:
+        self.toxics[(proxy, kw["name"])] = {"attributes": attributes, **kw}
+
+    async def remove_toxic(self, proxy: str, name: str) -> None:
+        del self.toxics[(proxy, name)]
+
+
+async def test_a_capacity_off_netns_is_a_shared_bandwidth_toxic_on_each_proxy_of_the_link(
+    tmp_path: Path,
+) -> None:
+    proxy = _Proxy()
+    links = {"listener->edge": ["listener->edge#1", "listener->edge#2"]}
+    driver, (thin,) = _driver(
+        tmp_path,
+        _Docker(),
+        [{"name": "thin", **WINDOW, "link": "listener->edge", "capacity": "10Mbps"}],
+        client=proxy,
+        proxies=links,
+    )
+    await driver.apply(thin)
+    assert sorted(proxy.toxics) == [
+        ("listener->edge#1", "thin@RUN1"),
+        ("listener->edge#2", "thin@RUN1"),
+    ]
+    for toxic in proxy.toxics.values():
+        assert toxic["type"] == "shared_bandwidth" and toxic["stream"] == "downstream"
+        assert toxic["attributes"] == {"rate": 1250}  # 10 Mbit/s = 1250 KB/s
+    (start,) = read_journal(tmp_path / "journal.jsonl").of_kind("fault.start")
+    assert start["layer"] == "proxy" and start["toxic_type"] == "shared_bandwidth"
+    assert start["rate_kbps"] == 1250 and len(start["toxics"]) == 2
+    assert await driver.remove(thin) == [] and proxy.toxics == {}

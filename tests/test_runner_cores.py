@@ -19,7 +19,7 @@ from chaos.runner.guards import GuardWatch
 from chaos.runner.junit import junit_xml
 from chaos.runner.run_tag import run_id_of
 from chaos.runner.timeline import Action, resolve
-from chaos.runner.toxics import check_supported, flood_plan, toxic_ops
+from chaos.runner.toxics import capacity_ops, check_supported, flood_plan, toxic_ops
 from chaos.runner.verdict import Verdict, decide
 from chaos.slo.evaluate import Evidence, SloResult, Status
 from chaos.slo.objective import Comparison, Context, Threshold
@@ -134,6 +134,48 @@ def test_faults_the_server_cannot_make_are_refused_before_anything_starts(tmp_pa
     assert "'lossy'" in message and "feature 'udp'" in message
     assert "'flood'" in message and "'fine'" not in message
     check_supported(loaded.experiment.faults[2:], loaded.stack, frozenset(), "http://x")
+
+
+@settings(max_examples=60, deadline=None)
+@given(bits=st.integers(8_000, 10_000_000_000))
+def test_a_capacity_off_netns_is_one_shared_bandwidth_toxic_per_proxy_in_kb_per_second(
+    tmp_path_factory: pytest.TempPathFactory, bits: int
+) -> None:
+    tmp_path = tmp_path_factory.mktemp("c")
+    fault = _experiment(tmp_path, [_fault(capacity=f"{bits}bps")]).faults[0]
+    ops = capacity_ops(fault, ["listener->edge#1", "listener->edge#2"], RUN)
+    assert [(o.proxy, o.type, o.stream, o.toxicity) for o in ops] == [
+        ("listener->edge#1", "shared_bandwidth", "downstream", 1.0),
+        ("listener->edge#2", "shared_bandwidth", "downstream", 1.0),
+    ]
+    assert {o.attributes["rate"] for o in ops} == {max(1, round(bits / 8 / 1000))}
+    assert all(run_id_of(o.name) == RUN and o.name.startswith("f@") for o in ops)
+
+
+def test_a_capacity_needs_shared_bandwidth_unless_the_backend_makes_it_in_the_kernel(
+    tmp_path: Path,
+) -> None:
+    loaded = load(with_(("faults",), [_fault(name="thin", capacity="10Mbps")]), tmp_path)
+    faults, stack = loaded.experiment.faults, loaded.stack
+    with pytest.raises(InvalidInput) as caught:
+        check_supported(faults, stack, frozenset({"loss", "udp"}), "http://toxiproxy")
+    message = caught.value.render()
+    assert "'thin'" in message and "lacks feature 'shared_bandwidth'" in message
+    assert caught.value.exit_code == ExitCode.INVALID_INPUT
+    check_supported(faults, stack, frozenset({"shared_bandwidth"}), "http://x")
+    check_supported(faults, stack, frozenset(), "http://x", kernel=True)
+
+
+def test_a_flood_share_is_a_share_of_a_capacity_on_its_link(tmp_path: Path) -> None:
+    faults = _experiment(
+        tmp_path,
+        [
+            _fault(name="thin", at="0s", **{"for": "30s"}, capacity="8Mbps"),
+            _fault(name="flood", at="5s", direction="upstream", flood="50%"),
+        ],
+    ).faults
+    share = flood_plan(faults[1], faults)
+    assert share is not None and share.rate == pytest.approx(0.5 * 1_000_000)
 
 
 # ----------------------------------------------------------------------------------- guards

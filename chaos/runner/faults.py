@@ -40,7 +40,7 @@ from chaos.report.journal import JournalWriter
 from chaos.report.summary import FAULT_END, FAULT_START
 from chaos.runner.rollback import Scope, rollback
 from chaos.runner.timeline import fault_params
-from chaos.runner.toxics import ToxicFault, ToxicOp, toxic_ops
+from chaos.runner.toxics import ToxicFault, ToxicOp, capacity_ops, toxic_ops
 from chaos.stack.backend import KernelFaults, Partitions, StackBackend
 
 Step = Callable[[], Awaitable[object]]
@@ -141,6 +141,18 @@ class FaultDriver:
                     details["replicas"] = replicas
                 case PartitionFault():
                     details["replicas"] = await self._partition(fault, applied)
+                case CapacityFault() if not isinstance(self.backend, KernelFaults):
+                    ops = capacity_ops(fault, self._link_proxies(fault.link), self.run_id)
+                    await self._add_ops(ops, applied)
+                    details.update(
+                        layer="proxy",
+                        toxics=[
+                            {"proxy": op.proxy, "toxic": op.name, "stream": op.stream}
+                            for op in applied.toxics
+                        ],
+                        toxic_type="shared_bandwidth",
+                        rate_kbps=ops[0].attributes["rate"] if ops else None,
+                    )
                 case CapacityFault():
                     kernel = self._kernel(fault)
                     bits = int(fault.capacity.bytes_per_second * 8)
@@ -172,7 +184,11 @@ class FaultDriver:
         assert isinstance(link, str), f"{fault.kind} is a link fault"
         toxic: ToxicFault = fault  # type: ignore[assignment]  # every other link kind is refused
         udp = self.stack.links[link].protocol == "udp"
-        ops = toxic_ops(toxic, self._link_proxies(link), self.run_id, udp=udp)
+        await self._add_ops(
+            toxic_ops(toxic, self._link_proxies(link), self.run_id, udp=udp), applied
+        )
+
+    async def _add_ops(self, ops: list[ToxicOp], applied: _Applied) -> None:
         # Every proxy of the link at once: a fault hits all of a link's replicas together.
         added = await asyncio.gather(*(self._add_toxic(op) for op in ops), return_exceptions=True)
         applied.toxics += [op for op, outcome in zip(ops, added, strict=True) if outcome is None]

@@ -52,7 +52,7 @@ from chaos.slo.objective import Context, Objective
 from chaos.slo.window import Anchor
 from chaos.slo.window import Timeline as WallTimeline
 from chaos.stack import state
-from chaos.stack.backend import StackBackend, link_proxies, make_backend
+from chaos.stack.backend import KernelFaults, StackBackend, link_proxies, make_backend
 from chaos.stack.capabilities import COMPONENT_KINDS, KERNEL_KINDS, PROXY_KINDS, check_kinds
 from chaos.stack.local import RunningStack
 from chaos.workload.metrics import ListenerCollector
@@ -290,7 +290,13 @@ class GameDay:
             version=server.version,
             features=sorted(server.features),
         )
-        check_supported(self.experiment.faults, self.stack_spec, server.features, self.client.url)
+        check_supported(
+            self.experiment.faults,
+            self.stack_spec,
+            server.features,
+            self.client.url,
+            kernel=isinstance(self.backend, KernelFaults),
+        )
         problems = audience_problems(self.experiment, self.stack_spec)
         if problems:
             raise InvalidInput("\n  ".join(problems), where=str(self.loaded.stack_path))

@@ -16,6 +16,7 @@ from typing import Any
 from chaos.errors import InvalidInput
 from chaos.experiment.faults import (
     BandwidthFault,
+    CapacityFault,
     FloodFault,
     LatencyFault,
     LimitDataFault,
@@ -118,18 +119,33 @@ def toxic_ops(
     ]
 
 
+def capacity_ops(fault: CapacityFault, proxies: Sequence[str], run_id: str) -> list[ToxicOp]:
+    """A shared link capacity off netns: one ``shared_bandwidth`` toxic per proxy of the link
+    (each proxy's connections share one budget, as a tbf shares a namespace's egress), in KB/s
+    of 1000 bytes."""
+    rate = max(1, round(fault.capacity.bytes_per_second / 1000))
+    return [
+        ToxicOp(proxy, tag(fault.name, run_id), "shared_bandwidth", stream, 1.0, {"rate": rate})
+        for proxy in proxies
+        for stream in streams(fault.direction)
+    ]
+
+
 FLOOD_CONNECTIONS = 20
 """Competing connections per flood, dealt over the link's proxies."""
 
 
 def flood_plan(fault: FloodFault, faults: Sequence[object]) -> FloodPlan | None:
     """The flood's connections and total rate; a share of the link needs the link's capacity,
-    from a bandwidth fault on the same link over the whole flood (None when there is none)."""
+    from a capacity or bandwidth fault on the same link over the whole flood (None when there is
+    none)."""
     if isinstance(fault.flood, Ratio):
         capacity = [
-            f.bandwidth.bytes_per_second
+            f.capacity.bytes_per_second
+            if isinstance(f, CapacityFault)
+            else f.bandwidth.bytes_per_second
             for f in faults
-            if isinstance(f, BandwidthFault)
+            if isinstance(f, BandwidthFault | CapacityFault)
             and f.link == fault.link
             and f.at <= fault.at
             and f.end >= fault.end
@@ -173,15 +189,24 @@ def not_runnable(fault: object, faults: Sequence[object], stack: StackSpec) -> s
         )
     if flood_plan(fault, faults) is None:
         return (
-            f"a flood of {fault.flood} is a share of the link's capacity: add a bandwidth fault "
+            f"a flood of {fault.flood} is a share of the link's capacity: add a capacity fault "
             f"on {fault.link} that covers the flood, or give a rate such as 50Mbps"
         )
     return None
 
 
-def required_feature(fault: object, stack: StackSpec) -> tuple[str, str] | None:
+def required_feature(
+    fault: object, stack: StackSpec, *, kernel: bool = False
+) -> tuple[str, str] | None:
     """The server feature a fault needs beyond Toxiproxy 2.12, and why; None when none
-    (kernel-level faults are the stack backend's, not the server's)."""
+    (kernel-level faults are the stack backend's, not the server's, when it has a ``kernel``;
+    without one a capacity is the server's ``shared_bandwidth`` toxic)."""
+    if isinstance(fault, CapacityFault) and not kernel:
+        return (
+            "shared_bandwidth",
+            f"a capacity shares one budget among every connection of link {fault.link}, "
+            "which a per-connection bandwidth toxic cannot do",
+        )
     if getattr(fault, "capability", None) in KERNEL_KINDS:
         return None
     link = getattr(fault, "link", None)
@@ -193,15 +218,21 @@ def required_feature(fault: object, stack: StackSpec) -> tuple[str, str] | None:
 
 
 def check_supported(
-    faults: Sequence[object], stack: StackSpec, features: frozenset[str], server: str
+    faults: Sequence[object],
+    stack: StackSpec,
+    features: frozenset[str],
+    server: str,
+    *,
+    kernel: bool = False,
 ) -> None:
-    """Refuse, before anything starts, an experiment whose faults this server cannot make."""
+    """Refuse, before anything starts, an experiment whose faults this server cannot make
+    (``kernel``: the stack backend makes kernel-level faults itself)."""
     problems = runnable_problems(faults, stack)
     for fault in faults:
         name = getattr(fault, "name", "?")
         if not_runnable(fault, faults, stack) is not None:
             continue
-        need = required_feature(fault, stack)
+        need = required_feature(fault, stack, kernel=kernel)
         if need is not None and need[0] not in features:
             problems.append(f"fault {name!r}: {need[1]}; the server lacks feature {need[0]!r}")
     if problems:

@@ -30,7 +30,8 @@ PROXY_KINDS = frozenset(
 COMPONENT_KINDS = frozenset({"kill", "pause", "restart"})
 KERNEL_KINDS = frozenset({"kernel-loss", "shared-capacity", "partition"})
 """Capabilities of the kernel-level fault kinds an experiment can write (``fault.capability``):
-`loss` with `layer: kernel`, `capacity`, `partition`."""
+`loss` with `layer: kernel`, `capacity`, `partition`. Off netns a `capacity` is the fault
+proxy's `shared_bandwidth` toxic instead (one budget per proxy direction), when it has one."""
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,13 @@ BACKENDS: dict[str, Backend] = {
     "local": Backend(
         "local",
         "processes on loopback ports",
-        PROXY_KINDS | COMPONENT_KINDS,
+        PROXY_KINDS | COMPONENT_KINDS | {"shared-capacity"},
         _local,
     ),
     "docker": Backend(
         "docker",
         "containers on a private Docker network per run",
-        PROXY_KINDS | COMPONENT_KINDS | {"partition"},
+        PROXY_KINDS | COMPONENT_KINDS | {"partition", "shared-capacity"},
         _docker,
     ),
     "netns": Backend(

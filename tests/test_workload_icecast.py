@@ -75,13 +75,14 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(240)
 async def test_storm_shows_the_listen_backlog_tail_and_paced_join_does_not(
     icecast_url: str,
 ) -> None:
     storm = await _join(icecast_url, Storm(LISTENERS), duration=12.0)
-    # Four at a time, Icecast admits ~60-130 joins/s here: allow for a busy machine.
-    paced = await _join(icecast_url, Paced(LISTENERS, max_in_flight=4), 45.0, until_all=True)
+    # Four at a time, Icecast admits ~60-130 joins/s here, but a clean-clone CI run on a loaded
+    # machine saw ~20/s; the paced run ends as soon as everyone is in, so the bound costs nothing.
+    paced = await _join(icecast_url, Paced(LISTENERS, max_in_flight=4), 100.0, until_all=True)
 
     storm_ttfa, paced_ttfa = _ttfas(storm), _ttfas(paced)
     assert len(storm_ttfa) == len(paced_ttfa) == LISTENERS  # every listener was measured

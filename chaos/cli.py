@@ -110,7 +110,7 @@ def run(
     [b]Examples[/b]:
       gameday run experiments/launch-storm.yaml
       gameday run experiments/edge-outage.yaml --dry-run
-      gameday run my-launch.yaml --junit reports/gameday.xml --toxiproxy http://10.0.0.5:8474
+      gameday run my-launch.yaml --junit reports/gameday.xml --toxiproxy http://toxiproxy.lab.example:8474
     """
     from chaos.runner.cli import run_command
     from chaos.runner.run import RunOptions
@@ -322,7 +322,7 @@ def rollback(
 
     [b]Examples[/b]:
       gameday rollback --all
-      gameday rollback --run-id 20261124T150000Z-1a2b3c4d --toxiproxy-url http://10.0.0.5:8474
+      gameday rollback --run-id 20261124T150000Z-1a2b3c4d --toxiproxy-url http://toxiproxy.lab.example:8474
     """
     from chaos.runner.rollback import rollback_command
     from chaos.stack.cleanup import cleanup_run

@@ -245,8 +245,8 @@ def test_resolve_url(given: str | None, expected: str, monkeypatch: pytest.Monke
 def test_resolve_url_prefers_the_argument_then_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TOXIPROXY_URL", "10.0.0.5:8474")
-    assert resolve_url() == "http://10.0.0.5:8474"
+    monkeypatch.setenv("TOXIPROXY_URL", "toxiproxy.lab.example:8474")
+    assert resolve_url() == "http://toxiproxy.lab.example:8474"
     assert resolve_url("127.0.0.1:1") == "http://127.0.0.1:1"
 
 

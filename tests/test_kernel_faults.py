@@ -235,7 +235,8 @@ def test_sigint_during_a_capacity_fault_rolls_it_back_out_of_the_kernel(tmp_path
 
 
 @pytest.mark.skipif(not probe_engine().ok, reason=f"docker: {probe_engine().reason}")
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
+@pytest.mark.usefixtures("image")  # the run's default image is this tree's
 def test_a_partition_runs_on_docker_and_leaves_no_container(tmp_path: Path) -> None:
     from tests.test_stack_docker import _labelled
 
@@ -265,17 +266,6 @@ def test_a_dry_run_refuses_what_the_backend_cannot_make_and_names_it(tmp_path: P
     assert "the local backend cannot make fault kind(s) partition" in done.stdout + done.stderr
     shown = gameday("run", path, "--dry-run", "--backend", "docker", timeout=60)
     assert shown.returncode == 0 and "dry run: nothing was started" in shown.stdout
-
-
-def test_a_dry_run_refuses_a_flood_the_generator_cannot_send(tmp_path: Path) -> None:
-    path = _experiment(
-        tmp_path,
-        "{name: junk, at: 0s, for: 1s, link: client->web, direction: downstream, flood: 1Mbps}",
-    )
-    done = gameday("run", path, "--dry-run", timeout=60)
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "fault 'junk'" in done.stdout + done.stderr
-    assert "direction: upstream" in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(

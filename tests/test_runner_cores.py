@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from chaos.errors import ExitCode, InvalidInput
 from chaos.experiment.slos import Guard
+from chaos.faults.flood import FloodPlan
 from chaos.metrics.series import Series, SeriesKey
 from chaos.runner.audience import scaled, split_schedule
 from chaos.runner.guards import GuardWatch
@@ -332,6 +333,21 @@ def test_a_flood_takes_its_share_of_a_bandwidth_fault_that_covers_it(tmp_path: P
     assert flood_plan(faults[2], faults) is None  # thin ends at 30s, before the flood does
     fixed = flood_plan(faults[3], faults)
     assert fixed is not None and fixed.rate == 1_000_000
-    loaded = load(with_(("faults",), [_fault(direction="downstream", flood="1Mbps")]), tmp_path)
-    with pytest.raises(InvalidInput, match="client-to-server"):
-        check_supported(loaded.experiment.faults, loaded.stack, frozenset(), "http://x")
+    assert fixed.connections == 20  # a flood is 20 flows unless it says how many
+
+
+def test_a_downstream_flood_needs_the_flood_ingress_and_a_capacity_it_can_cross(
+    tmp_path: Path,
+) -> None:
+    thin = _fault(name="thin", capacity="10Mbps")
+    pulled = _fault(name="pull", direction="downstream", flood="1Mbps", connections=200)
+    loaded = load(with_(("faults",), [thin, pulled]), tmp_path)
+    faults, stack = loaded.experiment.faults, loaded.stack
+    assert flood_plan(faults[1], faults) == FloodPlan(200, 125_000)
+    with pytest.raises(InvalidInput, match="lacks feature 'flood_ingress'"):
+        check_supported(faults, stack, frozenset({"shared_bandwidth"}), "http://x")
+    check_supported(faults, stack, frozenset({"shared_bandwidth", "flood_ingress"}), "http://x")
+    with pytest.raises(InvalidInput, match="never crosses; run with --backend local or docker"):
+        check_supported(faults, stack, frozenset({"flood_ingress"}), "http://x", kernel=True)
+    pushed = load(with_(("faults",), [thin, {**pulled, "direction": "upstream"}]), tmp_path)
+    check_supported(pushed.experiment.faults, pushed.stack, frozenset(), "http://x", kernel=True)

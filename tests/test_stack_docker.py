@@ -46,14 +46,6 @@ def _labelled(run_id: str) -> list[str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def image() -> str:
-    from chaos.stack.images import build
-
-    tag, _ = build()
-    return tag
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(
     image: str, tmp_path_factory: pytest.TempPathFactory

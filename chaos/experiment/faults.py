@@ -200,8 +200,13 @@ class DownFault(_LinkFault):
 
 
 class FloodFault(_LinkFault):
+    """Competing traffic on a link: pushed into it (`upstream`), pulled through it from the
+    fault proxy (`downstream`), or both, by `connections` flows that share the `flood` rate
+    (many flows take many fair shares of a shared capacity, as a botnet does)."""
+
     kind: ClassVar[str] = "flood"
     flood: FloodLevel
+    connections: int = Field(default=20, ge=1, le=5000)
 
 
 def _speaker_name(value: object) -> object:

@@ -1,9 +1,12 @@
-"""The flood generator: competing connections that push junk through a proxy — "saturated lines".
+"""The flood generator: competing connections through a proxy — "saturated lines".
 
-A flood opens ``connections`` TCP connections to a link's proxy and writes incompressible junk
-at ``rate`` bytes per second in total, split evenly; whatever the far end sends back is read and
-dropped so it never blocks. Against a ``shared_bandwidth`` toxic the flood's connections take
-their fair shares of the link and the legitimate streams starve, as in the 2024 incident.
+A flood opens ``connections`` TCP connections and moves incompressible junk at ``rate`` bytes
+per second in total, split evenly. A *push* flood writes junk to a link's proxy (client to
+server) and drops whatever comes back; a *pull* flood connects to the proxy's flood ingress
+(server/flood_ingress.py), which sends junk server-to-client through the same toxics the
+link's real connections cross, and reads it at the flood's pace. Against a ``shared_bandwidth``
+toxic in that direction the flood's connections take their fair shares of the link and the
+legitimate streams starve, as in the 2024 incident.
 
 Safety: the target must be one of the endpoints the stack spec declares (the caller passes
 them; the runner gives its links' proxy addresses) and, unless ``allow_remote``, on loopback —
@@ -21,8 +24,10 @@ import contextlib
 import ipaddress
 import logging
 import os
+import socket
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Literal
 
 from chaos.errors import InvalidInput
 
@@ -31,6 +36,11 @@ log = logging.getLogger(__name__)
 WRITE_SIZE = 16 * 1024
 RECONNECT_SECONDS = 0.1
 DEFAULT_LEASE_SECONDS = 30.0
+PULL_RECEIVE_BUFFER = 64 * 1024
+"""A pull flood's socket buffer: small, so what it has not read yet pushes back on the link
+within about one write's worth instead of megabytes of loopback autotuning."""
+
+Mode = Literal["push", "pull"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +119,15 @@ class Flood:
         declared: Collection[str],
         allow_remote: bool = False,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        mode: Mode = "push",
     ) -> None:
         check_target(target, declared, allow_remote=allow_remote)
         self.host, self.port = split_host_port(target)
         self.plan = plan
+        self.mode = mode
         self.lease_seconds = lease_seconds
         self.sent = 0
-        """Bytes written so far, all connections."""
+        """Bytes written so far (push) or read so far (pull), all connections."""
         self.open_connections = 0
         self._junk = os.urandom(WRITE_SIZE)
         self._tasks: list[asyncio.Task[None]] = []
@@ -165,22 +177,47 @@ class Flood:
     async def _connection(self, rate: float) -> None:
         while not self._stopped.is_set():
             try:
-                reader, writer = await asyncio.open_connection(self.host, self.port)
+                reader, writer = await asyncio.open_connection(
+                    self.host, self.port, limit=WRITE_SIZE
+                )
             except OSError as exc:
                 log.debug("flood connect %s:%s: %s", self.host, self.port, exc)
                 await asyncio.sleep(RECONNECT_SECONDS)
                 continue
             self.open_connections += 1
-            drain = asyncio.get_running_loop().create_task(self._discard(reader))
+            drain = None
             try:
-                await self._push(writer, rate)
+                if self.mode == "pull":
+                    await self._pull(reader, writer, rate)
+                else:
+                    drain = asyncio.get_running_loop().create_task(self._discard(reader))
+                    await self._push(writer, rate)
             except (ConnectionError, OSError):
                 pass  # the proxy or upstream closed it: open another while the flood runs
             finally:
                 self.open_connections -= 1
-                drain.cancel()
+                if drain is not None:
+                    drain.cancel()
                 writer.transport.abort()  # junk still buffered is not worth waiting for
             await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def _pull(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rate: float
+    ) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PULL_RECEIVE_BUFFER)
+        loop = asyncio.get_running_loop()
+        size = write_size(rate)
+        next_at = loop.time()
+        while True:
+            wait, next_at = pace(next_at, loop.time(), size, rate)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            data = await reader.read(size)
+            if not data:
+                return
+            self.sent += len(data)
 
     async def _push(self, writer: asyncio.StreamWriter, rate: float) -> None:
         loop = asyncio.get_running_loop()

@@ -35,7 +35,7 @@ from chaos.experiment.faults import (
 from chaos.experiment.stack import StackSpec
 from chaos.faults.client import AsyncToxiproxyClient, ToxiproxyNotFound
 from chaos.faults.feedback import FeedbackLoop
-from chaos.faults.flood import Flood, FloodPlan
+from chaos.faults.flood import Flood, FloodPlan, Mode
 from chaos.report.journal import JournalWriter
 from chaos.report.summary import FAULT_END, FAULT_START
 from chaos.runner.rollback import Scope, rollback
@@ -125,6 +125,7 @@ class FaultDriver:
                     details["floods"] = [
                         {
                             "target": f"{f.host}:{f.port}",
+                            "mode": f.mode,
                             "connections": f.plan.connections,
                             "bytes_per_second": f.plan.rate,
                         }
@@ -220,14 +221,25 @@ class FaultDriver:
         return replicas
 
     async def _flood(self, fault: FloodFault, applied: _Applied) -> None:
-        """Competing connections through every proxy of the link, the rate split between
-        them; only to the stack's declared endpoints (the links' dialled addresses)."""
+        """Competing connections on every proxy of the link, the rate and connections split
+        between them: pushed into the proxies (upstream) and pulled from their flood ingresses
+        (downstream). Only to the stack's declared endpoints (the links' dialled addresses) and
+        the ingresses our proxy server opened for this link's proxies."""
         plan = self.flood_plans[fault.name]
-        targets = self.dialled.get(fault.link, [])
+        targets: list[tuple[str, Mode]] = []
+        if fault.direction in ("upstream", "both"):
+            targets += [(address, "push") for address in self.dialled.get(fault.link, [])]
+        if fault.direction in ("downstream", "both"):
+            ingresses = [await self.client.flood_ingress(p) for p in self._link_proxies(fault.link)]
+            targets += [(address, "pull") for address in ingresses]
         declared = {address for addresses in self.dialled.values() for address in addresses}
-        share = FloodPlan(max(1, plan.connections // len(targets)), plan.rate / len(targets))
-        for target in targets:
-            flood = Flood(target, share, declared=declared, lease_seconds=self.flood_lease)
+        declared |= {address for address, mode in targets if mode == "pull"}
+        per_direction = len(targets) // (2 if fault.direction == "both" else 1)
+        share = FloodPlan(max(1, plan.connections // per_direction), plan.rate / per_direction)
+        for target, mode in targets:
+            flood = Flood(
+                target, share, declared=declared, lease_seconds=self.flood_lease, mode=mode
+            )
             await flood.start()
             applied.floods.append(flood)
 

@@ -131,10 +131,6 @@ def capacity_ops(fault: CapacityFault, proxies: Sequence[str], run_id: str) -> l
     ]
 
 
-FLOOD_CONNECTIONS = 20
-"""Competing connections per flood, dealt over the link's proxies."""
-
-
 def flood_plan(fault: FloodFault, faults: Sequence[object]) -> FloodPlan | None:
     """The flood's connections and total rate; a share of the link needs the link's capacity,
     from a capacity or bandwidth fault on the same link over the whole flood (None when there is
@@ -152,8 +148,8 @@ def flood_plan(fault: FloodFault, faults: Sequence[object]) -> FloodPlan | None:
         ]
         if not capacity:
             return None
-        return FloodPlan.share(float(fault.flood.fraction), float(min(capacity)), FLOOD_CONNECTIONS)
-    return FloodPlan(FLOOD_CONNECTIONS, float(fault.flood.bytes_per_second))
+        return FloodPlan.share(float(fault.flood.fraction), float(min(capacity)), fault.connections)
+    return FloodPlan(fault.connections, float(fault.flood.bytes_per_second))
 
 
 def runnable_problems(faults: Sequence[object], stack: StackSpec) -> list[str]:
@@ -182,11 +178,6 @@ def not_runnable(fault: object, faults: Sequence[object], stack: StackSpec) -> s
         return None
     if stack.links[fault.link].protocol == "udp":
         return f"a flood is competing TCP connections, and link {fault.link} is UDP"
-    if fault.direction == "downstream":
-        return (
-            "the flood generator pushes client-to-server traffic; give `direction: upstream` "
-            "(or both)"
-        )
     if flood_plan(fault, faults) is None:
         return (
             f"a flood of {fault.flood} is a share of the link's capacity: add a capacity fault "
@@ -209,12 +200,31 @@ def required_feature(
         )
     if getattr(fault, "capability", None) in KERNEL_KINDS:
         return None
+    if isinstance(fault, FloodFault) and fault.direction != "upstream":
+        return (
+            "flood_ingress",
+            "a downstream flood pulls junk server-to-client through the link's proxies",
+        )
     link = getattr(fault, "link", None)
     if isinstance(link, str) and stack.links[link].protocol == "udp":
         return "udp", f"link {link} is UDP, and only a server with UDP proxies can fault it"
     if isinstance(fault, LossFault):
         return "loss", "TCP loss (a lost segment stalling the stream) is a gameday extension"
     return None
+
+
+def kernel_capacity_bypassed(fault: object, faults: Sequence[object]) -> str | None:
+    """Why a downstream flood would miss a kernel-level capacity on its link (None if not):
+    its junk starts in the fault proxy, past the ``tbf`` at the link's targets."""
+    if not isinstance(fault, FloodFault) or fault.direction == "upstream":
+        return None
+    if not any(isinstance(f, CapacityFault) and f.link == fault.link for f in faults):
+        return None
+    return (
+        f"on this backend the capacity of {fault.link} is a tbf at its targets, which a "
+        "downstream flood (made in the fault proxy) never crosses; run with --backend local "
+        "or docker, where the capacity is the proxy's shared_bandwidth"
+    )
 
 
 def check_supported(
@@ -235,6 +245,8 @@ def check_supported(
         need = required_feature(fault, stack, kernel=kernel)
         if need is not None and need[0] not in features:
             problems.append(f"fault {name!r}: {need[1]}; the server lacks feature {need[0]!r}")
+        if kernel and (bypassed := kernel_capacity_bypassed(fault, faults)) is not None:
+            problems.append(f"fault {name!r}: {bypassed}")
     if problems:
         raise InvalidInput(
             "\n  ".join(problems),

@@ -171,3 +171,6 @@ class AsyncToxiproxyClient:
 
     async def set_seed(self, seed: int) -> None:
         await self.run(self.api.set_seed(seed))
+
+    async def flood_ingress(self, proxy: str) -> str:
+        return await self.run(self.api.flood_ingress(proxy))

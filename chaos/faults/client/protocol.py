@@ -167,6 +167,13 @@ class _Renewed(BaseModel):
 _RENEWED = TypeAdapter(_Renewed)
 
 
+class _FloodIngress(BaseModel):
+    listen: str
+
+
+_FLOOD_INGRESS = TypeAdapter(_FloodIngress)
+
+
 @dataclass(frozen=True, slots=True)
 class Api:
     """Builds the operations for one server; ``url`` only labels errors."""
@@ -382,6 +389,13 @@ class Api:
         """Reseed the server (gameday feature ``seed``): what follows draws as after ``-seed``."""
         body = _json_body({"seed": seed})
         yield from _call(self.url, HttpRequest("POST", SEED_PATH, body), 200)
+
+    def flood_ingress(self, proxy: str) -> Operation[str]:
+        """The address where a connection pulls junk server-to-client through ``proxy``'s
+        toxics (gameday feature ``flood_ingress``); it listens until the proxy is deleted."""
+        path = f"/gameday/proxies/{_segment(proxy)}/flood"
+        response = yield from _call(self.url, HttpRequest("POST", path, b""), 200)
+        return _read(self.url, _FLOOD_INGRESS, response).listen
 
 
 def _toxic_type(attributes: ToxicAttributes | Mapping[str, Any], given: str | None) -> str:

@@ -171,3 +171,6 @@ class ToxiproxyClient:
 
     def set_seed(self, seed: int) -> None:
         self.run(self.api.set_seed(seed))
+
+    def flood_ingress(self, proxy: str) -> str:
+        return self.run(self.api.flood_ingress(proxy))

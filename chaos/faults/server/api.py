@@ -27,16 +27,27 @@ from chaos.faults.server.errors import TOXIC_NOT_FOUND, ApiError
 from chaos.faults.server.gojson import encode
 from chaos.faults.server.leases import LeaseKeeper
 from chaos.faults.server.metrics import ServerMetrics
+from chaos.faults.server.proxy import Proxy
 from chaos.faults.server.proxy_base import ProxyBase
 from chaos.faults.server.registry import ProxyRegistry
 
 VERSION = "2.12.0"
-FEATURES: tuple[str, ...] = ("seed", "leases", "tags", "loss", "shared_bandwidth", "udp")
+FEATURES: tuple[str, ...] = (
+    "seed",
+    "leases",
+    "tags",
+    "loss",
+    "shared_bandwidth",
+    "udp",
+    "flood_ingress",
+)
 """What ``GET /gameday/features`` advertises beyond Toxiproxy 2.12 (a real one answers 404);
 docs/proxy-extensions.md is the contract: ``seed`` (``-seed`` and ``POST /gameday/seed``),
 ``leases`` (``lease_ms`` and ``POST /gameday/leases``), ``tags`` (``run`` on proxies, renewal
 by ``@RUNID`` toxic names), ``loss`` and ``shared_bandwidth`` (toxic types), ``udp``
-(``"protocol": "udp"`` proxies with datagram toxics)."""
+(``"protocol": "udp"`` proxies with datagram toxics), ``flood_ingress`` (``POST
+/gameday/proxies/NAME/flood``: a listener whose connections carry junk server-to-client through
+the proxy's toxics)."""
 _TEXT = "text/plain; charset=utf-8"
 
 Handler = Callable[[web.BaseRequest, list[str]], Awaitable[web.StreamResponse]]
@@ -105,6 +116,7 @@ class Api:
             ("gameday", "features"): {"GET": self.features},
             ("gameday", "leases"): {"POST": self.renew_leases},
             ("gameday", "seed"): {"POST": self.reseed},
+            ("gameday", "proxies", "*", "flood"): {"POST": self.flood_ingress},
             ("populate",): {"POST": self.populate},
             ("proxies",): {"GET": self.proxy_index, "POST": self.proxy_create},
             ("proxies", "*"): {
@@ -195,6 +207,14 @@ class Api:
         async with self.lock:
             self.registry.runtime.reseed(seed)
         return json_response(200, {"seed": seed})
+
+    async def flood_ingress(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+        async with self.lock:
+            proxy = self.registry.get(params[0])
+            if not isinstance(proxy, Proxy):
+                raise ApiError("a flood ingress is for TCP proxies; this one is UDP", 400)
+            listen = await proxy.flood_ingress()
+        return json_response(200, {"proxy": proxy.name, "listen": listen})
 
     async def metrics_handler(self, request: web.BaseRequest, params: list[str]) -> web.Response:
         body, content_type = self.metrics.render()

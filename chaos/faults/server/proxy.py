@@ -16,6 +16,7 @@ from chaos.faults.server.collection import StreamToxics
 from chaos.faults.server.endpoint import Endpoint
 from chaos.faults.server.errors import internal
 from chaos.faults.server.extensions import ProxyExtensions
+from chaos.faults.server.flood_ingress import FloodIngress
 from chaos.faults.server.link import Connection, Link
 from chaos.faults.server.proxy_base import ProxyBase
 from chaos.faults.server.runtime import Runtime
@@ -41,6 +42,8 @@ class Proxy(ProxyBase):
         self.connections: set[Connection] = set()
         self._listener: Endpoint | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.flood = FloodIngress(self._flood_client)
+        self._flood_ordinal = 0
 
     def _toxics(self) -> StreamToxics:
         return StreamToxics()
@@ -82,6 +85,29 @@ class Proxy(ProxyBase):
         self.enabled = True
         self._spawn(self._accept(self._listener))
 
+    async def flood_ingress(self) -> str:
+        """The flood ingress's address, listening from the first ask until the proxy is
+        deleted (docs/proxy-extensions.md); on the listen address's host, any free port."""
+        if self.flood.listen is not None:
+            return self.flood.listen
+        host, _ = addr.split_host_port(self.listen)
+        try:
+            return await self.flood.start(f"[{host}]:0" if ":" in host else f"{host}:0")
+        except addr.AddrError as exc:
+            raise internal(str(exc)) from None
+
+    def _flood_client(self, client: Endpoint, junk: Endpoint) -> None:
+        """A flood connection: this proxy's toxics, junk upstream, a negative ordinal; none
+        while the proxy is disabled (a link that is down carries no flood either)."""
+        if not self.enabled:
+            client.close()
+            junk.close()
+            return
+        self._flood_ordinal -= 1
+        conn = Connection(self, client, junk, self._flood_ordinal)
+        self.connections.add(conn)
+        conn.start()
+
     def stop(self) -> None:
         """Close the listener and every connection (a FIN, or RST where reset_peer armed it)."""
         self.enabled = False
@@ -92,6 +118,10 @@ class Proxy(ProxyBase):
             task.cancel()
         for conn in list(self.connections):
             conn.close()
+
+    def close(self) -> None:
+        self.stop()
+        self.flood.stop()
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

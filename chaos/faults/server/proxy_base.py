@@ -50,6 +50,10 @@ class ProxyBase(ABC):
     def stop(self) -> None:
         """Close the listener and every connection or session."""
 
+    def close(self) -> None:
+        """Stop for good (the proxy is deleted or replaced): also what outlives a disable."""
+        self.stop()
+
     def to_json(self) -> dict[str, object]:
         shown: dict[str, object] = {
             "name": self.name,

@@ -35,7 +35,7 @@ class ProxyRegistry:
         return proxy
 
     def delete(self, name: str) -> None:
-        self.get(name).stop()
+        self.get(name).close()
         del self.proxies[name]
 
     async def populate(self, specs: list[ProxyInput]) -> tuple[list[ProxyBase], ApiError | None]:
@@ -59,7 +59,7 @@ class ProxyRegistry:
                 if spec.ext.run is not None:
                     existing.run = spec.ext.run
                 return existing
-            existing.stop()
+            existing.close()
         proxy = self._new(spec)
         if spec.enabled:
             await proxy.start()
@@ -75,5 +75,5 @@ class ProxyRegistry:
 
     def close(self) -> None:
         for proxy in self.proxies.values():
-            proxy.stop()
+            proxy.close()
         self.proxies.clear()

@@ -32,7 +32,7 @@ venv: $(STAMPS)/venv
 $(STAMPS)/venv: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,docker,grafana,fast]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,docker,grafana,fast,locust]'
 	@mkdir -p $(STAMPS) && touch $@
 
 apt:

@@ -101,18 +101,33 @@ def run(
     backend: Annotated[
         str, typer.Option(help="Run the stack as local processes, in netns or docker.")
     ] = "local",
+    load_engine: Annotated[
+        str,
+        typer.Option(help="Drive listeners with the `native` swarm or Locust (`locust`)."),
+    ] = "native",
+    locust_workers: Annotated[
+        int | None,
+        typer.Option(help="Locust workers: started here, or awaited with --locust-master-bind."),
+    ] = None,
+    locust_master_bind: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT where Locust workers started on other machines attach."),
+    ] = None,
 ) -> None:
     """Run a game day: stack up, baseline, faults and workload, rollback, verdict.
 
     Exit 0 pass, 1 an SLO failed or a guard aborted the run, 2 invalid input,
-    3 infrastructure (stack, proxy or metrics unreachable; unhealthy baseline), 130 interrupted.
+    3 infrastructure (stack, proxy or metrics unreachable; unhealthy baseline) or an
+    incomplete load (a Locust worker went missing), 130 interrupted.
 
     [b]Examples[/b]:
       gameday run experiments/launch-storm.yaml
+      gameday run experiments/launch-storm.yaml --load-engine locust --locust-workers 2
       gameday run experiments/edge-outage.yaml --dry-run
       gameday run my-launch.yaml --junit reports/gameday.xml --toxiproxy http://toxiproxy.lab.example:8474
     """
     from chaos.runner.cli import run_command
+    from chaos.runner.load_engine import LoadOptions
     from chaos.runner.run import RunOptions
 
     options = RunOptions(
@@ -125,6 +140,7 @@ def run(
         keep_stack=keep_stack,
         out=out,
         backend=backend,
+        load=LoadOptions(load_engine, locust_workers, locust_master_bind),
     )
     raise typer.Exit(run_command(experiment, options, dry_run=dry_run, console=out_console))
 

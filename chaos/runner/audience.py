@@ -130,5 +130,9 @@ class Audience:
         for swarm in self.swarms:
             swarm.stop()
 
+    def incomplete(self) -> str | None:
+        """Never: a swarm worker that dies fails the run at once (an infrastructure error)."""
+        return None
+
     async def run(self) -> list[SwarmResult]:
         return list(await asyncio.gather(*(s.run() for s in self.swarms)))

@@ -20,6 +20,7 @@ _STYLE = {
     Verdict.FAIL: "bold red",
     Verdict.ABORTED: "bold red",
     Verdict.INFRASTRUCTURE: "bold yellow",
+    Verdict.INCOMPLETE: "bold yellow",
     Verdict.INVALID: "bold yellow",
     Verdict.INTERRUPTED: "bold yellow",
 }
@@ -30,6 +31,7 @@ def run_command(path: Path, options: RunOptions, *, dry_run: bool, console: Cons
     if options.scale <= 0:
         raise InvalidInput(f"--scale {options.scale:g}", fix="give a factor above 0, e.g. 0.1")
     loaded = load_experiment(path)
+    options.load.check(loaded.experiment)
     if dry_run:
         timeline = plan_for(loaded, options.scale, options.backend)
         console.print(f"[bold]{loaded.experiment.title}[/] ({path}), {timeline.total:g}s in all:")

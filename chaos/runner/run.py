@@ -39,6 +39,7 @@ from chaos.runner.faults import FaultDriver
 from chaos.runner.guards import GuardWatch, Trip
 from chaos.runner.interrupts import Interrupts
 from chaos.runner.junit import failure_message, junit_xml
+from chaos.runner.load_engine import Engine, ListenerLoad, LoadOptions, locust_load
 from chaos.runner.metrics import BaselineUnhealthy, RunMetrics
 from chaos.runner.proxy_process import ProxyProcess
 from chaos.runner.rollback import Scope, rollback
@@ -79,6 +80,8 @@ class RunOptions:
     backend: str = "local"
     """How the stack runs: `local` processes, `netns` namespaces or `docker` containers."""
     scrape_interval: float = 1.0
+    load: LoadOptions = field(default_factory=LoadOptions)
+    """Which engine drives the listeners (`native` swarm or `locust`) and its options."""
 
 
 @dataclass
@@ -173,6 +176,7 @@ class GameDay:
                 "scale": options.scale,
                 "toxiproxy": options.toxiproxy or "embedded",
                 "prometheus": options.prometheus,
+                "load_engine": options.load.engine,
             },
         )
         self.snapshot = Snapshot(self.experiment.title, self.timeline.total)
@@ -186,7 +190,7 @@ class GameDay:
         self.backend: StackBackend | None = None
         self.stack: RunningStack | None = None
         self.driver: FaultDriver | None = None
-        self.audience: Audience | None = None
+        self.audience: ListenerLoad | None = None
         self.metrics: RunMetrics | None = None
         self.created_proxies: list[str] = []
         self.resources = contextlib.AsyncExitStack()
@@ -231,11 +235,16 @@ class GameDay:
                 outcome.message = exc.render()
         if self.aborted_by is not None and outcome.message is None:
             outcome.message = self.aborted_by.describe()
+        incomplete = self.audience.incomplete() if self.audience is not None else None
+        if incomplete is not None and error is None:
+            self.journal.write("workload.incomplete", reason=incomplete)
+            outcome.message = incomplete
         outcome.verdict = decide(
             outcome.results,
             interrupted=interrupts.received is not None,
             error=error,
             aborted_by=self.aborted_by.guard if self.aborted_by else None,
+            incomplete=incomplete,
         )
         self._finish(outcome)
         return outcome
@@ -431,10 +440,26 @@ class GameDay:
         self.t0_mono = time.monotonic() + baseline
         self.t0_wall = time.time() + baseline
         entry = self.stack_spec.audience.listeners
+        dialled = self.stack.dialled.get(entry.link, []) if entry is not None else []
+        listeners = entry is not None and self.experiment.workload.listeners
+        if self.options.load.engine == Engine.LOCUST and listeners:
+            self.audience = locust_load(
+                self.options.load,
+                self.experiment,
+                self.stack_spec,
+                dialled,
+                seed=self.seed,
+                base_dir=self.loaded.path.parent,
+                start_at=self.t0_mono,
+                duration=self.timeline.run_end,
+                logs=self.run_dir / "logs",
+                interval=self.options.scrape_interval,
+            )
+            return
         self.audience = Audience(
             self.experiment,
             self.stack_spec,
-            self.stack.dialled.get(entry.link, []) if entry is not None else [],
+            dialled,
             seed=self.seed,
             base_dir=self.loaded.path.parent,
             start_at=self.t0_mono,

@@ -2,8 +2,10 @@
 
 Pure and ordered by what a person must act on first: an interrupted run says nothing about the
 stack; an unhealthy baseline or unreachable infrastructure means the faults were never judged;
-a tripped guard means the run was stopped for safety (a failed gate, naming the guard);
-otherwise every SLO must pass, and "no data" is never a pass.
+an incomplete load (a load worker lost mid-run) means the stack never saw the audience the
+experiment asked for, so the run is neither a pass nor the stack's failure; a tripped guard
+means the run was stopped for safety (a failed gate, naming the guard); otherwise every SLO
+must pass, and "no data" is never a pass.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Verdict(enum.Enum):
     FAIL = "fail"
     ABORTED = "aborted"
     INFRASTRUCTURE = "infrastructure"
+    INCOMPLETE = "incomplete"
     INVALID = "invalid"
     INTERRUPTED = "interrupted"
 
@@ -30,6 +33,7 @@ class Verdict(enum.Enum):
             Verdict.FAIL: ExitCode.SLO_FAILED,
             Verdict.ABORTED: ExitCode.SLO_FAILED,
             Verdict.INFRASTRUCTURE: ExitCode.INFRASTRUCTURE,
+            Verdict.INCOMPLETE: ExitCode.INFRASTRUCTURE,
             Verdict.INVALID: ExitCode.INVALID_INPUT,
             Verdict.INTERRUPTED: ExitCode.INTERRUPTED,
         }[self]
@@ -41,6 +45,7 @@ def decide(
     interrupted: bool = False,
     error: ExitCode | None = None,
     aborted_by: str | None = None,
+    incomplete: str | None = None,
 ) -> Verdict:
     if interrupted:
         return Verdict.INTERRUPTED
@@ -48,6 +53,8 @@ def decide(
         return Verdict.INVALID
     if error is not None:
         return Verdict.INFRASTRUCTURE
+    if incomplete is not None:
+        return Verdict.INCOMPLETE
     if aborted_by is not None:
         return Verdict.ABORTED
     return Verdict.PASS if results and verdict(results) else Verdict.FAIL

@@ -146,6 +146,13 @@ class Probe:
             return (FirstAudio(playout.first_audio_at, playout.first_audio_at - self.requested_at),)
         return _NONE
 
+    def overdue(self, now: float, join_timeout: float) -> str | None:
+        """Why this join counts as failed at ``now`` (no audio within ``join_timeout``), or None:
+        ``connect_timeout`` if the TCP connection was not even up, else ``timeout``."""
+        if self.playout.first_audio_at is not None or now - self.requested_at < join_timeout:
+            return None
+        return "timeout" if self.connected_at is not None else "connect_timeout"
+
     def tick(self, now: float) -> None:
         """Let the playout clock run without new data, so stalls show while they happen."""
         self.playout.advance(now)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
 from chaos.audio.howl_monitor import HowlMonitor
-from chaos.workload.probe import Probe
+from chaos.workload.probe import Dropped, Failed, FirstAudio, Probe, ProbeEvent
 
 #: Time-to-first-audio buckets (seconds): fine below 2 s where SLOs live, coarse out to the
 #: SYN-retry tail (1, 3, 7, 15, 31 s) that a full listen backlog causes.
@@ -66,6 +67,15 @@ class ListenerStats:
         self.ttfa_sum += seconds
         self.ttfa_counts[bisect.bisect_left(TTFA_BUCKETS, seconds)] += 1
 
+    def record_event(self, event: ProbeEvent) -> None:
+        """Count what one probe event means for the totals (a connection alone counts nothing)."""
+        if isinstance(event, FirstAudio):
+            self.record_ttfa(event.ttfa)
+        elif isinstance(event, Failed):
+            self.failures[event.reason] += 1
+        elif isinstance(event, Dropped):
+            self.drops[event.reason] += 1
+
     def record_latency(self, seconds: float) -> None:
         """One sample of a playing listener's delay behind live (taken once per sweep)."""
         self.latency_sum += seconds
@@ -102,6 +112,22 @@ class ListenerStats:
         monitor = probe.playout.on_play
         if isinstance(monitor, HowlMonitor) and monitor.howling:
             self.howling += 1
+
+    def sample(self, probe: Probe, now: float) -> None:
+        """Run a playing probe's clock to ``now`` (stalls show while they happen) and sample its
+        delay behind live."""
+        probe.tick(now)
+        latency = probe.latency()
+        if latency is not None and not probe.playout.stalled:
+            self.record_latency(latency)
+
+    def snapshot(self, probes: Iterable[Probe], now: float) -> ListenerStats:
+        """These totals plus what the attempts still going have heard so far, with gauges."""
+        out = self.copy()
+        for probe in probes:
+            out.add_playout(probe, now)
+            out.add_gauges(probe)
+        return out
 
     def merged(self, other: ListenerStats) -> ListenerStats:
         out = ListenerStats()

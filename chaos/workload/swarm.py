@@ -186,15 +186,13 @@ class _Listener:
     def on_events(self, events: Events) -> None:
         stats = self.w.stats
         for event in events:
+            stats.record_event(event)
             if isinstance(event, FirstAudio):
-                stats.record_ttfa(event.ttfa)
                 self.retries = 0
             elif isinstance(event, Failed):
-                stats.failures[event.reason] += 1
                 self.end_attempt()
                 self.retry(event.retry_after or 0.0)
             elif isinstance(event, Dropped):
-                stats.drops[event.reason] += 1
                 self.end_attempt()
                 self.retry()
 
@@ -292,23 +290,15 @@ class _Worker:
             probe = listener.probe
             if probe is None:
                 continue
-            if probe.playing_since is None and now - probe.requested_at >= timeout:
+            reason = probe.overdue(now, timeout)
+            if reason is not None:
                 connecting = listener.connecting
-                reason = "timeout" if probe.connected_at is not None else "connect_timeout"
                 listener.on_events(probe.fail(now, reason))
                 if connecting is not None:
                     connecting.cancel()
             else:
-                probe.tick(now)
-                latency = probe.latency()
-                if latency is not None and not probe.playout.stalled:
-                    self.stats.record_latency(latency)
-        snapshot = self.stats.copy()
-        for listener in self.active:
-            if listener.probe is not None:
-                snapshot.add_playout(listener.probe, now)
-                snapshot.add_gauges(listener.probe)
-        return snapshot
+                self.stats.sample(probe, now)
+        return self.stats.snapshot((x.probe for x in self.active if x.probe is not None), now)
 
 
 def run_worker(

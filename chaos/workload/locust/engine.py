@@ -1,0 +1,241 @@
+"""The harness's side of a Locust run: start a headless master and its workers, read them, stop.
+
+Harness side: Locust is only ever a child process here (``python -m locust -f locustfile.py``),
+never imported. The master follows the job's shape from T0; every interval the harness reads
+the master's list of workers, then each worker's ``/metrics``, and keeps the latest totals of
+each worker, merged as the swarm merges its workers. A worker Locust reports ``missing``, a
+local worker process that died, or fewer workers than expected make the load *incomplete*:
+the run is still judged to the end, but its verdict cannot be a pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import httpx
+
+from chaos.errors import InfrastructureError, InvalidInput
+from chaos.metrics.prometheus_server import free_port
+from chaos.stack.processes import ProcessRef, alive, log_tail, spawn, stop_all
+from chaos.workload.locust.exposition import WorkerState, stats_from_text, workers_from_text
+from chaos.workload.locust.job import MASTER_PORT_FILE_ENV, LocustJob
+from chaos.workload.stats import ListenerStats
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+#: How long the master may take to start and serve its worker list.
+READY_TIMEOUT = 60.0
+#: Locust's master quits if the expected workers have not all connected by then.
+EXPECT_WORKERS_WAIT = 60
+
+
+@dataclass(frozen=True, slots=True)
+class MasterBind:
+    """Where the master listens for workers: ``host:port``."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> MasterBind:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidInput(
+                f"--locust-master-bind {text!r} is not HOST:PORT",
+                where="gameday run --locust-master-bind",
+                fix="e.g. --locust-master-bind 0.0.0.0:5557 (workers elsewhere connect to it)",
+            )
+        return cls(host, int(port))
+
+    @property
+    def dial(self) -> str:
+        """The address a worker on this machine connects to."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+
+
+def worker_command(master: str, port: int) -> list[str]:
+    """The command that starts one Locust worker of a gameday run (any machine)."""
+    return [
+        *_locust(),
+        "--worker",
+        "--master-host",
+        master,
+        "--master-port",
+        str(port),
+    ]
+
+
+def _locust() -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "INFO"]
+
+
+@dataclass
+class _Watch:
+    """What the harness has seen of the workers so far."""
+
+    latest: dict[str, ListenerStats] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    missing: dict[str, float] = field(default_factory=dict)  # worker → seconds from T0
+    dead: list[str] = field(default_factory=list)  # local worker processes that exited
+
+
+class LocustEngine:
+    """``workers``: how many workers the master waits for; ``local_workers``: how many of them
+    this machine starts (0 when they are started elsewhere and attach to ``bind``)."""
+
+    def __init__(
+        self,
+        job: LocustJob,
+        *,
+        listeners: int,
+        workers: int,
+        local_workers: int,
+        bind: MasterBind | None,
+        logs: Path,
+        start_at: float,
+        duration: float,
+        interval: float = 1.0,
+    ) -> None:
+        if workers < 1 or not 0 <= local_workers <= workers:
+            raise InvalidInput(
+                f"{workers} Locust workers ({local_workers} local)",
+                where="gameday run --locust-workers",
+                fix="give at least 1 worker",
+            )
+        self.job = job
+        self.count = listeners
+        self.workers = workers
+        self.local_workers = local_workers
+        self.bind = bind
+        self.logs = logs
+        self.start_at = start_at
+        self.duration = duration
+        self.interval = interval
+        self._watch = _Watch()
+        self._stop = asyncio.Event()
+        self._procs: list[ProcessRef] = []
+
+    def stats(self) -> ListenerStats:
+        total = ListenerStats()
+        for snapshot in list(self._watch.latest.values()):
+            total = total.merged(snapshot)
+        return total
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def incomplete(self) -> str | None:
+        """Why the load was not all there (None: every worker ran to the end)."""
+        w = self._watch
+        reasons = [
+            f"Locust worker {worker} went missing (no heartbeat) at T{at:+.0f}s"
+            for worker, at in sorted(w.missing.items(), key=lambda kv: kv[1])
+        ]
+        reasons += [f"local Locust worker process {name} exited" for name in w.dead]
+        if len(w.seen) < self.workers:
+            reasons.append(f"only {len(w.seen)} of {self.workers} Locust workers reported")
+        if not reasons:
+            return None
+        return "load incomplete: " + "; ".join(reasons) + " — their listeners were not all there"
+
+    async def run(self) -> None:
+        bind = self.bind or MasterBind("127.0.0.1", free_port())
+        port_file = self.logs / "locust-master.port"
+        port_file.unlink(missing_ok=True)
+        master = spawn(
+            "locust-master",
+            [
+                *_locust(),
+                "--master",
+                "--headless",
+                "--expect-workers",
+                str(self.workers),
+                "--expect-workers-max-wait",
+                str(EXPECT_WORKERS_WAIT),
+                "--master-bind-host",
+                bind.host,
+                "--master-bind-port",
+                str(bind.port),
+            ],
+            self.logs / "locust-master.log",
+            {**self.job.env(), MASTER_PORT_FILE_ENV: str(port_file)},
+            tied=True,
+        )
+        self._procs = [master]
+        workers = [
+            spawn(
+                f"locust-worker-{n}",
+                worker_command(bind.dial, bind.port),
+                self.logs / f"locust-worker-{n}.log",
+                tied=True,
+            )
+            for n in range(self.local_workers)
+        ]
+        self._procs += workers
+        try:
+            url = await self._master_url(master, port_file)
+            async with httpx.AsyncClient(timeout=max(1.0, self.interval)) as client:
+                end = self.start_at + self.duration
+                while time.monotonic() < end and not self._stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), self.interval)
+                    await self._poll(client, url, master, workers)
+        finally:
+            await stop_all(self._procs, grace=5.0)
+
+    async def _master_url(self, master: ProcessRef, port_file: Path) -> str:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not port_file.exists():
+            if not alive(master):
+                raise self._master_failed("the Locust master exited while starting")
+            if time.monotonic() > deadline:
+                raise self._master_failed(f"the Locust master did not start in {READY_TIMEOUT:g}s")
+            await asyncio.sleep(0.1)
+        host = self.job.metrics_host
+        return f"http://{host}:{int(port_file.read_text())}/metrics"
+
+    async def _poll(
+        self, client: httpx.AsyncClient, url: str, master: ProcessRef, workers: list[ProcessRef]
+    ) -> None:
+        w = self._watch
+        if not alive(master):
+            raise self._master_failed("the Locust master exited during the run")
+        try:
+            response = await client.get(url)
+            states = workers_from_text(response.text)
+        except httpx.HTTPError:
+            return  # the next poll asks again; the master's liveness is checked above
+        now = time.monotonic() - self.start_at
+        for state in states:
+            w.seen.add(state.id)
+            if state.state == "missing":
+                w.missing.setdefault(state.id, now)
+                if state.id in w.latest:  # its counts stand; nobody is connected through it
+                    w.latest[state.id] = replace(
+                        w.latest[state.id], connected=0, playing=0, stalled=0, howling=0
+                    )
+            elif state.metrics:
+                await self._scrape(client, state)
+        for ref in workers:
+            if not alive(ref) and ref.name not in w.dead:
+                w.dead.append(ref.name)
+
+    async def _scrape(self, client: httpx.AsyncClient, state: WorkerState) -> None:
+        try:
+            response = await client.get(state.metrics)
+        except httpx.HTTPError:
+            return  # a worker that stopped answering keeps its last totals, as in the swarm
+        self._watch.latest[state.id] = stats_from_text(response.text)
+
+    def _master_failed(self, what: str) -> InfrastructureError:
+        log = self.logs / "locust-master.log"
+        return InfrastructureError(
+            f"{what}; the end of its log:\n{log_tail(log)}",
+            where=str(log),
+            fix="check that locust is installed (pip install 'chaos-gameday[locust]') and that "
+            "--locust-workers workers can reach the master",
+        )

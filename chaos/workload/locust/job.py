@@ -1,0 +1,98 @@
+"""What the harness tells the Locust processes of a run, as one JSON document.
+
+Locust starts its processes from a command line, possibly on other machines, so the listener
+configuration, the load shape and the shared T0 travel as plain data: the master reads them
+from ``GAMEDAY_LOCUST_JOB`` (a custom Locust option, ``--gameday-job``), and Locust itself sends
+custom options to every worker with its spawn message, so a worker started by hand on another
+machine needs only the locustfile. T0 is wall-clock time: machines share no monotonic clock
+(keep them in NTP sync).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from chaos.errors import InvalidInput
+from chaos.workload.locust.shape import LoadShape
+from chaos.workload.reconnect import ReconnectPolicy, RetryKind
+from chaos.workload.swarm import ListenerConfig, StreamFormat
+
+ENV = "GAMEDAY_LOCUST_JOB"
+#: Where the master writes the port of its worker-state ``/metrics``.
+MASTER_PORT_FILE_ENV = "GAMEDAY_LOCUST_MASTER_PORT_FILE"
+
+
+@dataclass(frozen=True, slots=True)
+class LocustJob:
+    """``listeners``: one config per target (an edge replica); users are dealt round-robin.
+    ``metrics_host``: the address each worker's ``/metrics`` binds and reports to the master.
+    ``howl_sample``: users per worker whose audio runs through the howling detector."""
+
+    listeners: tuple[ListenerConfig, ...]
+    shape: LoadShape
+    t0: float
+    seed: int
+    metrics_host: str = "127.0.0.1"
+    snapshot_interval: float = 1.0
+    howl_sample: int = 10
+
+    def encode(self) -> str:
+        """Compressed JSON in base64: one command-line-safe word, small for long shapes."""
+        data = asdict(self)
+        data["shape"] = {"steps": [list(s) for s in self.shape.steps], "end": self.shape.end}
+        raw = json.dumps(data, separators=(",", ":")).encode()
+        return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+
+    @classmethod
+    def decode(cls, text: str) -> LocustJob:
+        data = json.loads(zlib.decompress(base64.b64decode(text)))
+        shape = data["shape"]
+        return cls(
+            listeners=tuple(_listener(c) for c in data["listeners"]),
+            shape=LoadShape(tuple((float(t), int(n)) for t, n in shape["steps"]), shape["end"]),
+            t0=data["t0"],
+            seed=data["seed"],
+            metrics_host=data["metrics_host"],
+            snapshot_interval=data["snapshot_interval"],
+            howl_sample=data["howl_sample"],
+        )
+
+    def env(self) -> dict[str, str]:
+        return {ENV: self.encode()}
+
+
+def _listener(data: Mapping[str, Any]) -> ListenerConfig:
+    reconnect = dict(data["reconnect"])
+    reconnect["kind"] = RetryKind(reconnect["kind"])
+    return ListenerConfig(
+        **{
+            **data,
+            "stream": StreamFormat(data["stream"]),
+            "reconnect": ReconnectPolicy(**reconnect),
+        }
+    )
+
+
+def parse_job(text: str | None) -> LocustJob:
+    """The run's job from the ``--gameday-job`` option (``GAMEDAY_LOCUST_JOB``); a clear error
+    for a Locust started without one."""
+    if not text:
+        raise InvalidInput(
+            f"no gameday job: {ENV} is not set on the Locust master",
+            where="chaos/workload/locust/locustfile.py",
+            fix="let `gameday run --load-engine locust` start the master; workers get the job "
+            "from it",
+        )
+    try:
+        return LocustJob.decode(text)
+    except (ValueError, KeyError, TypeError, zlib.error) as exc:
+        raise InvalidInput(
+            f"{ENV} is not a gameday job ({exc})",
+            where="chaos/workload/locust/locustfile.py",
+            fix="do not set it by hand; `gameday run --load-engine locust` sets it",
+        ) from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from chaos.faults.client import (
 )
 from chaos.faults.flood import Flood, FloodPlan
 from chaos.faults.server.embedded import EmbeddedToxiproxy
-from tests.toxiproxy_contract_support import Upstream, connect, echo
+from tests.toxiproxy_contract_support import Upstream, connect, echo, recv_exactly
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -142,3 +143,46 @@ def test_the_ingress_is_for_tcp_proxies_and_named_ones(server: EmbeddedToxiproxy
         with pytest.raises(ToxiproxyError, match="proxy not found"):
             api.flood_ingress("nobody")
     assert "flood_ingress" in httpx.get(f"{server.url}/gameday/features").json()["features"]
+
+
+def _frames_every_20ms(conn: socket.socket) -> None:
+    """An edge's audio: a 188-byte frame every 20 ms, stamped with when it was sent."""
+    with suppress(OSError):
+        started = time.monotonic()
+        for n in range(10_000):
+            time.sleep(max(0.0, started + n * 0.02 - time.monotonic()))
+            conn.sendall(struct.pack("!d", time.monotonic()) + b"\0" * 180)
+
+
+async def test_a_light_stream_waits_about_one_segment_per_flood_flow_not_two_ms(
+    server: EmbeddedToxiproxy,
+) -> None:
+    """100 backlogged flood flows on a 20 Mbit/s line. Each small chunk of a light stream waits
+    a round; with 2 ms slots a round is 200 ms and frames queued behind it reach about a second
+    (measured: p95 1.05 s, a stall for any listener), with one-segment slots a round is 58 ms
+    and they settle near 0.3 s."""
+    upstream = Upstream(_frames_every_20ms)
+    try:
+        async with AsyncToxiproxyClient(server.url) as api:
+            await api.create_proxy("edge", upstream.address)
+            await api.add_toxic("edge", SharedBandwidthAttributes(rate=2500), stream="downstream")
+            ingress = await api.flood_ingress("edge")
+            flood = Flood(ingress, FloodPlan(100, 50e6), declared={ingress}, mode="pull")
+            await flood.start()
+            await asyncio.sleep(1.0)
+            conn = connect((await api.get_proxy("edge")).listen, timeout=10)
+            delays = await asyncio.to_thread(_frame_delays, conn, 100)
+            conn.close()
+            await flood.stop()
+    finally:
+        upstream.close()
+    delays.sort()
+    assert delays[int(0.95 * len(delays))] < 0.6, delays[-10:]
+
+
+def _frame_delays(conn: socket.socket, frames: int) -> list[float]:
+    delays = []
+    for _ in range(frames):
+        frame = recv_exactly(conn, 188)
+        delays.append(time.monotonic() - struct.unpack_from("!d", frame)[0])
+    return delays

@@ -181,6 +181,16 @@ def test_backlogged_flows_share_the_link_round_robin() -> None:
     assert sum(served.values()) <= rate * 2.0 + 21 * q
 
 
+@given(rate=st.floats(1000, 1e9), busy=st.integers(1, 10_000))
+def test_a_round_of_busy_flows_lasts_two_ms_or_one_mss_each(rate: float, busy: int) -> None:
+    q = quantum(rate, busy)
+    assert q >= 1448  # never below a segment
+    assert q <= max(1448, rate * 0.002)  # never above 2 ms of link time
+    round_seconds = busy * q / rate
+    assert round_seconds <= max(0.002, busy * 1448 / rate) * (1 + 1e-9)
+    assert rate / q <= max(rate / 1448, 500 * busy) * (1 + 1e-9)  # wake-ups stay bounded
+
+
 # --- leases ------------------------------------------------------------------------------------
 
 

@@ -109,11 +109,6 @@ def test_replay_makes_the_same_fault_decisions_and_verdicts(
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.skip(
-    reason="flood.fail.yaml does not fail yet: the flood generator pushes client-to-server "
-    "traffic, a `capacity` fault (shared_bandwidth off netns) budgets only the downstream, and "
-    "what listeners send upstream is light, which fair sharing serves first; see FACTS.md"
-)
 @pytest.mark.parametrize(("name", "expected"), [("flood.fail.yaml", 1), ("flood.pass.yaml", 0)])
 def test_flooded_launch_fails_as_launched_and_passes_fixed(
     name: str, expected: int, tmp_path: Path

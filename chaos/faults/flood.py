@@ -201,24 +201,6 @@ class Flood:
                 writer.transport.abort()  # junk still buffered is not worth waiting for
             await asyncio.sleep(RECONNECT_SECONDS)
 
-    async def _pull(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rate: float
-    ) -> None:
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PULL_RECEIVE_BUFFER)
-        loop = asyncio.get_running_loop()
-        size = write_size(rate)
-        next_at = loop.time()
-        while True:
-            wait, next_at = pace(next_at, loop.time(), size, rate)
-            if wait > 0:
-                await asyncio.sleep(wait)
-            data = await reader.read(size)
-            if not data:
-                return
-            self.sent += len(data)
-
     async def _push(self, writer: asyncio.StreamWriter, rate: float) -> None:
         loop = asyncio.get_running_loop()
         junk = self._junk[: write_size(rate)]
@@ -230,6 +212,21 @@ class Flood:
             writer.write(junk)
             await writer.drain()
             self.sent += len(junk)
+
+    async def _pull(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rate: float
+    ) -> None:
+        """Read whatever has come, up to a write's worth, then wait out its time at ``rate``:
+        few large reads (a small socket buffer smooths them), so pulling costs little CPU."""
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PULL_RECEIVE_BUFFER)
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while data := await reader.read(WRITE_SIZE):
+            self.sent += len(data)
+            _, next_at = pace(next_at, loop.time(), len(data), rate)
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
 
     @staticmethod
     async def _discard(reader: asyncio.StreamReader) -> None:

@@ -8,6 +8,12 @@ after its current one began, so the slots of backlogged connections interleave r
 of N busy connections gets 1/N of ``rate``, a light one gets all it asks for within about one
 round, and the total never exceeds ``rate`` (plus one quantum). ``rate`` is in KB/s (1 KB = 1000
 B) as for ``bandwidth``; 10 Mbit/s is 1250.
+
+A round is N slots, so the quantum shrinks as connections get busy: 2 ms of link time split
+between them, never below one MSS. A listener's frame then waits at most about max(2 ms,
+N·MSS/rate) behind a flood of N flows (fq_codel's MTU quantum, in effect), where a fixed 2 ms
+quantum made it wait N·2 ms (200 ms behind 100 flows: a stall); wake-ups stay bounded by
+rate/MSS and by 500 per busy connection per second.
 """
 
 from __future__ import annotations
@@ -24,18 +30,21 @@ QUANTUM_SECONDS = 0.002
 """At high rates a slot is 2 ms of link time, to bound timer wake-ups to ~500/s per link."""
 
 
-def quantum(rate_bytes: float) -> int:
-    return max(MIN_QUANTUM, int(rate_bytes * QUANTUM_SECONDS))
+def quantum(rate_bytes: float, busy: int = 1) -> int:
+    """The largest slot when ``busy`` connections have data to send."""
+    return max(MIN_QUANTUM, int(rate_bytes * QUANTUM_SECONDS / max(1, busy)))
 
 
 class SharedLink:
     """The link's transmission clock (pure: the caller passes the time)."""
 
-    __slots__ = ("free_at", "rate")
+    __slots__ = ("busy", "free_at", "rate")
 
     def __init__(self, rate_bytes: float) -> None:
         self.rate = rate_bytes
         self.free_at = 0.0
+        self.busy = 0
+        """Connections holding data to send now (the slots of one round)."""
 
     def reserve(self, nbytes: int, now: float) -> float:
         """Book ``nbytes`` of link time; return when they may go (an idle link has no credit)."""
@@ -67,13 +76,16 @@ class SharedBandwidthToxic(Toxic):
 
     async def pipe(self, stub: Stub) -> None:
         while (chunk := await stub.receive()) is not None:
-            data = chunk.data
-            while data:
-                stub.pending = Chunk(data, chunk.stamp)
-                link = self.link
-                piece = data[: quantum(link.rate)]
-                await sleep_until(link.reserve(len(piece), time.monotonic()))
-                await stub.send(Chunk(piece, chunk.stamp))
-                data = data[len(piece) :]
+            data, link = chunk.data, self.link
+            link.busy += 1
+            try:
+                while data:
+                    stub.pending = Chunk(data, chunk.stamp)
+                    piece = data[: quantum(link.rate, link.busy)]
+                    await sleep_until(link.reserve(len(piece), time.monotonic()))
+                    await stub.send(Chunk(piece, chunk.stamp))
+                    data = data[len(piece) :]
+            finally:
+                link.busy -= 1
             stub.pending = None
         stub.close()

@@ -438,3 +438,11 @@ async def test_same_seed_same_toxicity_rolls_and_slicer_cuts_per_link() -> None:
     assert first != await _slices_through_seeded_chain(22)
     sliced_links = {link for link, data in first if len(data) < 200}
     assert 0 < len(sliced_links) < 8  # toxicity 0.5: some links act, some pass through
+
+
+def test_only_loopback_hosts_count_as_loopback_for_a_flood() -> None:
+    from chaos.faults.flood import on_loopback
+
+    assert on_loopback("127.0.0.1") and on_loopback("127.9.8.7") and on_loopback("[::1]")
+    assert on_loopback("localhost")
+    assert not on_loopback("172.30.0.254") and not on_loopback("edge.example")

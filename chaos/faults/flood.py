@@ -72,6 +72,13 @@ def split_host_port(target: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def on_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def check_target(target: str, declared: Collection[str], *, allow_remote: bool = False) -> None:
     """Refuse a target the stack spec does not declare, or off loopback unless allowed."""
     if target not in declared:
@@ -81,11 +88,7 @@ def check_target(target: str, declared: Collection[str], *, allow_remote: bool =
             fix=f"flood one of the declared endpoints: {', '.join(sorted(declared)) or 'none'}",
         )
     host, _ = split_host_port(target)
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback and not allow_remote:
+    if not on_loopback(host) and not allow_remote:
         raise InvalidInput(
             f"flood target {target} is not on loopback",
             where="flood",

@@ -35,13 +35,13 @@ from chaos.experiment.faults import (
 from chaos.experiment.stack import StackSpec
 from chaos.faults.client import AsyncToxiproxyClient, ToxiproxyNotFound
 from chaos.faults.feedback import FeedbackLoop
-from chaos.faults.flood import Flood, FloodPlan, Mode
+from chaos.faults.flood import Flood, FloodPlan, Mode, on_loopback
 from chaos.report.journal import JournalWriter
 from chaos.report.summary import FAULT_END, FAULT_START
 from chaos.runner.rollback import Scope, rollback
 from chaos.runner.timeline import fault_params
 from chaos.runner.toxics import ToxicFault, ToxicOp, capacity_ops, toxic_ops
-from chaos.stack.backend import KernelFaults, Partitions, StackBackend
+from chaos.stack.backend import KernelFaults, Partitions, StackBackend, proxy_host
 
 Step = Callable[[], Awaitable[object]]
 
@@ -236,9 +236,17 @@ class FaultDriver:
         declared |= {address for address, mode in targets if mode == "pull"}
         per_direction = len(targets) // (2 if fault.direction == "both" else 1)
         share = FloodPlan(max(1, plan.connections // per_direction), plan.rate / per_direction)
+        # Off loopback the proxies sit on the backend's own network (docker's private subnet):
+        # the stack's declared endpoints there are still ours to flood.
+        remote = not on_loopback(proxy_host(self.backend))
         for target, mode in targets:
             flood = Flood(
-                target, share, declared=declared, lease_seconds=self.flood_lease, mode=mode
+                target,
+                share,
+                declared=declared,
+                allow_remote=remote,
+                lease_seconds=self.flood_lease,
+                mode=mode,
             )
             await flood.start()
             applied.floods.append(flood)

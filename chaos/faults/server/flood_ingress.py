@@ -20,6 +20,7 @@ import socket
 from collections.abc import Callable
 
 from chaos.faults.server import addr
+from chaos.faults.server.accept import accept_forever
 from chaos.faults.server.endpoint import Endpoint
 
 JUNK_SIZE = 64 * 1024
@@ -81,7 +82,9 @@ class FloodIngress:
         loop = asyncio.get_running_loop()
         self._listener = Endpoint(sock, loop)
         self.listen = addr.bound_address(sock)
-        self._task = loop.create_task(self._accept(self._listener))
+        self._task = loop.create_task(
+            accept_forever(self._listener, self._accepted, f"flood ingress {self.listen}")
+        )
         return self.listen
 
     def stop(self) -> None:
@@ -95,23 +98,9 @@ class FloodIngress:
         for source in list(self.sources):
             source.close()
 
-    async def _accept(self, listener: Endpoint) -> None:
+    def _accepted(self, client: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            try:
-                client, _ = listener.sock.accept()
-            except BlockingIOError:
-                try:
-                    await listener.wait_readable()
-                except OSError:
-                    return
-                continue
-            except OSError:
-                if listener.closed:
-                    return
-                await asyncio.sleep(0.1)  # out of descriptors: a flood can wait
-                continue
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            near, far = socket.socketpair()
-            self.sources.add(JunkSource(far, self._junk, loop, self.sources.discard))
-            self._on_client(Endpoint(client, loop), Endpoint(near, loop))
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        near, far = socket.socketpair()
+        self.sources.add(JunkSource(far, self._junk, loop, self.sources.discard))
+        self._on_client(Endpoint(client, loop), Endpoint(near, loop))

@@ -11,6 +11,7 @@ from collections.abc import Coroutine, Mapping
 from typing import ClassVar
 
 from chaos.faults.server import addr
+from chaos.faults.server.accept import accept_forever
 from chaos.faults.server.chain import Configured
 from chaos.faults.server.collection import StreamToxics
 from chaos.faults.server.endpoint import Endpoint
@@ -24,9 +25,6 @@ from chaos.faults.server.splice import PipePool
 from chaos.faults.toxics import TOXIC_TYPES, ToxicSchema
 
 log = logging.getLogger(__name__)
-
-ACCEPT_BURST = 64
-"""Connections accepted in a row before the accept loop lets other tasks run."""
 
 
 class Proxy(ProxyBase):
@@ -83,7 +81,11 @@ class Proxy(ProxyBase):
         loop = asyncio.get_running_loop()
         self._listener = Endpoint(sock, loop)
         self.enabled = True
-        self._spawn(self._accept(self._listener))
+        self._spawn(
+            accept_forever(
+                self._listener, lambda sock: self._spawn(self._connect(sock)), f"proxy {self.name}"
+            )
+        )
 
     async def flood_ingress(self) -> str:
         """The flood ingress's address, listening from the first ask until the proxy is
@@ -127,29 +129,6 @@ class Proxy(ProxyBase):
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _accept(self, listener: Endpoint) -> None:
-        accepted = 0
-        while True:
-            try:
-                client, _ = listener.sock.accept()
-            except BlockingIOError:
-                try:
-                    await listener.wait_readable()
-                except OSError:
-                    return
-                continue
-            except OSError as exc:
-                if listener.closed:
-                    return
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.warning("proxy %s cannot accept: %s; retrying", self.name, exc)
-                    await asyncio.sleep(0.1)
-                continue
-            self._spawn(self._connect(client))
-            accepted += 1
-            if accepted % ACCEPT_BURST == 0:
-                await asyncio.sleep(0)  # a join storm must not starve traffic already flowing
 
     async def _connect(self, client_sock: socket.socket) -> None:
         """Dial the upstream for one client; if that fails, close the client with no data."""

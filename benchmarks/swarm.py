@@ -13,10 +13,15 @@ One swarm worker is one harness core; its CPU is read from /proc/<pid>/stat.
    audio per second of the worker's CPU (the wall-clock rate, which shares two cores with the
    stand-in and whatever else runs, is printed too, as is the rate Icecast sustained).
 
-    python benchmarks/swarm.py [LISTENERS] [JOINS]      # default 6000 6000
+3. Locust: the same measurement as 1 with the listeners on one Locust worker (the probe core
+   over gevent sockets, ``--load-engine locust``), joining on a ramp (Locust has no in-flight
+   limit), printed beside the native swarm's figure.
+
+    python benchmarks/swarm.py [LISTENERS] [JOINS] [LOCUST_LISTENERS]  # default 6000 6000 3000
 
 Prints ratios measured in this one run against the targets (>= 10,000 listeners per core,
->= 2,000 joins/s per core); not a timed test.
+>= 2,000 joins/s per core) and the two engines side by side, and writes the figures to
+``reports/capacity.json``, which ``gameday plan`` reads; not a timed test.
 """
 
 from __future__ import annotations
@@ -33,7 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from icecast_lab import BITRATE, icecast
 
-from chaos.workload.arrivals import Paced, Phase, Storm, build_schedule
+from chaos.workload.arrivals import Paced, Phase, Ramp, Storm, build_schedule
+from chaos.workload.capacity import Figures
+from chaos.workload.locust.engine import LocustEngine
+from chaos.workload.locust.job import LocustJob
+from chaos.workload.locust.shape import LoadShape
 from chaos.workload.stats import ListenerStats
 from chaos.workload.swarm import ListenerConfig, Swarm
 
@@ -148,11 +157,52 @@ async def steady_load(url: str, listeners: int) -> tuple[int, float, float, floa
     return s1.playing, (c1 - c0) / (t1 - t0), stall_ratio, icecast_rate
 
 
+async def locust_load(url: str, listeners: int, logs: Path) -> tuple[int, float, float]:
+    """(listeners streaming on one Locust worker, its share of a core while they stream, stall
+    ratio); they join on a ramp a little under the rate Icecast admits (its listen backlog is
+    5, and Locust has no in-flight limit to stay under it)."""
+    ramp = max(10.0, listeners / 100)
+    start = time.monotonic() + 8.0  # Locust's processes take a few seconds to start
+    job = LocustJob(
+        (ListenerConfig(url, bitrate=BITRATE, target_delay=1.0, join_timeout=60),),
+        LoadShape.of(build_schedule([Ramp(listeners, 0.0, ramp)], seed=1), 600.0),
+        t0=time.time() + (start - time.monotonic()),
+        seed=1,
+        snapshot_interval=0.5,
+        howl_sample=0,
+    )
+    logs.mkdir(parents=True, exist_ok=True)
+    engine = LocustEngine(
+        job, listeners=listeners, workers=1, local_workers=1, bind=None, logs=logs,
+        start_at=start, duration=600.0, interval=0.5,
+    )  # fmt: skip
+    run = asyncio.create_task(engine.run())
+    while engine.stats().joins_ok < listeners and time.monotonic() < start + ramp + 45:
+        if run.done():
+            await run  # raises what went wrong
+        await asyncio.sleep(0.5)
+    worker = next(p.pid for p in engine.processes if p.name.startswith("locust-worker"))
+    await asyncio.sleep(3.0)  # let the last bursts drain
+    t0, c0, s0 = time.monotonic(), cpu_seconds(worker), engine.stats()
+    await asyncio.sleep(STEADY_SECONDS)
+    t1, c1, s1 = time.monotonic(), cpu_seconds(worker), engine.stats()
+    engine.stop()
+    await run
+    stalled = s1.stall_seconds - s0.stall_seconds
+    played = s1.played_seconds - s0.played_seconds
+    return s1.playing, (c1 - c0) / (t1 - t0), stalled / max(1e-9, played + stalled)
+
+
 def main() -> None:
     listeners = int(sys.argv[1]) if len(sys.argv) > 1 else 6000
     joins = int(sys.argv[2]) if len(sys.argv) > 2 else 6000
-    with icecast(clients=listeners + 100, source_seconds=600) as url:
+    locust_listeners = int(sys.argv[3]) if len(sys.argv) > 3 else 3000
+    logs = Path("reports") / "bench-locust"
+    with icecast(clients=max(listeners, locust_listeners) + 100, source_seconds=600) as url:
         streaming, core_share, stall_ratio, icecast_rate = asyncio.run(steady_load(url, listeners))
+        locust_streaming, locust_share, locust_stalls = asyncio.run(
+            locust_load(url, locust_listeners, logs)
+        )
     rate, per_cpu, heard = asyncio.run(join_rate(joins))
     print(
         f"steady: {streaming} listeners playing from Icecast, worker at "
@@ -171,6 +221,24 @@ def main() -> None:
         ("joins/s per harness core (per CPU-second)", per_cpu, TARGET_JOINS_PER_SECOND),
     ):
         print(f"{name:<44} {value:>10.0f} {target:>8} {value / target:>7.2f}")
+    native_per_core = streaming / core_share
+    locust_per_core = locust_streaming / max(1e-9, locust_share)
+    print()
+    print(f"{'against Icecast, 64 kb/s':<44} {'native':>10} {'locust':>10}")
+    print(f"{'listeners streaming':<44} {streaming:>10} {locust_streaming:>10}")
+    print(f"{'worker share of a core':<44} {core_share:>10.2f} {locust_share:>10.2f}")
+    print(f"{'stall ratio':<44} {stall_ratio:>10.4f} {locust_stalls:>10.4f}")
+    print(f"{'listeners per core':<44} {native_per_core:>10.0f} {locust_per_core:>10.0f}")
+    if locust_stalls > 0.01:
+        print("  WARNING: Locust's listeners stalled: its worker (one core) was the bottleneck")
+    figures = Figures.measured_now(
+        native_listeners_per_core=native_per_core,
+        locust_listeners_per_core=locust_per_core,
+        joins_per_core_second=per_cpu,
+        where=f"{os.uname().nodename}, {os.cpu_count()} cores, benchmarks/swarm.py",
+    )
+    written = figures.write(Path("reports") / "capacity.json")
+    print(f"figures for `gameday plan`: {written}")
 
 
 if __name__ == "__main__":

@@ -146,6 +146,41 @@ def run(
 
 
 @app.command()
+def plan(
+    listeners: Annotated[int, typer.Option(help="Concurrent listeners the run must hold.")],
+    engine: Annotated[str, typer.Option(help="Load engine: locust or native.")] = "locust",
+    figures: Annotated[
+        Path | None,
+        typer.Option(help="Measured figures (JSON from benchmarks/swarm.py).", show_default=False),
+    ] = None,
+    bitrate: Annotated[str, typer.Option(help="Stream bit rate per listener.")] = "64kbps",
+    fd_limit: Annotated[int, typer.Option(help="File descriptors per worker process.")] = 20_000,
+    cores_per_machine: Annotated[int, typer.Option(help="Cores per load machine.")] = 8,
+) -> None:
+    """Print what a run of N listeners needs: workers, connections per worker, machines,
+    source addresses and bandwidth, from figures measured by benchmarks/swarm.py.
+
+    Reads --figures, else reports/capacity.json, else the figures measured in gameday's lab.
+    Exit 0, or 2 for invalid input.
+
+    [b]Example[/b]: gameday plan --listeners 8000000
+    """
+    from chaos.workload.plan_cli import plan_command
+
+    raise typer.Exit(
+        plan_command(
+            listeners,
+            engine=engine,
+            figures_path=figures,
+            bitrate=bitrate,
+            fd_limit=fd_limit,
+            cores_per_machine=cores_per_machine,
+            console=out_console,
+        )
+    )
+
+
+@app.command()
 def replay(
     journal: Annotated[Path, typer.Argument(help="The recorded run's journal.jsonl.")],
     experiment: Annotated[

@@ -128,6 +128,11 @@ class LocustEngine:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def processes(self) -> list[ProcessRef]:
+        """The master and local workers started (for CPU accounting by the benchmark)."""
+        return list(self._procs)
+
     def incomplete(self) -> str | None:
         """Why the load was not all there (None: every worker ran to the end)."""
         w = self._watch

@@ -1,0 +1,157 @@
+"""Locust's distributed engine against soundstage, on loopback: master and two workers.
+
+1. The same storm, once through the native swarm and once through Locust, against the same
+   soundstage: every listener joins under both, and the time to first audio and the stall
+   ratio agree within the stated tolerance (Locust follows arrivals at one-second resolution,
+   and gevent reads sockets differently, so the figures are close, not equal).
+2. Through `gameday run --load-engine locust`: a worker killed mid-run is reported missing by
+   Locust's master, and the verdict says the load was incomplete (exit 3), not pass.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from runner_support import popen_gameday
+from soundstage_support import live_room, running, soundstage_spec
+
+from chaos.report.journal import read_journal
+from chaos.workload.arrivals import Storm, build_schedule
+from chaos.workload.locust.engine import LocustEngine
+from chaos.workload.locust.job import LocustJob
+from chaos.workload.locust.shape import LoadShape
+from chaos.workload.stats import TTFA_BUCKETS, ListenerStats
+from chaos.workload.swarm import ListenerConfig, StreamFormat, Swarm
+
+LISTENERS = 30
+DURATION = 12.0
+#: Tolerance between the engines: mean time to first audio within 0.3 s, the p95 within one
+#: histogram bucket, and stall ratios within 2 percentage points.
+TTFA_MEAN_TOLERANCE = 0.3
+STALL_TOLERANCE = 0.02
+
+
+def _mean_ttfa(stats: ListenerStats) -> float:
+    return stats.ttfa_sum / stats.joins_ok
+
+
+def _bucket(stats: ListenerStats, q: float) -> int:
+    value = stats.ttfa_quantile(q)
+    assert value is not None
+    return (*TTFA_BUCKETS, float("inf")).index(value)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+async def test_locust_and_the_native_swarm_hear_the_same_storm_alike(tmp_path: Path) -> None:
+    async with running(soundstage_spec(replicas={"edge": 1}), tmp_path / "stack") as (_, stack):
+        room = await live_room(stack.addresses["api"]["http"])
+        url = f"http://{stack.addresses['edge']['http']}/stream/{room}"
+        config = ListenerConfig(url, stream=StreamFormat.FRAMED, target_delay=0.2)
+        schedule = build_schedule([Storm(LISTENERS, spread=1.0)], 7)
+        native = (await Swarm(schedule, config, seed=7, duration=DURATION, workers=1).run()).stats
+        start = time.monotonic() + 6.0  # Locust's three processes start in a few seconds
+        engine = LocustEngine(
+            LocustJob(
+                (config,),
+                LoadShape.of(schedule, DURATION + 30),
+                t0=time.time() + (start - time.monotonic()),
+                seed=7,
+            ),
+            listeners=LISTENERS,
+            workers=2,
+            local_workers=2,
+            bind=None,
+            logs=tmp_path / "locust",
+            start_at=start,
+            duration=DURATION,
+        )
+        await engine.run()
+        locust = engine.stats()
+    assert engine.incomplete() is None
+    assert native.joins_ok == locust.joins_ok == LISTENERS, (native, locust)
+    assert not locust.failures and not native.failures
+    assert abs(_mean_ttfa(locust) - _mean_ttfa(native)) <= TTFA_MEAN_TOLERANCE, (native, locust)
+    assert abs(_bucket(locust, 0.95) - _bucket(native, 0.95)) <= 1, (native, locust)
+    assert abs(locust.stall_ratio() - native.stall_ratio()) <= STALL_TOLERANCE
+    # both listened for about the same time (each ~ DURATION - arrival)
+    assert locust.played_seconds == pytest.approx(native.played_seconds, rel=0.2)
+
+
+STORM = """
+title: Storm on Locust
+seed: 42
+stack: soundstage
+baseline: 4s
+recovery: 6s
+workload:
+  speakers: 1
+  listeners:
+    - {arrival: storm, count: 20, at: 0s, spread: 1s}
+faults:
+  - {name: slow-edge, at: 3s, for: 8s, link: listener->edge, latency: 50ms}
+slos:
+  - {name: launch-delay, p95: gameday_listener_time_to_first_audio_seconds, below: 3s}
+  - {name: join-success, above: 99%,
+     ratio: gameday_listener_joins_ok_total/gameday_listener_join_attempts_total}
+"""
+
+
+def _locust_workers(parent: int) -> list[int]:
+    """Pids of the Locust workers a `gameday run` process started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"--worker" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_a_worker_that_dies_mid_run_makes_the_verdict_incomplete(tmp_path: Path) -> None:
+    experiment = tmp_path / "storm.yaml"
+    experiment.write_text(STORM)
+    run_dir = tmp_path / "run"
+    proc = popen_gameday(
+        "run", experiment, "--load-engine", "locust", "--locust-workers", "2", "--out", run_dir
+    )
+    try:
+        journal = run_dir / "journal.jsonl"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and '"phase":"method"' not in _text(journal):
+            assert proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.2)
+        time.sleep(2.0)  # the storm has joined
+        workers = _locust_workers(proc.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        out, _ = proc.communicate(timeout=100)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, out
+    assert "verdict: incomplete" in out
+    assert "went missing (no heartbeat)" in out
+    history = read_journal(journal)
+    verdict = next(history.of_kind("verdict"))
+    assert verdict["verdict"] == "incomplete" and verdict["exit_code"] == 3
+    assert "load incomplete" in verdict["message"]
+    assert not _locust_workers(proc.pid)  # the other worker and the master were stopped
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""

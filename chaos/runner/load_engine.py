@@ -10,6 +10,7 @@ Faults, metrics, SLOs and rollback stay with the runner either way.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -108,6 +109,7 @@ def locust_load(
     duration: float,
     logs: Path,
     interval: float,
+    on_lost: Callable[[str], None] | None = None,
 ) -> LocustEngine:
     """The experiment's listeners as a Locust run: one listener config per target of the
     listeners' link (users dealt round-robin), the schedule as the master's shape."""
@@ -146,4 +148,5 @@ def locust_load(
         start_at=start_at,
         duration=duration,
         interval=interval,
+        on_lost=on_lost,
     )

@@ -454,6 +454,7 @@ class GameDay:
                 duration=self.timeline.run_end,
                 logs=self.run_dir / "logs",
                 interval=self.options.scrape_interval,
+                on_lost=self._load_lost,
             )
             return
         self.audience = Audience(
@@ -465,6 +466,11 @@ class GameDay:
             start_at=self.t0_mono,
             duration=self.timeline.run_end,
         )
+
+    def _load_lost(self, what: str) -> None:
+        """Part of the load is gone: journal it and say so now (the verdict says it again)."""
+        self.journal.write("workload.lost", what=what)
+        self.view.event(f"{what}: the load is incomplete")
 
     async def _baseline(self) -> None:
         assert self.t0_mono is not None

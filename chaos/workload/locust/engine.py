@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -78,6 +79,7 @@ class _Watch:
     """What the harness has seen of the workers so far."""
 
     latest: dict[str, ListenerStats] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)  # worker → its /metrics
     seen: set[str] = field(default_factory=set)
     missing: dict[str, float] = field(default_factory=dict)  # worker → seconds from T0
     dead: list[str] = field(default_factory=list)  # local worker processes that exited
@@ -99,7 +101,10 @@ class LocustEngine:
         start_at: float,
         duration: float,
         interval: float = 1.0,
+        on_lost: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_lost`` hears, once each, of a worker gone missing or a local worker process
+        that exited (the runner journals it and shows it as it happens)."""
         if workers < 1 or not 0 <= local_workers <= workers:
             raise InvalidInput(
                 f"{workers} Locust workers ({local_workers} local)",
@@ -115,6 +120,7 @@ class LocustEngine:
         self.start_at = start_at
         self.duration = duration
         self.interval = interval
+        self.on_lost = on_lost
         self._watch = _Watch()
         self._stop = asyncio.Event()
         self._procs: list[ProcessRef] = []
@@ -127,6 +133,11 @@ class LocustEngine:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def worker_totals(self) -> dict[str, tuple[str, ListenerStats]]:
+        """Each worker's /metrics URL and latest totals, by Locust's worker id."""
+        w = self._watch
+        return {worker: (w.urls[worker], stats) for worker, stats in w.latest.items()}
 
     @property
     def processes(self) -> list[ProcessRef]:
@@ -218,7 +229,9 @@ class LocustEngine:
         for state in states:
             w.seen.add(state.id)
             if state.state == "missing":
-                w.missing.setdefault(state.id, now)
+                if state.id not in w.missing:
+                    w.missing[state.id] = now
+                    self._lost(f"Locust worker {state.id} went missing (no heartbeat)")
                 if state.id in w.latest:  # its counts stand; nobody is connected through it
                     w.latest[state.id] = replace(
                         w.latest[state.id], connected=0, playing=0, stalled=0, howling=0
@@ -228,6 +241,7 @@ class LocustEngine:
         for ref in workers:
             if not alive(ref) and ref.name not in w.dead:
                 w.dead.append(ref.name)
+                self._lost(f"local Locust worker process {ref.name} exited")
 
     async def _scrape(self, client: httpx.AsyncClient, state: WorkerState) -> None:
         try:
@@ -235,6 +249,11 @@ class LocustEngine:
         except httpx.HTTPError:
             return  # a worker that stopped answering keeps its last totals, as in the swarm
         self._watch.latest[state.id] = stats_from_text(response.text)
+        self._watch.urls[state.id] = state.metrics
+
+    def _lost(self, what: str) -> None:
+        if self.on_lost is not None:
+            self.on_lost(what)
 
     def _master_failed(self, what: str) -> InfrastructureError:
         log = self.logs / "locust-master.log"

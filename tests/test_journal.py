@@ -68,6 +68,12 @@ def test_reserved_field_names_are_refused(tmp_path: Path) -> None:
         journal.write("x", seq=3)
 
 
+def test_run_metadata_may_not_overwrite_the_header_and_nothing_is_written(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="schema"):
+        JournalWriter(tmp_path / "j.jsonl", meta={"schema": 9, "title": "t"})
+    assert not (tmp_path / "j.jsonl").exists()
+
+
 def test_writes_after_close_are_refused(tmp_path: Path) -> None:
     journal = JournalWriter(tmp_path / "j.jsonl")
     journal.close()

@@ -29,7 +29,7 @@ from chaos.report.files import (
     write_reports,
 )
 from chaos.report.html import render_html
-from chaos.report.journal import RESERVED_KEYS, Journal, JournalWriter, read_journal
+from chaos.report.journal import HEADER_KEYS, RESERVED_KEYS, Journal, JournalWriter, read_journal
 from chaos.report.markdown import render_markdown
 from chaos.report.plots import bar_position
 from chaos.report.summary import summarize
@@ -337,7 +337,7 @@ _event = st.one_of(
     ),
 )
 journals = st.tuples(
-    _fields,
+    _fields.map(lambda meta: {k: v for k, v in meta.items() if k not in HEADER_KEYS}),
     st.lists(st.tuples(_event, st.floats(0, 5)), max_size=25),
     st.booleans(),
 )

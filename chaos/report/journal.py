@@ -31,6 +31,8 @@ OPEN_KIND = "journal.open"
 CLOSE_KIND = "journal.close"
 PHASE_KIND = "phase"
 RESERVED_KEYS = frozenset({"v", "run", "seq", "wall", "mono", "kind"})
+HEADER_KEYS = frozenset({"schema", "seed", "gameday", "host", "pid"})
+"""What the writer itself puts in the opening event: run metadata may not name them."""
 
 
 def new_run_id() -> str:
@@ -75,6 +77,9 @@ class JournalWriter:
         wall_clock: Callable[[], float] = time.time,
         monotonic_clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        clash = HEADER_KEYS.intersection(meta or {})
+        if clash:
+            raise ValueError(f"run metadata {sorted(clash)} would overwrite the journal's own")
         self.path = path
         self.run_id = run_id or new_run_id()
         self._wall = wall_clock

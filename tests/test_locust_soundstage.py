@@ -31,6 +31,7 @@ from chaos.workload.arrivals import Storm, build_schedule
 from chaos.workload.locust.engine import LocustEngine, MasterBind, worker_command
 from chaos.workload.locust.job import LocustJob
 from chaos.workload.locust.shape import LoadShape
+from chaos.workload.reconnect import ReconnectPolicy, RetryKind
 from chaos.workload.stats import TTFA_BUCKETS, ListenerStats
 from chaos.workload.swarm import ListenerConfig, StreamFormat, Swarm
 
@@ -120,6 +121,38 @@ async def _both_engines(
         await stop_all([attached], grace=5.0)
     assert engine.incomplete() is None
     return native, engine.stats(), engine.worker_totals()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+async def test_locust_users_fail_and_retry_by_the_reconnect_policy(tmp_path: Path) -> None:
+    """Nothing listens: every attempt is refused, and each listener retries exactly as the
+    policy says (three more times, half a second apart), as in the native swarm."""
+    config = ListenerConfig(
+        f"http://127.0.0.1:{free_port()}/stream/1",
+        stream=StreamFormat.FRAMED,
+        reconnect=ReconnectPolicy(RetryKind.FIXED, delay=0.5, max_attempts=3),
+    )
+    start = time.monotonic() + 5.0
+    engine = LocustEngine(
+        LocustJob(
+            (config,),
+            LoadShape.of(build_schedule([Storm(5)], 3), 5.0 + 30),
+            t0=time.time() + (start - time.monotonic()),
+            seed=3,
+        ),
+        listeners=5,
+        workers=1,
+        local_workers=1,
+        bind=None,
+        logs=tmp_path,
+        start_at=start,
+        duration=5.0,
+    )
+    await engine.run()
+    stats = engine.stats()
+    assert stats.join_attempts == 20 and stats.reconnects == 15, stats
+    assert stats.failures == {"refused": 20} and stats.joins_ok == 0
 
 
 STORM = """

@@ -22,12 +22,14 @@ from chaos.experiment.loader import load_experiment
 from chaos.runner.load_engine import LoadOptions
 from chaos.runner.verdict import Verdict, decide
 from chaos.workload.arrivals import Join, Schedule
+from chaos.workload.framed import FramedDecoder
 from chaos.workload.locust.engine import MasterBind
 from chaos.workload.locust.exposition import stats_from_text, workers_from_text
 from chaos.workload.locust.job import LocustJob, parse_job
 from chaos.workload.locust.master import WorkerStates
 from chaos.workload.locust.shape import GRID, TICK, LoadShape
 from chaos.workload.metrics import ListenerCollector
+from chaos.workload.probe import Probe
 from chaos.workload.reconnect import ReconnectPolicy, RetryKind
 from chaos.workload.stats import LATENCY_BUCKETS, TTFA_BUCKETS, ListenerStats
 from chaos.workload.swarm import ListenerConfig, StreamFormat
@@ -263,3 +265,19 @@ def test_the_harness_never_imports_locust_or_gevent() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.replace("'", '"')) == []
+
+
+@given(st.floats(0, 100), st.floats(0, 100), st.booleans(), st.booleans())
+def test_a_join_is_overdue_only_without_audio_past_its_timeout(
+    waited: float, timeout: float, connected: bool, playing: bool
+) -> None:
+    probe = Probe(FramedDecoder(), requested_at=0.0, target_delay=0.1)
+    if connected:
+        probe.connected(0.0)
+    if playing:
+        probe.playout.first_audio_at = 0.1
+    reason = probe.overdue(waited, timeout)
+    if playing or waited < timeout:
+        assert reason is None
+    else:
+        assert reason == ("timeout" if connected else "connect_timeout")

@@ -71,7 +71,7 @@ def test_overload_join_storm_fails_as_launched_and_passes_fixed(
     assert code == 0, output
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.timeout(200)
 def test_stress_test_gap_steady_passes_and_storm_of_an_eighth_fails(tmp_path: Path) -> None:
     steady, storm = (
@@ -107,7 +107,7 @@ def test_replay_makes_the_same_fault_decisions_and_verdicts(
     assert "same           join-success: fail" in done.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(("name", "expected"), [("flood.fail.yaml", 1), ("flood.pass.yaml", 0)])
 def test_flooded_launch_fails_as_launched_and_passes_fixed(

@@ -37,7 +37,7 @@ from chaos.report.journal import read_journal
 from chaos.runner.rollback import Scope, rollback
 from chaos.runner.run_tag import run_id_of
 
-RUNS = 21
+RUNS = 12
 LEASE_S = 2
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 

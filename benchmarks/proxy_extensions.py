@@ -1,8 +1,9 @@
 """How exactly the proxy extensions hit their numbers (issue 4), as ratios from one run.
 
 Targets: a shared link delivers 95–105 % of its rate with 21 busy flows, fairly (Jain's index
-≥ 0.95, the legitimate flow within ±50 % of its fair share); UDP loss within ±1.5 points of 5 %;
-no latency-toxic chunk released before its time; UDP pass-through rate as a fraction of direct.
+≥ 0.95, the legitimate flow within ±50 % of its fair share); the same for a flood pulled
+server-to-client from the flood ingress; UDP loss within ±1.5 points of 5 %; no latency-toxic
+chunk released before its time; UDP pass-through rate as a fraction of direct.
 
     python benchmarks/proxy_extensions.py
 """
@@ -66,6 +67,15 @@ class CountingSink:
             return list(self.counts)
 
 
+def _fairness(rates: list[float], prefix: str) -> dict[str, float]:
+    jain = sum(rates) ** 2 / (len(rates) * sum(r * r for r in rates))
+    return {
+        f"{prefix}_total": sum(rates) / (SHARED_RATE_KBPS * 1000),
+        f"{prefix}_jain": jain,
+        f"{prefix}_min_share": min(rates) / (sum(rates) / len(rates)),
+    }
+
+
 async def shared_link(api: AsyncToxiproxyClient) -> dict[str, float]:
     sink = CountingSink()
     proxy = await api.create_proxy("shared", sink.address)
@@ -81,13 +91,30 @@ async def shared_link(api: AsyncToxiproxyClient) -> dict[str, float]:
     await flood.stop()
     sink.sock.close()
     rates = [(a - b) / elapsed for a, b in zip(after, before, strict=False)]
-    rates = sorted(rates)[-FLOWS:]
-    jain = sum(rates) ** 2 / (len(rates) * sum(r * r for r in rates))
-    return {
-        "shared_total": sum(rates) / (SHARED_RATE_KBPS * 1000),
-        "shared_jain": jain,
-        "shared_min_share": min(rates) / (sum(rates) / FLOWS),
-    }
+    return _fairness(sorted(rates)[-FLOWS:], "shared")
+
+
+async def pulled_flood(api: AsyncToxiproxyClient) -> dict[str, float]:
+    """The server-to-client flood: FLOWS flows pulling from the ingress under the same budget,
+    downstream; each flow's bytes are counted at its own reader."""
+    proxy = await api.create_proxy("pulled", "127.0.0.1:9")  # never dialled by the ingress
+    await api.add_toxic(
+        "pulled", SharedBandwidthAttributes(rate=SHARED_RATE_KBPS), stream="downstream"
+    )
+    ingress = await api.flood_ingress("pulled")
+    floods = [
+        Flood(ingress, FloodPlan(1, 100e6), declared={ingress}, mode="pull") for _ in range(FLOWS)
+    ]
+    for flood in floods:
+        await flood.start()
+    await asyncio.sleep(1.5)
+    before, started = [f.sent for f in floods], time.monotonic()
+    await asyncio.sleep(4)
+    after, elapsed = [f.sent for f in floods], time.monotonic() - started
+    for flood in floods:
+        await flood.stop()
+    await api.delete_proxy(proxy.name)
+    return _fairness([(a - b) / elapsed for a, b in zip(after, before, strict=True)], "pulled")
 
 
 def udp_sink() -> tuple[socket.socket, list[int]]:
@@ -200,6 +227,9 @@ ROWS: list[tuple[str, str, Callable[[float], str]]] = [
     ("shared_total", "shared 10 Mbit/s, 21 flows: delivered / rate", lambda v: f"{v:.3f}"),
     ("shared_jain", "shared link: Jain fairness index (1 = equal)", lambda v: f"{v:.3f}"),
     ("shared_min_share", "shared link: smallest flow / fair share", lambda v: f"{v:.2f}"),
+    ("pulled_total", "pulled flood, 21 flows downstream: delivered / rate", lambda v: f"{v:.3f}"),
+    ("pulled_jain", "pulled flood: Jain fairness index", lambda v: f"{v:.3f}"),
+    ("pulled_min_share", "pulled flood: smallest flow / fair share", lambda v: f"{v:.2f}"),
     ("udp_offered", "UDP offered (paced sender), datagrams/s", lambda v: f"{v:,.0f}"),
     ("udp_rate", "UDP pass-through: delivered rate / direct", lambda v: f"{v:.2f}"),
     ("udp_loss", "UDP loss 5 %: measured", lambda v: f"{v * 100:.2f} %"),
@@ -212,7 +242,12 @@ ROWS: list[tuple[str, str, Callable[[float], str]]] = [
 async def main() -> None:
     with EmbeddedToxiproxy("127.0.0.1", 0) as server:
         async with AsyncToxiproxyClient(server.url) as api:
-            results = {**await shared_link(api), **await udp(api), **await latency(api)}
+            results = {
+                **await shared_link(api),
+                **await pulled_flood(api),
+                **await udp(api),
+                **await latency(api),
+            }
     width = max(len(label) for _, label, _ in ROWS)
     print(f"{'measure':<{width}}  embedded")
     for key, label, show in ROWS:

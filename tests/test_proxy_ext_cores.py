@@ -445,4 +445,4 @@ def test_only_loopback_hosts_count_as_loopback_for_a_flood() -> None:
 
     assert on_loopback("127.0.0.1") and on_loopback("127.9.8.7") and on_loopback("[::1]")
     assert on_loopback("localhost")
-    assert not on_loopback("172.30.0.254") and not on_loopback("edge.example")
+    assert not on_loopback("192.0.2.7") and not on_loopback("edge.example")

@@ -67,7 +67,7 @@ def _time(cell: str, where: str) -> float:
     try:
         return float(cell)
     except ValueError:
-        pass
+        pass  # not epoch seconds: an ISO 8601 time, below
     try:
         return datetime.fromisoformat(cell.replace("Z", "+00:00")).timestamp()
     except ValueError:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from chaos.errors import InvalidInput
 from chaos.experiment.experiment import Experiment
-from chaos.experiment.stack import StackSpec
+from chaos.experiment.stack import ListenerEntry, StackSpec
 from chaos.experiment.workload import Curve
 from chaos.stack.specfile import with_replicas
 from chaos.workload.arrivals import Schedule
@@ -74,6 +74,16 @@ def _times(count: int, factor: float) -> int:
     return max(1, round(count * factor))
 
 
+def listener_config(entry: ListenerEntry, address: str, experiment: Experiment) -> ListenerConfig:
+    """How a listener plays one target of the listeners' link (either load engine)."""
+    return ListenerConfig(
+        f"http://{address}{entry.path}",
+        stream=StreamFormat(entry.format),
+        bitrate=entry.bitrate,
+        reconnect=reconnect(experiment.workload.reconnect),
+    )
+
+
 class Audience:
     """The listeners of one run: one swarm per target of the listeners' link."""
 
@@ -99,12 +109,7 @@ class Audience:
         self.swarms = [
             Swarm(
                 part,
-                ListenerConfig(
-                    f"http://{address}{entry.path}",
-                    stream=StreamFormat(entry.format),
-                    bitrate=entry.bitrate,
-                    reconnect=reconnect(experiment.workload.reconnect),
-                ),
+                listener_config(entry, address, experiment),
                 seed=seed + n,
                 duration=duration,
                 workers=workers,

@@ -20,12 +20,13 @@ from chaos.errors import InvalidInput
 from chaos.experiment.experiment import Experiment
 from chaos.experiment.stack import StackSpec
 from chaos.experiment.workload import Paced
-from chaos.workload.experiment import reconnect, schedule
+from chaos.runner.audience import listener_config
+from chaos.workload.experiment import schedule
 from chaos.workload.locust.engine import LocustEngine, MasterBind
 from chaos.workload.locust.job import LocustJob
 from chaos.workload.locust.shape import LoadShape
 from chaos.workload.stats import ListenerStats
-from chaos.workload.swarm import ListenerConfig, StreamFormat, default_workers
+from chaos.workload.swarm import default_workers
 
 #: Locust's users stay this long past the run's end, so the harness's last read of the
 #: workers still sees them; the harness stops Locust right after it.
@@ -117,15 +118,7 @@ def locust_load(
     if entry is None or not dialled:
         raise InvalidInput("the stack says nowhere for listeners to connect", where=stack.name)
     whole = schedule(experiment.workload, seed, duration, base_dir)
-    configs = tuple(
-        ListenerConfig(
-            f"http://{address}{entry.path}",
-            stream=StreamFormat(entry.format),
-            bitrate=entry.bitrate,
-            reconnect=reconnect(experiment.workload.reconnect),
-        )
-        for address in dialled
-    )
+    configs = tuple(listener_config(entry, address, experiment) for address in dialled)
     for config in configs:
         config.adapter()  # validates the URL before anything starts
     job = LocustJob(

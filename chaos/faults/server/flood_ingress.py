@@ -72,7 +72,7 @@ class FloodIngress:
         self._task: asyncio.Task[None] | None = None
         self.sources: set[JunkSource] = set()
         self.listen: str | None = None
-        """Where it listens once asked for; kept across a stop, so a restart binds it again."""
+        """Where it listens once asked for (it keeps listening while its proxy is disabled)."""
 
     async def start(self, host_port: str) -> str:
         """Listen on ``host_port`` (port 0: any free one); the address bound."""

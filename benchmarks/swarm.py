@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -85,14 +86,24 @@ def stand_in(ports: Any) -> None:
     import uvloop
 
     head = b"HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\nicy-br: 64\r\n\r\n"
+    # Real MP3 frames (listeners time them by their headers), looped: 16 s of a 64 kb/s tone.
+    mp3 = subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+         "sine=frequency=440:sample_rate=44100:duration=16", "-ac", "1", "-c:a", "libmp3lame",
+         "-b:a", "64k", "-write_xing", "0", "-id3v2_version", "0", "-f", "mp3", "pipe:1"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    looped = mp3 * 8
 
     async def listener(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await reader.readuntil(b"\r\n\r\n")
-            writer.write(head + bytes(65535))  # Icecast's burst-on-connect
+            writer.write(head + looped[:65535])  # Icecast's burst-on-connect
+            at = 65535
             await asyncio.sleep(0.2)
             while not writer.is_closing():  # the listener left: stop writing
-                writer.write(bytes(1600))  # 64 kb/s
+                writer.write(looped[at : at + 1600])  # 64 kb/s
+                at = (at + 1600) % (len(looped) - 1600)
                 await asyncio.sleep(0.2)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -169,7 +180,6 @@ async def locust_load(url: str, listeners: int, logs: Path) -> tuple[int, float,
         t0=time.time() + (start - time.monotonic()),
         seed=1,
         snapshot_interval=0.5,
-        howl_sample=0,
     )
     logs.mkdir(parents=True, exist_ok=True)
     engine = LocustEngine(

@@ -14,6 +14,9 @@ class ExitCode(IntEnum):
     SLO_FAILED = 1
     INVALID_INPUT = 2
     INFRASTRUCTURE = 3
+    INCONCLUSIVE = 4
+    """No SLO failed, but a differential SLO's interval straddles its bound: run again, with
+    more listeners or ``--repeat``; neither a pass nor the stack's fail."""
     INTERRUPTED = 130
 
 
@@ -40,6 +43,23 @@ class InvalidInput(GamedayError):
 
 
 class InfrastructureError(GamedayError):
-    """A service gameday needs (stack, proxy, metrics) is unreachable or unhealthy."""
+    """A service gameday needs (stack, proxy, metrics) is unreachable or unhealthy.
+
+    ``part`` names which one (``fault-proxy``, ``fault``, ``metrics``, ``load``, ``stack``,
+    ``harness``): the verdict names it (``chaos.runner.infrastructure.Part``).
+    """
 
     exit_code = ExitCode.INFRASTRUCTURE
+    part: str = "harness"
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        where: str | None = None,
+        fix: str | None = None,
+        part: str | None = None,
+    ) -> None:
+        if part is not None:
+            self.part = part
+        super().__init__(what, where=where, fix=fix)

@@ -10,7 +10,8 @@
   it) and ``gameday_stack`` (the stack of ``gameday_stack_spec`` running behind one proxy per
   link) are there for hand-written chaos tests.
 
-Options: ``--gameday-backend``, ``--gameday-toxiproxy``, ``--gameday-stack``. Everything heavy
+Options: ``--gameday-backend``, ``--toxiproxy`` (else ``$TOXIPROXY_URL``, else the embedded fault
+proxy; ``--gameday-toxiproxy`` is its older spelling), ``--gameday-stack``. Everything heavy
 is imported when a fixture is used, so the plugin costs nothing in suites that do not use it.
 """
 
@@ -18,30 +19,50 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
+from argparse import SUPPRESS
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from chaos.search.schedule import Schedule
 from chaos.search.space import SearchSpace
-from chaos.search.strategies import fault_schedules
 
 if TYPE_CHECKING:
     from chaos.experiment.stack import StackSpec
     from chaos.faults.client import ToxiproxyClient
+    from chaos.faults.client.protocol import ChosenUrl
     from chaos.runner.run import RunOutcome
+    from chaos.search.strategies import fault_schedules
     from chaos.stack.local import RunningStack
     from chaos.workload.stats import ListenerStats
 
 __all__ = ["SloChecker", "fault_schedules", "search_space"]
 
 MARKER = "gameday"
+_OLD_TOXIPROXY = "gameday_toxiproxy_older_spelling"
 
 GamedayRun = Callable[..., "RunOutcome"]
+
+
+def __getattr__(name: str) -> Any:
+    """``fault_schedules`` is hypothesis's: imported when a suite asks for it, so the plugin,
+    which pytest loads into every session, loads without hypothesis; without it, the import
+    fails saying what is missing and how to install it."""
+    if name != "fault_schedules":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from chaos.errors import InvalidInput
+    from chaos.search.dependency import require_hypothesis
+
+    try:
+        require_hypothesis("chaos.pytest_plugin.fault_schedules")
+    except InvalidInput as exc:
+        raise ImportError(exc.render(), name="hypothesis") from None
+    from chaos.search.strategies import fault_schedules
+
+    return fault_schedules
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,10 +73,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how gameday runs stacks: local (default), netns or docker",
     )
     group.addoption(
-        "--gameday-toxiproxy",
+        "--toxiproxy",
         default=None,
-        help="a Toxiproxy API URL to use instead of the embedded fault proxy",
+        metavar="URL",
+        help="the Toxiproxy API gameday's runs and fixtures use (default: $TOXIPROXY_URL, "
+        "else an embedded fault proxy)",
     )
+    group.addoption("--gameday-toxiproxy", dest=_OLD_TOXIPROXY, default=None, help=SUPPRESS)
     group.addoption(
         "--gameday-stack",
         default="soundstage",
@@ -63,11 +87,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _toxiproxy(config: pytest.Config) -> ChosenUrl | None:
+    """``--toxiproxy`` (or its older spelling), else ``$TOXIPROXY_URL``, else None (embedded);
+    read when a fixture needs it, so a bad URL fails only the suites that use gameday."""
+    from chaos.cli_options import alias
+    from chaos.errors import InvalidInput
+    from chaos.faults.client.protocol import FLAG, chosen_url
+
+    try:
+        given = alias(
+            config.getoption("toxiproxy"),
+            config.getoption(_OLD_TOXIPROXY),
+            name=FLAG,
+            old_name="--gameday-toxiproxy",
+        )
+        return chosen_url(given)
+    except InvalidInput as exc:
+        raise pytest.UsageError(exc.render()) from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(experiment, seed=None, scale=1.0): run the experiment file as this test; "
-        "it fails unless every SLO holds",
+        "it fails unless every SLO holds (scale: '1:N' as in the YAML, or a multiplier)",
     )
 
 
@@ -139,7 +182,8 @@ def gameday_run(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> GamedayRun:
     """``gameday_run(experiment, schedule=None, *, seed=None, scale=1.0)`` runs a game day (with
-    a searched ``Schedule`` as its faults, if given) and returns its ``RunOutcome``. Session-
+    a searched ``Schedule`` as its faults, if given) and returns its ``RunOutcome``; ``scale``
+    is ``"1:N"`` as in the YAML (or ``gameday run --scale``), or the older multiplier. Session-
     scoped, so hypothesis tests may use it; each run gets its own directory."""
     from rich.console import Console
 
@@ -157,18 +201,19 @@ def gameday_run(
         schedule: Schedule | None = None,
         *,
         seed: int | None = None,
-        scale: float = 1.0,
+        scale: float | str = 1.0,
     ) -> RunOutcome:
+        from chaos.experiment.units import Scale
+
         loaded = load_experiment(Path(experiment))
         if schedule is not None:
             loaded = candidate(loaded, schedule, portable=False).load(loaded.path)
         options = RunOptions(
             seed=seed,
-            scale=scale,
-            toxiproxy=config.getoption("--gameday-toxiproxy"),
+            scale=Scale.parse(scale) if isinstance(scale, str) else float(scale),
             backend=config.getoption("--gameday-backend"),
             out=root / f"run-{next(numbers):03d}",
-        )
+        ).pointed_at(_toxiproxy(config))
         return asyncio.run(GameDay(loaded, options, console).execute())
 
     return run
@@ -215,11 +260,11 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 def gameday_proxy(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """The fault proxy's API URL: ``--gameday-toxiproxy``, else an embedded one for the
-    session (stopped after it)."""
-    given: str | None = request.config.getoption("--gameday-toxiproxy")
+    """The fault proxy's API URL: ``--toxiproxy``, else ``$TOXIPROXY_URL``, else an embedded
+    one for the session (stopped after it)."""
+    given = _toxiproxy(request.config)
     if given is not None:
-        yield given
+        yield given.url
         return
     from chaos.runner.proxy_process import ProxyProcess
 
@@ -313,7 +358,7 @@ def gameday_workload(
                 gameday_stack.dialled.get(entry.link, []),
                 seed=seed,
                 base_dir=loaded.path.parent,
-                start_at=time.monotonic(),
+                start_at=None,  # ``seconds`` of listening from when the workers are ready
                 duration=duration,
             )
             await audience.run()

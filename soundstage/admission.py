@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 class TokenBucket:
@@ -39,6 +40,11 @@ def retry_after_header(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
+PollOutcome = Literal["answered", "slow", "refused"]
+SLOW_POLLS_DOWN = 3
+"""Late polls in a row after which an edge counts as down (1.5 s at the api's 0.5 s interval)."""
+
+
 @dataclass(slots=True)
 class EdgeLoad:
     """What the api knows about one edge: its last report plus joins it sent there since."""
@@ -49,6 +55,21 @@ class EdgeLoad:
     reported: int = 0
     healthy: bool = True
     recent: deque[float] = field(default_factory=deque)
+    slow_polls: int = 0
+    """Polls in a row that got no answer in time (a refusal counts at once; see ``polled``)."""
+
+    def polled(self, outcome: PollOutcome) -> None:
+        """Judge the edge by its latest poll. A refused or broken answer means down now; an
+        answer that is only late means down after ``SLOW_POLLS_DOWN`` in a row, so a starved
+        machine's one slow poll does not take a live edge out of rotation (and out of
+        ``edge_up``), as health checkers' failure thresholds do."""
+        if outcome == "answered":
+            self.healthy, self.slow_polls = True, 0
+        elif outcome == "slow":
+            self.slow_polls += 1
+            self.healthy = self.healthy and self.slow_polls < SLOW_POLLS_DOWN
+        else:
+            self.healthy = False
 
     def load(self, now: float, window: float) -> int:
         """Listeners it has, counting joins sent there within ``window`` s as still arriving."""

@@ -48,6 +48,8 @@ class ApiConfig:
     join_queue: int = 1024
     backlog: int = 1024
     poll_interval_s: float = 0.5
+    poll_timeout_s: float = 1.0
+    """How long a poll waits for an edge's answer before counting it late."""
 
 
 @dataclass(slots=True)
@@ -151,6 +153,9 @@ class Api:
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._poller: asyncio.Task[None] | None = None
+        self.polled_edges = False
+        """Whether a first round of edge polls has ended: until then the api is not ready (its
+        edge_up gauges and its choice of edge would be guesses)."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -187,12 +192,13 @@ class Api:
 
     async def _poll_edges(self) -> None:
         """Learn each edge's real listener count; an edge that does not answer gets no joins."""
-        timeout = aiohttp.ClientTimeout(total=max(1.0, self.config.poll_interval_s * 2))
+        timeout = aiohttp.ClientTimeout(total=self.config.poll_timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
                 await asyncio.gather(
                     *(self._poll_one(session, i, a) for i, a in enumerate(self.config.edges))
                 )
+                self.polled_edges = True
                 await asyncio.sleep(self.config.poll_interval_s)
 
     async def _poll_one(self, session: aiohttp.ClientSession, index: int, address: str) -> None:
@@ -202,9 +208,11 @@ class Api:
                 load = await response.json()
             edge.reported = int(load["listeners"])
             edge.capacity = min(self.config.edge_capacity, int(load["capacity"]))
-            edge.healthy = True
-        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError):
-            edge.healthy = False
+            edge.polled("answered")
+        except TimeoutError:  # before ClientError: aiohttp's ServerTimeoutError is both
+            edge.polled("slow")
+        except (aiohttp.ClientError, ValueError, KeyError):
+            edge.polled("refused")
         self.metrics.edge_listeners.labels(address).set(edge.reported)
         self.metrics.edge_up.labels(address).set(int(edge.healthy))
 
@@ -214,11 +222,12 @@ class Api:
         healthy = sum(e.healthy for e in self.edges)
         return web.json_response(
             {
-                "status": "ok",
+                "status": "ok" if self.polled_edges else "starting: polling the edges",
                 "rooms": len(self.rooms),
                 "edges": len(self.edges),
                 "edges_healthy": healthy,
-            }
+            },
+            status=200 if self.polled_edges else 503,
         )
 
     async def metrics_endpoint(self, request: web.Request) -> web.Response:

@@ -10,6 +10,10 @@ link breaks; its listeners stay connected through the outage and hear a gap, nev
 frame older than ``max_lag`` when it arrives is stale and skipped, so an edge that fell behind
 (CPU saturation) catches up to live instead of playing ever later.
 
+It also serves every room as live HLS (``soundstage.hls``): ``GET /hls/{room}/live.m3u8``, a
+media playlist of 2 s AAC segments (LL-HLS with ``--hls-part``: parts, preload hints and
+blocking reloads held until the part asked for exists), over keep-alive connections.
+
     python -m soundstage.edge --port 8001 --origin 127.0.0.1:7000 --capacity 5000
 """
 
@@ -21,7 +25,7 @@ import json
 import random
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import cast
 
@@ -29,8 +33,9 @@ from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from soundstage import httpwire, service
+from soundstage import codec, httpwire, service
 from soundstage.frames import Flags, Frame, FrameDecoder, FrameError
+from soundstage.hls import PLAYLIST_TYPE, SEGMENT_TYPE, HlsConfig, Packager
 
 STREAM_HEADERS = {
     "Content-Type": "application/x-soundstage-frames",
@@ -62,7 +67,13 @@ class EdgeConfig:
     edge's own queue (``queue_frames``) the place where slowness shows and is handled."""
     work_per_listener_us: float = 0.0
     """Busy CPU per listener per frame: models per-listener cost (TLS, packaging) to saturate."""
+    hls: HlsConfig | None = field(default_factory=HlsConfig)
+    """The HLS output; None: framed streams only."""
     name: str = "edge"
+
+
+#: A blocking HLS request is held at most this many target durations (RFC 8216bis §6.2.5.2).
+HOLD_TARGET_DURATIONS = 3.0
 
 
 @dataclass(slots=True)
@@ -82,6 +93,24 @@ class EdgeStats:
     origin_failures: int = 0
     origin_breaks: int = 0
     protocol_errors: int = 0
+    hls_requests: dict[str, int] = field(
+        default_factory=lambda: {"playlist": 0, "blocking": 0, "segment": 0, "part": 0}
+    )
+    hls_misses: int = 0
+    hls_bad_requests: int = 0
+    hls_bytes: int = 0
+
+
+@dataclass(slots=True)
+class _Held:
+    """An HLS request waiting for media that is not published yet."""
+
+    client: _Client
+    room: int
+    sequence: int
+    part: int | None
+    answer: Callable[[], bytes]
+    timer: asyncio.TimerHandle | None = None
 
 
 class _Client(asyncio.Protocol):
@@ -94,6 +123,8 @@ class _Client(asyncio.Protocol):
         self.room: int | None = None
         self.slow = False
         self.answered = False
+        self.keep_alive = False
+        self.held: _Held | None = None
         self.deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -121,7 +152,25 @@ class _Client(asyncio.Protocol):
             self.answered = True
             if self.deadline is not None:
                 self.deadline.cancel()
-            self.edge.route(self, parsed[0])
+            request, consumed = parsed
+            del self.buffer[:consumed]
+            self.edge.route(self, request)
+
+    def respond(self, response: bytes) -> None:
+        """Answer an HLS request and keep the connection for the next one (HTTP/1.1)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(response)
+        if not self.keep_alive:
+            transport.close()
+            return
+        self.answered = False
+        self.deadline = asyncio.get_running_loop().call_later(
+            self.edge.config.header_timeout_s, self._head_timeout
+        )
+        if self.buffer:
+            self.data_received(b"")
 
     def _reply(self, response: bytes) -> None:
         assert self.transport is not None
@@ -132,6 +181,8 @@ class _Client(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.deadline is not None:
             self.deadline.cancel()
+        if self.held is not None:
+            self.edge.release(self.held)
         if self.room is not None:
             self.edge.remove_listener(self)
 
@@ -180,6 +231,8 @@ class Edge:
         self._link: asyncio.Transport | None = None
         self._rng = random.Random()
         self._pending: dict[int, list[bytes]] = {}
+        self.packagers: dict[int, Packager] = {}
+        self._held: dict[int, list[_Held]] = {}
         self.frame_delay = Histogram(
             "soundstage_edge_frame_delay_seconds",
             "Capture-to-edge delay of mix frames (origin clock to fan-out).",
@@ -207,6 +260,10 @@ class Edge:
                 if client.transport is not None:
                     client.transport.write(httpwire.LAST_CHUNK)
                     client.transport.close()
+        for held in [h for waiting in self._held.values() for h in waiting]:
+            self.release(held)
+            if held.client.transport is not None:
+                held.client.transport.close()
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -218,6 +275,9 @@ class Edge:
             client._reply(httpwire.simple_response(405, b"GET only\n", "text/plain"))
         elif path.startswith("/stream/"):
             self.add_listener(client, path.removeprefix("/stream/"))
+        elif path.startswith("/hls/") and self.config.hls is not None:
+            client.keep_alive = request.headers.get("connection", "").lower() != "close"
+            self.hls_request(client, path.removeprefix("/hls/"), request.query)
         elif path == "/metrics":
             client._reply(service.metrics_response(self.registry))
         elif path == "/healthz":
@@ -269,6 +329,8 @@ class Edge:
         if delay > self.config.max_lag_s:
             stats.dropped_stale += 1
             return
+        if self.config.hls is not None:
+            self._package(frame)
         clients = self.rooms.get(frame.room)
         if not clients:
             self._pending.pop(frame.room, None)
@@ -315,6 +377,123 @@ class Edge:
         stats.frames_out += sent * frames
         stats.bytes_out += sent * size
 
+    # -- HLS ---------------------------------------------------------------------------------
+
+    def _package(self, frame: Frame) -> None:
+        packager = self.packagers.get(frame.room)
+        if packager is None:
+            assert self.config.hls is not None
+            packager = self.packagers[frame.room] = Packager(self.config.hls)
+        try:
+            samples = codec.decode(frame.payload_type, frame.payload)
+        except FrameError:
+            self.stats.protocol_errors += 1
+            return
+        if packager.feed(frame.capture_us, samples):
+            waiting = self._held.get(frame.room)
+            if waiting:
+                self._wake_held(packager, waiting)
+
+    def hls_request(self, client: _Client, rest: str, query: dict[str, str]) -> None:
+        """``{room}/live.m3u8`` (``_HLS_msn``/``_HLS_part``: a blocking reload),
+        ``{room}/{msn}.aac`` a segment, ``{room}/{msn}.{part}.aac`` a part."""
+        room_text, _, name = rest.partition("/")
+        packager = self.packagers.get(int(room_text)) if room_text.isdigit() else None
+        if packager is None or not (packager.ready or name.endswith(".aac")):
+            self.stats.hls_misses += 1
+            client.respond(_hls_response(404, b"no such room on this edge (yet)\n", "text/plain"))
+            return
+        room = int(room_text)
+        if name == "live.m3u8":
+            self._playlist_request(client, room, packager, query)
+            return
+        stem = name.removesuffix(".aac")
+        numbers = stem.split(".")
+        if stem == name or not 1 <= len(numbers) <= 2 or not all(n.isdigit() for n in numbers):
+            self.stats.hls_misses += 1
+            client.respond(_hls_response(404, b"no such HLS resource\n", "text/plain"))
+            return
+        sequence = int(numbers[0])
+        part = int(numbers[1]) if len(numbers) == 2 else None
+        self.stats.hls_requests["segment" if part is None else "part"] += 1
+
+        def media() -> bytes:
+            body = packager.segment(sequence) if part is None else packager.part(sequence, part)
+            if body is None:
+                self.stats.hls_misses += 1
+                return _hls_response(404, b"no such segment (gone, or not yet)\n", "text/plain")
+            self.stats.hls_bytes += len(body)
+            return _hls_response(200, body, SEGMENT_TYPE, "max-age=60")
+
+        if packager.has(sequence, part) or packager.too_far(sequence, part):
+            client.respond(media())
+        else:  # the preload hint's part, or the segment being made: hold it until it exists
+            self._hold(client, room, packager, sequence, part, media)
+
+    def _playlist_request(
+        self, client: _Client, room: int, packager: Packager, query: dict[str, str]
+    ) -> None:
+        def playlist() -> bytes:
+            body = packager.playlist()
+            self.stats.hls_bytes += len(body)
+            return _hls_response(200, body, PLAYLIST_TYPE, "no-cache")
+
+        msn, part_text = query.get("_HLS_msn"), query.get("_HLS_part")
+        if msn is None:
+            if part_text is not None:
+                self.stats.hls_bad_requests += 1
+                client.respond(_hls_response(400, b"_HLS_part needs _HLS_msn\n", "text/plain"))
+                return
+            self.stats.hls_requests["playlist"] += 1
+            client.respond(playlist())
+            return
+        self.stats.hls_requests["blocking"] += 1
+        if not msn.isdigit() or not (part_text is None or part_text.isdigit()):
+            self.stats.hls_bad_requests += 1
+            client.respond(_hls_response(400, b"_HLS_msn/_HLS_part: numbers\n", "text/plain"))
+            return
+        sequence, part = int(msn), None if part_text is None else int(part_text)
+        if packager.too_far(sequence, part):
+            self.stats.hls_bad_requests += 1
+            client.respond(_hls_response(400, b"_HLS_msn too far ahead\n", "text/plain"))
+        elif packager.has(sequence, part):
+            client.respond(playlist())
+        else:
+            self._hold(client, room, packager, sequence, part, playlist)
+
+    def _hold(
+        self,
+        client: _Client,
+        room: int,
+        packager: Packager,
+        sequence: int,
+        part: int | None,
+        answer: Callable[[], bytes],
+    ) -> None:
+        """Answer when the media asked for is published, or after the hold limit (the current
+        playlist, or a 404 for media), whichever comes first."""
+        limit = HOLD_TARGET_DURATIONS * packager.config.target_duration
+        held = _Held(client, room, sequence, part, answer)
+        held.timer = asyncio.get_running_loop().call_later(limit, self._answer_held, held)
+        client.held = held
+        self._held.setdefault(room, []).append(held)
+
+    def _wake_held(self, packager: Packager, waiting: list[_Held]) -> None:
+        for held in [h for h in waiting if packager.has(h.sequence, h.part)]:
+            self._answer_held(held)
+
+    def _answer_held(self, held: _Held) -> None:
+        self.release(held)
+        held.client.respond(held.answer())
+
+    def release(self, held: _Held) -> None:
+        if held.timer is not None:
+            held.timer.cancel()
+        held.client.held = None
+        waiting = self._held.get(held.room)
+        if waiting is not None and held in waiting:
+            waiting.remove(held)
+
     def health(self) -> dict[str, object]:
         return {
             "status": "ok",
@@ -359,6 +538,12 @@ class Edge:
                 backoff = cfg.reconnect_initial_s
             await service.sleep_or_stop(stop, self._rng.uniform(0, backoff))
             backoff = min(cfg.reconnect_max_s, backoff * 2)
+
+
+def _hls_response(status: int, body: bytes, content_type: str, cache: str = "no-store") -> bytes:
+    """A whole HLS answer on a connection kept alive for the listener's next request."""
+    head = {"Content-Type": content_type, "Content-Length": str(len(body)), "Cache-Control": cache}
+    return httpwire.response_head(status, head) + body
 
 
 def _burn(seconds: float) -> None:
@@ -431,6 +616,43 @@ class _EdgeCollector(Collector):
         yield counter(
             "origin_protocol_errors", "Malformed streams from the origin.", s.protocol_errors
         )
+        if e.config.hls is None:
+            return
+        requests = CounterMetricFamily(
+            "soundstage_edge_hls_requests",
+            "HLS requests, by kind (playlist, blocking playlist reload, segment, part).",
+            labels=["kind"],
+        )
+        for kind, value in s.hls_requests.items():
+            requests.add_metric([kind], value)
+        yield requests
+        yield counter("hls_not_found", "HLS requests answered 404.", s.hls_misses)
+        yield counter("hls_bad_requests", "HLS requests answered 400.", s.hls_bad_requests)
+        yield counter("hls_bytes_sent", "Bytes of HLS playlists and media sent.", s.hls_bytes)
+        packagers = e.packagers.values()
+        yield counter(
+            "hls_segments",
+            "HLS segments published.",
+            sum(p.published_segments for p in packagers),
+        )
+        yield counter(
+            "hls_parts", "LL-HLS parts published.", sum(p.published_parts for p in packagers)
+        )
+        yield counter(
+            "hls_filled_seconds",
+            "Audio missing upstream, packaged as silence to keep the timeline.",
+            sum(p.filled_frames for p in packagers) * 0.02,
+        )
+        yield counter(
+            "hls_discontinuities",
+            "Timeline restarts packaged with EXT-X-DISCONTINUITY.",
+            sum(p.discontinuities for p in packagers),
+        )
+        yield gauge(
+            "hls_held_requests",
+            "Blocking reloads and hinted parts held until their media exists.",
+            sum(len(h) for h in e._held.values()),
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> EdgeConfig:
@@ -455,8 +677,30 @@ def parse_args(argv: list[str] | None = None) -> EdgeConfig:
         default=0.0,
         help="busy CPU per listener per frame (CPU-saturation knob)",
     )
+    parser.add_argument(
+        "--hls-segment", type=float, default=2.0, help="HLS segment seconds (0: no HLS output)"
+    )
+    parser.add_argument(
+        "--hls-part", type=float, default=0.0, help="LL-HLS part seconds (0: plain HLS)"
+    )
+    parser.add_argument("--hls-window", type=int, default=6, help="segments in the playlist")
+    parser.add_argument("--hls-bitrate", type=int, default=64000, help="AAC bits per second")
     parser.add_argument("--name", default="edge")
     args = parser.parse_args(argv)
+    if args.hls_segment < 0 or args.hls_part < 0 or args.hls_part > args.hls_segment:
+        parser.error("--hls-segment and --hls-part: seconds, with the part no longer")
+    if args.hls_window < 1 or not 8000 <= args.hls_bitrate <= 320000:
+        parser.error("--hls-window: at least 1; --hls-bitrate: 8000 to 320000")
+    hls = (
+        HlsConfig(
+            segment_s=args.hls_segment,
+            part_s=args.hls_part,
+            window=args.hls_window,
+            bitrate=args.hls_bitrate,
+        )
+        if args.hls_segment > 0
+        else None
+    )
     try:
         origin = service.parse_address(args.origin)
     except ValueError as exc:
@@ -475,6 +719,7 @@ def parse_args(argv: list[str] | None = None) -> EdgeConfig:
         header_timeout_s=args.header_timeout,
         reconnect_max_s=args.reconnect_max,
         work_per_listener_us=args.work_per_listener_us,
+        hls=hls,
         name=args.name,
     )
 

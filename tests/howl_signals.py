@@ -16,58 +16,20 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-Floats = npt.NDArray[np.float64]
+from chaos.audio.signals import Floats, growing_tone, rms_to, speech
+
+__all__ = [
+    "Floats",
+    "as_int16",
+    "chords",
+    "crossing_time",
+    "growing_tone",
+    "pink_noise",
+    "speech",
+    "white_noise",
+]
+
 _FULL = 32768.0
-_FORMANTS = (
-    (730.0, 1090.0, 2440.0),
-    (270.0, 2290.0, 3010.0),
-    (300.0, 870.0, 2240.0),
-    (530.0, 1840.0, 2480.0),
-    (570.0, 840.0, 2410.0),
-)
-_BANDWIDTHS = np.array([90.0, 110.0, 170.0])
-
-
-def _rms_to(x: Floats, dbfs: float) -> Floats:
-    rms = float(np.sqrt(np.mean(x**2))) or 1.0
-    return x * (_FULL * 10 ** (dbfs / 20) / rms)
-
-
-def speech(seconds: float, rate: int, seed: int, level_dbfs: float = -20.0) -> Floats:
-    rng = np.random.default_rng(seed)
-    n = int(seconds * rate)
-    out = np.zeros(n)
-    base_f0 = rng.uniform(90, 230)
-    t = 0
-    while t < n:
-        voiced_len = int(rng.uniform(0.12, 0.32) * rate)
-        pause = int(
-            (rng.uniform(0.3, 0.6) if rng.random() < 0.15 else rng.uniform(0.06, 0.18)) * rate
-        )
-        seg = min(voiced_len, n - t)
-        if seg <= 0:
-            break
-        time = np.arange(seg) / rate
-        f0_start = base_f0 * rng.uniform(0.8, 1.3)
-        f0_end = f0_start * rng.uniform(0.85, 1.15)
-        f0 = np.linspace(f0_start, f0_end, seg) * (
-            1 + 0.01 * rng.standard_normal(seg).cumsum() / np.sqrt(seg)
-        )
-        phase = 2 * np.pi * np.cumsum(f0) / rate
-        formants = np.array(_FORMANTS[rng.integers(len(_FORMANTS))]) * rng.uniform(0.9, 1.1, 3)
-        harmonics = np.arange(1, int(rate / 2 / f0.max()))
-        centre = harmonics * f0.mean()
-        gain = np.zeros(harmonics.size)
-        for fc, bw in zip(formants, _BANDWIDTHS, strict=True):
-            gain += 1 / (1 + ((centre - fc) / (bw / 2)) ** 2)
-        gain *= 1 / harmonics  # glottal tilt (-6 dB/oct source, formants add the rest)
-        voiced = (gain[:, None] * np.sin(harmonics[:, None] * phase[None, :])).sum(axis=0)
-        envelope = np.sqrt(np.clip(np.sin(np.pi * time / max(time[-1], 1e-9)), 0, 1))
-        voiced *= envelope * (1 + 0.05 * rng.standard_normal(seg))
-        out[t : t + seg] = voiced
-        t += seg + pause
-    out = _rms_to(out, level_dbfs + 3)  # pauses lower the long-term RMS; voiced parts ~ level
-    return out + rng.standard_normal(n) * _FULL * 10 ** (-75 / 20)
 
 
 def chords(seconds: float, rate: int, seed: int, level_dbfs: float = -20.0) -> Floats:
@@ -87,12 +49,12 @@ def chords(seconds: float, rate: int, seed: int, level_dbfs: float = -20.0) -> F
                 if h * note < rate / 2:
                     out[t : t + seg] += envelope * np.sin(h * phase) / h
         t += seg
-    return _rms_to(out, level_dbfs) + rng.standard_normal(n) * _FULL * 10 ** (-75 / 20)
+    return rms_to(out, level_dbfs) + rng.standard_normal(n) * _FULL * 10 ** (-75 / 20)
 
 
 def white_noise(seconds: float, rate: int, seed: int, level_dbfs: float = -20.0) -> Floats:
     rng = np.random.default_rng(seed)
-    return _rms_to(rng.standard_normal(int(seconds * rate)), level_dbfs)
+    return rms_to(rng.standard_normal(int(seconds * rate)), level_dbfs)
 
 
 def pink_noise(seconds: float, rate: int, seed: int, level_dbfs: float = -20.0) -> Floats:
@@ -101,15 +63,7 @@ def pink_noise(seconds: float, rate: int, seed: int, level_dbfs: float = -20.0) 
     spectrum = np.fft.rfft(rng.standard_normal(n))
     freqs = np.arange(spectrum.size, dtype=np.float64)
     freqs[0] = 1.0
-    return _rms_to(np.fft.irfft(spectrum / np.sqrt(freqs), n), level_dbfs)
-
-
-def growing_tone(
-    seconds: float, rate: int, hz: float, start_dbfs: float, db_per_s: float
-) -> Floats:
-    time = np.arange(int(seconds * rate)) / rate
-    level = np.minimum(start_dbfs + db_per_s * time, -3.0)
-    return np.sqrt(2) * _FULL * 10 ** (level / 20) * np.sin(2 * np.pi * hz * time)
+    return rms_to(np.fft.irfft(spectrum / np.sqrt(freqs), n), level_dbfs)
 
 
 def crossing_time(start_dbfs: float, db_per_s: float, threshold_dbfs: float) -> float:

@@ -116,3 +116,29 @@ def wait_for_no_holders(run_dir: Path, timeout: float = 10.0) -> list[int]:
     while (left := holders(run_dir)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` now (children, their children, ...)."""
+    found, todo = set(), [pid]
+    while todo:
+        for child in children(todo.pop()):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")

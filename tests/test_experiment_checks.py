@@ -27,7 +27,7 @@ SKETCH: dict[str, Any] = {
             "link": "listener->edge",
             "latency": "200ms",
         },
-        {"name": "flood", "at": "60s", "for": "30s", "link": "listener->edge", "flood": "90%"},
+        {"name": "flood", "at": "60s", "for": "30s", "link": "listener->edge", "flood": "50Mbps"},
         {"name": "bounce", "at": "95s", "restart": "api"},
     ],
     "slos": [{"name": "delay", "p95": "time_to_first_audio", "below": "5s", "during": "storm"}],
@@ -89,7 +89,13 @@ def test_phase_names_and_arrival_aliases(tmp_path: Path) -> None:
 
 def test_the_sketch_binds_its_slos(tmp_path: Path) -> None:
     slos = [
-        {"name": "a", "max": "stall_ratio", "below": "1%", "during": "slow-edge", "window": "30s"},
+        {
+            "name": "a",
+            "ratio": "stall_ratio",
+            "below": "1%",
+            "during": "slow-edge",
+            "window": "30s",
+        },
         {"name": "b", "recovers_within": "30s", "after": "slow-edge"},
         {"name": "c", "max": "m", "below": "1", "after": "ramp"},
         {"name": "d", "max": "m", "below": "1", "during": "baseline"},
@@ -154,9 +160,15 @@ def test_slo_names_unique_and_recovery_targets_exist(tmp_path: Path) -> None:
     assert not any(p == "slos[2].of[0]" for p, _ in found)
 
 
+def test_loss_on_a_tcp_link_is_the_proxy_s_tcp_loss_toxic(tmp_path: Path) -> None:
+    fault = {"name": "lossy", "at": "1s", "for": "2s", "link": "listener->edge", "loss": "5%"}
+    loaded = load(SKETCH | {"faults": [fault]}, tmp_path)
+    assert loaded.experiment.faults[0].kind == "loss"
+
+
 def test_guard_names_unique_and_durations_fit(tmp_path: Path) -> None:
     guards = [
-        {"name": "g", "metric": "m", "above": "1%"},
+        {"name": "g", "metric": "m", "above": "1%", "for": "1s"},
         {"name": "g", "metric": "m", "above": "1%", "for": "10m"},
     ]
     found = _problems(SKETCH | {"abort": guards}, tmp_path)
@@ -167,7 +179,6 @@ def test_guard_names_unique_and_durations_fit(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fault", "where", "fragment"),
     [
-        ({"link": "listener->edge", "loss": "5%"}, "faults[0].loss", "TCP retransmits"),
         ({"link": "speaker->ingest", "slicer": {"average_size": "1KB"}}, "faults[0].slicer", "UDP"),
         ({"link": "speaker->ingest", "timeout": "1s"}, "faults[0].timeout", "byte stream"),
         ({"link": "speaker->ingest", "limit_data": "1KB"}, "faults[0].limit_data", "byte stream"),

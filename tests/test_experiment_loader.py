@@ -178,7 +178,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(ExperimentError, match="cannot read the file"):
         load_experiment(tmp_path / "absent.yaml")
     (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00title")
-    with pytest.raises(ExperimentError, match="cannot read the file"):
+    with pytest.raises(ExperimentError, match=r"binary.yaml:1:1: not UTF-8: byte 0xff"):
         load_experiment(tmp_path / "binary.yaml")
 
 

@@ -311,6 +311,15 @@ def test_session_and_churn(tmp_path: Path) -> None:
 LINK = {"at": "5s", "for": "10s", "link": "listener->edge"}
 
 
+def test_a_flood_share_is_of_a_capacity_on_its_link(tmp_path: Path) -> None:
+    capacity = {"name": "c", **LINK, "capacity": "10Mbps"}
+    flood = {"name": "f", **LINK, "flood": "90%"}
+    fault = load(with_(("faults",), [capacity, flood]), tmp_path).experiment.faults[1]
+    assert isinstance(fault, FloodFault) and fault.flood == Ratio(Fraction(9, 10))
+    alone = only(issues(with_(("faults",), [flood]), tmp_path))
+    assert (alone.path, "add a capacity fault" in alone.message) == ("faults[0].flood", True)
+
+
 @pytest.mark.parametrize(
     ("fields", "kind", "check"),
     [
@@ -327,7 +336,6 @@ LINK = {"at": "5s", "for": "10s", "link": "listener->edge"}
         ({"limit_data": "64KiB"}, LimitDataFault, lambda f: f.limit_data == Size(65536)),
         ({"slow_close": "1s"}, SlowCloseFault, lambda f: f.slow_close == S("1s")),
         ({"down": True}, DownFault, lambda f: f.down is True),
-        ({"flood": "90%"}, FloodFault, lambda f: f.flood == Ratio(Fraction(9, 10))),
         ({"flood": "50Mbps"}, FloodFault, lambda f: f.flood == BitRate(50 * 10**6)),
         (
             {"latency": "1s", "direction": "upstream", "toxicity": "50%"},
@@ -448,7 +456,12 @@ def test_fault_refusals(tmp_path: Path, fields: Any, where: str, fragment: str) 
             QuantileSLO,
             lambda s: (
                 (s.quantile, s.metric, s.comparison, s.binding)
-                == (0.95, "time_to_first_audio", ("below", S("5s")), ("during", "storm"))
+                == (
+                    0.95,
+                    "gameday_listener_time_to_first_audio_seconds",
+                    ("below", S("5s")),
+                    ("during", "storm"),
+                )
             ),
         ),
         (
@@ -460,13 +473,18 @@ def test_fault_refusals(tmp_path: Path, fields: Any, where: str, fragment: str) 
             {"ratio": "joins_ok / joins", "above": "99.5%"},
             RatioSLO,
             lambda s: (
-                (s.numerator, s.denominator, s.binding) == ("joins_ok", "joins", ("during", "run"))
+                (s.numerator, s.denominator, s.binding)
+                == (
+                    "gameday_listener_joins_ok_total",
+                    "gameday_listener_join_attempts_total",
+                    ("during", "run"),
+                )
             ),
         ),
         (
-            {"max": "stall_ratio", "below": "1%", "during": "slow", "window": "5s"},
+            {"max": "edge_buffer_ratio", "below": "1%", "during": "slow", "window": "5s"},
             GaugeSLO,
-            lambda s: (s.aggregate, s.metric, s.window) == ("max", "stall_ratio", S("5s")),
+            lambda s: (s.aggregate, s.metric, s.window) == ("max", "edge_buffer_ratio", S("5s")),
         ),
         (
             {"increase": "howl_seconds_total", "equals": 0, "after": "slow"},
@@ -507,8 +525,8 @@ S1 = "slos[1]"
         ({"p96": "m", "below": "1s"}, f"{S1}.p96", "unknown field; did you mean 'p9"),
         ({"stall_ratio": None, "below": "1%"}, f"{S1}.stall_ratio", "write the aggregate"),
         ({"below": "1%"}, S1, "does not say what it does: add one of p50"),
-        ({"p95": "bad metric", "below": "1s"}, f"{S1}.p95", "should match pattern"),
-        ({"ratio": "joins", "above": "99%"}, f"{S1}.ratio", "should match pattern"),
+        ({"p95": "bad metric", "below": "1s"}, f"{S1}.p95", "after the selector 'bad'"),
+        ({"ratio": "joins", "above": "99%"}, f"{S1}.ratio", "numerator/denominator"),
         ({"ratio": "a/b", "above": "5s"}, f"{S1}.above", "percentage"),
         ({"max": "m", "below": "fast"}, f"{S1}.below", "expected a value like"),
         ({"max": "m", "below": "1s", "during": "slow", "after": "slow"}, f"{S1}.after", "not both"),
@@ -530,15 +548,15 @@ def test_slo_refusals(tmp_path: Path, slo: dict[str, Any], where: str, fragment:
 def test_guards_and_rollback(tmp_path: Path) -> None:
     document = dict(BASE) | {
         "abort": [
-            {"metric": "join_error_ratio", "above": "50%", "for": "10s"},
-            {"name": "no-audio", "ratio": "frames_ok/frames", "below": "90%"},
+            {"metric": "edge_error_ratio", "above": "50%", "for": "10s"},
+            {"name": "no-audio", "ratio": "frames_ok/frames", "below": "90%", "for": "0s"},
         ],
         "rollback": {"on_abort": "recover", "lease": "1m"},
     }
     experiment = load(document, tmp_path).experiment
     first, second = experiment.abort
     assert (first.label, first.limit, first.for_) == (
-        "join_error_ratio",
+        "edge_error_ratio",
         ("above", Ratio(Fraction(1, 2))),
         S("10s"),
     )
@@ -553,18 +571,19 @@ def test_guards_and_rollback(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "where", "fragment"),
     [
-        ("abort", [{"above": "1%"}], "abort[0]", "series to watch"),
+        ("abort", [{"above": "1%", "for": "1s"}], "abort[0]", "series to watch"),
         ("abort", [{"join_errors": None, "above": "1%"}], "abort[0].join_errors", "`metric: join"),
         (
             "abort",
-            [{"metric": "m", "ratio": "a/b", "above": "1%"}],
+            [{"metric": "m", "ratio": "a/b", "above": "1%", "for": "1s"}],
             "abort[0].ratio",
             "exactly one",
         ),
-        ("abort", [{"metric": "m"}], "abort[0]", "limit: above, below"),
+        ("abort", [{"metric": "m", "for": "1s"}], "abort[0]", "limit: above, below"),
+        ("abort", [{"metric": "m", "above": "1%"}], "abort[0].for", "a guard needs `for:`"),
         (
             "abort",
-            [{"metric": "m", "above": "1%", "equals": 1}],
+            [{"metric": "m", "above": "1%", "equals": 1, "for": "1s"}],
             "abort[0].equals",
             "unknown field",
         ),

@@ -80,8 +80,8 @@ def test_fields_and_defaults(tmp_path: Path) -> None:
         "tcp",
         0,
     )
-    assert edge.replica_names("edge") == ["edge-1", "edge-2"]
-    assert spec.components["api"].replica_names("api") == ["api"]
+    assert spec.replica_names("edge") == ["edge-1", "edge-2"]
+    assert spec.replica_names("api") == ["api"]
     assert spec.components["db"].address == "127.0.0.1:5432"
     assert spec.components["api"].env == {"MODE": "test"}
     assert (spec.links["api->media"].component, spec.links["api->media"].port) == ("edge", "media")
@@ -103,9 +103,9 @@ def test_the_builtin_soundstage_spec_uses_every_feature_validly() -> None:
             "from->to",
         ),
         (
-            lambda s: s["links"].update({"robot->edge": {"to": "edge.http"}}),
-            "links.robot->edge",
-            "neither a role",
+            lambda s: s["links"].update({"edgee->edge": {"to": "edge.http"}}),
+            "links.edgee->edge",
+            "did you mean the component 'edge'?",
         ),
         (
             lambda s: s["links"]["listener->edge"].update(to="egde.http"),
@@ -171,7 +171,7 @@ def test_the_builtin_soundstage_spec_uses_every_feature_validly() -> None:
         (
             lambda s: s["components"]["edge"].update(health={"port": "media", "path": "/h"}),
             "components.edge.health",
-            "HTTP needs a TCP port",
+            "HTTP and a TCP connect need a TCP port",
         ),
         (
             lambda s: s["components"]["api"].update(metrics={"port": "http", "path": "metrics"}),
@@ -230,6 +230,81 @@ def test_the_builtin_soundstage_spec_uses_every_feature_validly() -> None:
             "components.edge.ports.http.port",
             "valid integer",
         ),
+        (
+            lambda s: s["components"]["edge"]["ports"]["media"].update(port=65530, range=8),
+            "components.edge.ports.media.range",
+            "pass 65535",
+        ),
+        (
+            lambda s: s["components"]["api"].update(after=["nope"]),
+            "components.api.after[0]",
+            "no component named 'nope'",
+        ),
+        (
+            lambda s: (
+                s["components"]["api"].update(after=["edge"]),
+                s["components"]["edge"].update(after=["api"]),
+            ),
+            "components.api.after",
+            "a cycle",
+        ),
+        (
+            lambda s: s["components"]["api"].update(sidecar_of="api"),
+            "components.api.sidecar_of",
+            "no component named 'api'",
+        ),
+        (
+            lambda s: s["components"]["api"].update(files={"a.conf": {}}),
+            "components.api.files.a.conf",
+            "exactly one of `template`",
+        ),
+        (
+            lambda s: s["components"]["api"].update(files={"a.conf": {"template": "missing.j2"}}),
+            "components.api.files.a.conf.template",
+            "cannot read",
+        ),
+        (
+            lambda s: s["components"]["api"].update(files={"a.conf": {"content": "{{ x"}}),
+            "components.api.files.a.conf",
+            "line 1",
+        ),
+        (
+            lambda s: s["components"]["api"]["command"].append("{param:knob}"),
+            "components.api.command[7]",
+            "no param named 'knob'",
+        ),
+        (
+            lambda s: s["components"]["api"]["command"].append("{file:nope.conf}"),
+            "components.api.command[7]",
+            "no file named 'nope.conf'",
+        ),
+        (
+            lambda s: s["components"]["api"].update(
+                health={"component": "ghost", "port": "http", "path": "/"}
+            ),
+            "components.api.health.component",
+            "no component named 'ghost'",
+        ),
+        (
+            lambda s: s["components"]["api"].update(
+                metrics={"component": "edge", "port": "http", "path": "/"}
+            ),
+            "components.api.metrics.component",
+            "unknown field; expected one of port, path",
+        ),
+        (
+            lambda s: s["components"]["db"].update(user="nobody"),
+            "components.db.user",
+            "not started",
+        ),
+        (
+            lambda s: (
+                s["components"]["edge"]["ports"]["media"].update(range=4),
+                s["components"]["api"]["command"].append("{link:api->media}"),
+            ),
+            "components.api.command[7]",
+            "use {links:api->media}",
+        ),
     ],
 )
 def test_spec_refusals(
@@ -242,3 +317,14 @@ def test_spec_refusals(
     found = _issues(tmp_path, spec)
     assert any(i.path == where and fragment in i.message for i in found), found
     assert all(i.position is not None for i in found)
+
+
+def test_a_link_may_start_at_any_role_name(tmp_path: Path) -> None:
+    spec = tmp_path / "icecast.yaml"
+    spec.write_text(
+        "name: radio\ncomponents:\n  icecast:\n    address: 127.0.0.1:8000\n"
+        "    ports: {http: {protocol: tcp}}\nlinks:\n"
+        "  source->icecast: {to: icecast.http}\n  listener->icecast: {to: icecast.http}\n"
+    )
+    loaded = load_stack_spec(spec)
+    assert set(loaded.links) == {"source->icecast", "listener->icecast"}

@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from soundstage_support import live_room, running, scrape, soundstage_spec
 
+from chaos.audio.ear import Ear
 from chaos.audio.frames import FrameReader
-from chaos.audio.howl_monitor import HowlMonitor
 from chaos.audio.playout import Frame
 from chaos.errors import InfrastructureError
 from chaos.experiment.faults import Feedback
@@ -30,9 +30,9 @@ def harness_metrics(registry: CollectorRegistry) -> dict[str, float]:
     return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
 
 
-async def hear(api: str, room: int, stop: asyncio.Event) -> HowlMonitor:
+async def hear(api: str, room: int, stop: asyncio.Event) -> Ear:
     """An independent listener, joined through the api, judged by the howling detector."""
-    monitor = HowlMonitor(batch_seconds=0.25)
+    monitor = Ear(batch_seconds=0.25)
     reader = FrameReader()
 
     def played(frame: object, _at: float) -> None:
@@ -79,15 +79,15 @@ async def test_feedback_loop_howls_unless_suppressed(
     fault = harness_metrics(registry)
     suppressions = origin["soundstage_origin_howl_suppressions_total"]
     if suppression == "off":
-        assert heard.howl_seconds() > 2.0, heard.events
+        assert heard.howl_seconds() > 2.0, heard.howl_events
         assert fault["gameday_feedback_howl_seconds_total"] > 2.0
         assert fault["gameday_feedback_time_to_suppression_seconds"] > LOOP_SECONDS - 4
         assert suppressions == 0
     else:
-        assert heard.howl_seconds() < 1.0, (heard.events, fault, suppressions)
+        assert heard.howl_seconds() < 1.0, (heard.howl_events, fault, suppressions)
         assert fault["gameday_feedback_howl_seconds_total"] < 1.0
         assert fault["gameday_feedback_time_to_suppression_seconds"] < LOOP_SECONDS - 2
-        assert suppressions >= 1, (heard.events, fault, speaker)
+        assert suppressions >= 1, (heard.howl_events, fault, speaker)
     assert fault["gameday_feedback_loop_closed"] == 0.0
     assert loop.summary()["via"] == via
 
@@ -112,8 +112,10 @@ def test_a_mode_without_its_address_is_refused_up_front() -> None:
 
 @pytest.mark.timeout(90)
 async def test_swarm_listeners_report_the_howl_they_heard(tmp_path: Path) -> None:
-    """The workload's sampled listeners run the detector: a room that howls shows in
-    ``gameday_listener_howl_*``, and only the ``howl_sample`` listeners are judged."""
+    """The workload's ears run the detectors: a room that howls shows in
+    ``gameday_listener_howl_*{edge}``, only the ``ears`` listeners are judged, and each
+    journals its onsets."""
+    heard: list[dict[str, object]] = []
     echo = ["--echo-gain", "1.5", "--echo-delay-ms", "50", "--echo-resonance-hz", "1000"]
     spec = soundstage_spec({"speaker": echo}, replicas={"edge": 1})
     async with running(spec, tmp_path) as (_, stack):
@@ -121,15 +123,18 @@ async def test_swarm_listeners_report_the_howl_they_heard(tmp_path: Path) -> Non
         url = f"http://{stack.addresses['edge']['http']}/stream/{room}"
         swarm = Swarm(
             build_schedule([Storm(6)], 3),
-            ListenerConfig(url, stream=StreamFormat.FRAMED, target_delay=0.1),
+            ListenerConfig(url, stream=StreamFormat.FRAMED, target_delay=0.1, edge="edge", ears=4),
             seed=3,
             duration=10.0,
             workers=1,
-            howl_sample=4,
+            on_heard=heard.extend,
         )
         result = await swarm.run()
-    stats = result.stats
-    assert stats.howl_monitored == 4
+    stats = result.stats.ears["edge"]
+    assert stats.ears == 4
     assert stats.howls >= 4 and stats.howl_seconds > 4 * 3.0
     assert 3.0 < stats.howl_longest_seconds <= 10.0
     assert stats.howl_worst_listener_seconds >= stats.howl_longest_seconds
+    onsets = [r for r in heard if r["event"] == "howl"]
+    assert len({r["listener"] for r in onsets}) == 4  # every ear journals its onsets
+    assert all(r["edge"] == "edge" and r["heard_at"] > 1e9 for r in onsets)

@@ -3,6 +3,7 @@ listener howl stats and the fault's time-to-suppression measure."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import howl_signals as sig
@@ -12,16 +13,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
+from chaos.audio.ear import Ear
 from chaos.audio.frames import AudioFrame, Flags, FrameReader, PayloadType
 from chaos.audio.howl import HowlEnd, HowlOnset
-from chaos.audio.howl_monitor import HowlMonitor
 from chaos.audio.playout import Frame
 from chaos.errors import InfrastructureError
 from chaos.faults.acoustic import AcousticPath
 from chaos.faults.feedback import _Measure, target_in
 from chaos.stack.local import RunningStack
 from chaos.workload.metrics import ListenerCollector
-from chaos.workload.stats import ListenerStats
+from chaos.workload.stats import EarTotals, ListenerStats
 
 
 def test_acoustic_path_delays_and_rings_at_its_resonance() -> None:
@@ -64,7 +65,7 @@ def test_frame_encoding_round_trips(
     assert back == AudioFrame(room, source, sequence % 2**32, capture, ptype, flags, payload)
 
 
-def played(monitor: HowlMonitor, samples: np.ndarray, ptype: PayloadType) -> None:
+def played(monitor: Ear, samples: np.ndarray, ptype: PayloadType) -> None:
     """Feed ``samples`` to ``monitor`` as 20 ms frames of ``ptype`` (L16 only, here)."""
     assert ptype is PayloadType.L16_16K
     for i in range(0, samples.size - 319, 320):
@@ -73,25 +74,26 @@ def played(monitor: HowlMonitor, samples: np.ndarray, ptype: PayloadType) -> Non
         monitor(Frame(i // 320, audio.duration, audio), audio.duration)
 
 
-def test_monitor_judges_played_audio_and_concealment_is_silence() -> None:
-    monitor = HowlMonitor(batch_seconds=0.5)
-    monitor(None, 0.5)  # concealment before anything played: no rate yet, nothing to judge
+def test_an_ear_judges_played_audio_and_concealment_is_silence() -> None:
+    monitor = Ear(batch_seconds=0.5)
+    monitor(None, 0.5)  # concealment before anything played: half a second of silence heard
     played(monitor, sig.as_int16(sig.speech(2, 16000, seed=1)), PayloadType.L16_16K)
-    assert monitor.events == [] and monitor.howl_seconds() == 0
+    assert monitor.howl_events == [] and monitor.howl_seconds() == 0
     played(monitor, sig.as_int16(sig.growing_tone(3, 16000, 1500, -70, 30)), PayloadType.L16_16K)
-    assert monitor.howling and monitor.howls == 1
+    assert monitor.howling and monitor.howl.howls == 1
     for _ in range(25):
         monitor(None, 0.02)  # the stream stalls: concealment plays silence, the howl ends
     monitor.finish()
-    onset, end = monitor.events
+    onset, end = monitor.howl_events
     assert isinstance(onset, HowlOnset) and isinstance(end, HowlEnd)
-    assert 2.0 < onset.at < 5.0 and end.at == pytest.approx(5.0, abs=0.15)
-    assert monitor.longest_seconds() == pytest.approx(end.seconds) == monitor.howl_seconds()
+    assert 2.5 < onset.at < 5.5 and end.at == pytest.approx(5.5, abs=0.15)
+    assert monitor.longest_howl_seconds() == pytest.approx(end.seconds) == monitor.howl_seconds()
     assert not monitor.howling
+    assert monitor.glitches == {"dropout": 2}  # two concealed runs
 
 
-def test_monitor_keeps_its_clock_and_totals_across_a_rate_change() -> None:
-    monitor = HowlMonitor()
+def test_an_ear_keeps_its_clock_and_totals_across_payload_rates() -> None:
+    monitor = Ear()
     played(monitor, sig.as_int16(sig.growing_tone(3, 16000, 1500, -70, 30)), PayloadType.L16_16K)
     first = monitor.howl_seconds()
     assert first > 0
@@ -99,27 +101,47 @@ def test_monitor_keeps_its_clock_and_totals_across_a_rate_change() -> None:
     for n in range(50):
         monitor(Frame(n, 0.02, ulaw_silence), 0.02)
     monitor.finish()
-    assert monitor.howls == 1 and monitor.howl_seconds() == pytest.approx(first, abs=0.1)
-    assert isinstance(monitor.events[-1], HowlEnd) and monitor.events[-1].at <= 3.1
+    assert monitor.howl.howls == 1 and monitor.howl_seconds() == pytest.approx(first, abs=0.1)
+    assert isinstance(monitor.howl_events[-1], HowlEnd) and monitor.howl_events[-1].at <= 3.1
+    assert monitor.heard_seconds == pytest.approx(3.0 + 1.0, abs=0.03)
 
 
-def test_listener_howl_maxima_merge_by_max_and_are_exported() -> None:
-    a = ListenerStats(howls=1, howl_seconds=2.0, howl_longest_seconds=2.0)
-    a.howl_worst_listener_seconds = 2.0
-    b = ListenerStats(howls=2, howl_seconds=1.5, howl_longest_seconds=1.0, howling=1)
-    b.howl_worst_listener_seconds = 1.5
+def test_ear_maxima_merge_by_max_and_are_exported_by_edge() -> None:
+    a = ListenerStats(
+        ears={
+            "edge-1": EarTotals(
+                howls=1, howl_seconds=2.0, howl_longest_seconds=2.0, howl_worst_listener_seconds=2.0
+            )
+        }
+    )
+    b = ListenerStats(
+        ears={
+            "edge-1": EarTotals(
+                howls=2,
+                howl_seconds=1.5,
+                howl_longest_seconds=1.0,
+                howl_worst_listener_seconds=1.5,
+                howling=1,
+            ),
+            "edge-2": EarTotals(silence_seconds=3.0, glitches=Counter(dropout=2)),
+        }
+    )
     merged = a.merged(b)
-    assert (merged.howls, merged.howl_seconds, merged.howling) == (3, 3.5, 1)
-    assert (merged.howl_longest_seconds, merged.howl_worst_listener_seconds) == (2.0, 2.0)
+    one = merged.ears["edge-1"]
+    assert (one.howls, one.howl_seconds, one.howling) == (3, 3.5, 1)
+    assert (one.howl_longest_seconds, one.howl_worst_listener_seconds) == (2.0, 2.0)
     registry = CollectorRegistry()
     registry.register(ListenerCollector(lambda: merged))
     text = generate_latest(registry).decode()
     for line in (
-        "gameday_listener_howl_seconds_total 3.5",
-        "gameday_listener_howls_total 3.0",
-        "gameday_listener_howl_longest_seconds 2.0",
-        "gameday_listener_howl_worst_seconds 2.0",
-        "gameday_listeners_howling 1.0",
+        'gameday_listener_howl_seconds_total{edge="edge-1"} 3.5',
+        'gameday_listener_howls_total{edge="edge-1"} 3.0',
+        'gameday_listener_howl_longest_seconds{edge="edge-1"} 2.0',
+        'gameday_listener_howl_worst_seconds{edge="edge-1"} 2.0',
+        'gameday_listeners_howling{edge="edge-1"} 1.0',
+        'gameday_listener_silence_seconds_total{edge="edge-2"} 3.0',
+        'gameday_listener_glitches_total{edge="edge-2",kind="dropout"} 2.0',
+        'gameday_listener_glitches_total{edge="edge-2",kind="reset"} 0.0',
     ):
         assert line in text
 

@@ -98,10 +98,11 @@ def _with_fault(fault: dict[str, Any]) -> dict[str, Any]:
     return with_(("faults",), [{"name": "f", **WINDOW, **fault}], BASE)
 
 
-def test_kernel_loss_is_real_on_a_tcp_link_where_proxy_loss_is_refused(tmp_path: Path) -> None:
+def test_loss_on_a_tcp_link_loads_at_either_layer(tmp_path: Path) -> None:
+    # Kernel loss drops packets (TCP retransmits); proxy loss is our proxy's TCP loss toxic
+    # (a stock Toxiproxy lacks it, and the run refuses it there before anything starts).
     load(_with_fault({"link": "listener->edge", "loss": "5%", "layer": "kernel"}), tmp_path)
-    found = issues(_with_fault({"link": "listener->edge", "loss": "5%"}), tmp_path)
-    assert any("TCP retransmits" in i.message for i in found)
+    load(_with_fault({"link": "listener->edge", "loss": "5%"}), tmp_path)
 
 
 def test_a_partition_names_a_component_or_replica_of_the_stack(tmp_path: Path) -> None:
@@ -157,9 +158,11 @@ def test_the_local_backend_refuses_kernel_faults_before_anything_starts(
 ) -> None:
     done = gameday("run", _experiment(tmp_path, fault), "--out", tmp_path / "run", timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert f"the local backend cannot make fault kind(s) {kinds}" in done.stdout
-    journal = read_journal(tmp_path / "run" / "journal.jsonl")
-    assert not list(journal.of_kind("stack.up")) and not list(journal.of_kind("fault.start"))
+    said = done.stdout + done.stderr
+    assert "kernel.yaml:" in said and "the local backend cannot make" in said, said
+    assert kinds.split("-")[-1] in said and "--backend" in said, said
+    # Refused as the file loads: no run directory, no journal, nothing started.
+    assert not (tmp_path / "run" / "journal.jsonl").exists()
 
 
 def _in(namespace: str, *argv: str) -> str:
@@ -169,6 +172,7 @@ def _in(namespace: str, *argv: str) -> str:
 
 
 @pytest.mark.skipif(not probe_netns().ok, reason=f"netns: {probe_netns().reason}")
+@pytest.mark.xdist_group("netns")
 @pytest.mark.timeout(90)
 def test_kernel_loss_capacity_and_partition_run_on_namespaces_and_leave_nothing(
     tmp_path: Path,
@@ -205,6 +209,7 @@ def test_kernel_loss_capacity_and_partition_run_on_namespaces_and_leave_nothing(
 
 
 @pytest.mark.skipif(not probe_netns().ok, reason=f"netns: {probe_netns().reason}")
+@pytest.mark.xdist_group("netns")
 @pytest.mark.timeout(90)
 def test_sigint_during_a_capacity_fault_rolls_it_back_out_of_the_kernel(tmp_path: Path) -> None:
     path = _experiment(
@@ -235,6 +240,7 @@ def test_sigint_during_a_capacity_fault_rolls_it_back_out_of_the_kernel(tmp_path
 
 
 @pytest.mark.skipif(not probe_engine().ok, reason=f"docker: {probe_engine().reason}")
+@pytest.mark.xdist_group("docker")
 @pytest.mark.timeout(300)
 @pytest.mark.usefixtures("image")  # the run's default image is this tree's
 def test_a_partition_runs_on_docker_and_leaves_no_container(tmp_path: Path) -> None:
@@ -263,7 +269,9 @@ def test_a_dry_run_refuses_what_the_backend_cannot_make_and_names_it(tmp_path: P
     path = _experiment(tmp_path, "{name: cut, at: 0s, for: 1s, partition: web}")
     done = gameday("run", path, "--dry-run", timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "the local backend cannot make fault kind(s) partition" in done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert "kernel.yaml:8:45: faults[0].partition" in said  # located, before anything starts
+    assert "the local backend cannot make a partition fault" in said and "--backend" in said
     shown = gameday("run", path, "--dry-run", "--backend", "docker", timeout=60)
     assert shown.returncode == 0 and "dry run: nothing was started" in shown.stdout
 
@@ -385,7 +393,10 @@ async def test_kernel_faults_go_through_the_backend_and_rollback_takes_every_one
     assert any("thin: tc said no" in p for p in problems)
     journal = read_journal(tmp_path / "journal.jsonl")
     ends = {e["name"]: e["problems"] for e in journal.of_kind("fault.end")}
-    assert ends["drop"] == [] and ends["cut"] == [] and ends["thin"]
+    failed = {e["name"]: e["problems"] for e in journal.of_kind("fault.end_failed")}
+    # A fault whose removal failed is never journalled as ended: it is an end that failed.
+    assert ends == {"drop": [], "cut": []}
+    assert list(failed) == ["thin"] and any("tc said no" in p for p in failed["thin"])
 
 
 async def test_a_partition_on_docker_disconnects_each_replica_and_heals_it(tmp_path: Path) -> None:

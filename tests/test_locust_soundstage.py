@@ -7,7 +7,7 @@
    started by the engine, the other by hand, attaching to the master's bind address with its
    own metrics address, as a worker on another machine would.
 2. Through `gameday run --load-engine locust`: a worker killed mid-run is reported missing by
-   Locust's master, and the verdict says the load was incomplete (exit 3), not pass.
+   Locust's master, and the verdict is infrastructure (exit 3: the load was incomplete), not pass.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def _bucket(stats: ListenerStats, q: float) -> int:
 
 @pytest.mark.slow
 @pytest.mark.timeout(150)
+@pytest.mark.xdist_group("cpu")  # two load engines compared: not beside the other comparison
 async def test_locust_and_the_native_swarm_hear_the_same_storm_alike(tmp_path: Path) -> None:
     async with running(soundstage_spec(replicas={"edge": 1}), tmp_path / "stack") as (_, stack):
         room = await live_room(stack.addresses["api"]["http"])
@@ -192,7 +193,7 @@ def _locust_workers(parent: int) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(150)
-def test_a_worker_that_dies_mid_run_makes_the_verdict_incomplete(tmp_path: Path) -> None:
+def test_a_worker_that_dies_mid_run_makes_the_verdict_infrastructure(tmp_path: Path) -> None:
     experiment = tmp_path / "storm.yaml"
     experiment.write_text(STORM)
     run_dir = tmp_path / "run"
@@ -214,14 +215,18 @@ def test_a_worker_that_dies_mid_run_makes_the_verdict_incomplete(tmp_path: Path)
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 3, out
-    assert "verdict: incomplete" in out
-    assert "went missing (no heartbeat)" in out
+    assert "verdict: infrastructure" in out
+    # Whichever notices first names the lost worker: the master's heartbeat or its process's
+    # exit (on a loaded machine the heartbeat's three missed beats can come second).
+    detected = ("went missing (no heartbeat)", "Locust worker process locust-worker-")
+    assert any(words in out for words in detected), out
     history = read_journal(journal)
     verdict = next(history.of_kind("verdict"))
-    assert verdict["verdict"] == "incomplete" and verdict["exit_code"] == 3
-    assert "load incomplete" in verdict["message"]
+    assert verdict["verdict"] == "infrastructure" and verdict["exit_code"] == 3
+    assert {f["part"] for f in verdict["infrastructure"]} == {"load"}
+    assert "the load is incomplete" in verdict["message"]
     lost = [e["what"] for e in history.of_kind("workload.lost")]
-    assert any("went missing" in what for what in lost), lost
+    assert any(any(words in what for words in detected) for what in lost), lost
     assert not _locust_workers(proc.pid)  # the other worker and the master were stopped
 
 

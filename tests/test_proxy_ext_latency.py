@@ -56,4 +56,5 @@ def test_latency_toxic_never_releases_early_on_uvloop() -> None:
     delays = uvloop.run(_release_delays())
     assert len(delays) == 120
     assert min(delays) >= LATENCY_MS / 1000
-    assert sorted(delays)[len(delays) // 2] < LATENCY_MS / 1000 + 0.005  # typical: on time
+    # On time when the machine lets it be: the fastest tenth (a loaded machine only adds).
+    assert sorted(delays)[len(delays) // 10] < LATENCY_MS / 1000 + 0.005

@@ -1,16 +1,23 @@
 """UDP proxies on real loopback sockets (issue 4): measured loss, jitter that reorders, seeded
-drop patterns, duplication and corruption, sessions per client."""
+drop patterns, duplication and corruption, sessions per client; delayed datagrams sent on the
+precise timer, never early and in due order (issue 24)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import socket
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
+import uvloop
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from chaos.faults import timer
 from chaos.faults.client import (
     CorruptAttributes,
     DuplicateAttributes,
@@ -19,6 +26,8 @@ from chaos.faults.client import (
     ToxiproxyClient,
 )
 from chaos.faults.server.embedded import EmbeddedToxiproxy
+from chaos.faults.server.udp import deliver
+from chaos.faults.toxics.datagram import Datagram
 
 
 class Collector:
@@ -32,6 +41,8 @@ class Collector:
         self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
         self.received: list[bytes] = []
         self.peers: set[tuple[str, int]] = set()
+        self.arrivals: list[tuple[tuple[str, int], bytes, float]] = []
+        """(upstream socket of the session, datagram, ``time.monotonic()`` at receipt)."""
         self.lock = threading.Lock()
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -41,9 +52,11 @@ class Collector:
                 data, peer = self.sock.recvfrom(65536)
             except OSError:
                 return
+            at = time.monotonic()
             with self.lock:
                 self.received.append(data)
                 self.peers.add(peer)
+                self.arrivals.append((peer, data, at))
             if self.echo:
                 self.sock.sendto(data, peer)
 
@@ -208,5 +221,79 @@ def test_udp_bytes_show_in_metrics_as_they_pass(sink: Collector) -> None:
             assert len(_settle(sink, 20)) == 20
         metrics = httpx.get(f"{server.url}/metrics").text
     labels = f'direction="upstream",listener="{proxy.listen}",proxy="rtp",upstream="{sink.address}"'
-    assert f"toxiproxy_proxy_received_bytes_total{{{labels}}} 1600.0" in metrics
-    assert f"toxiproxy_proxy_sent_bytes_total{{{labels}}} 3200.0" in metrics
+    assert f"toxiproxy_proxy_received_bytes_total{{{labels}}} 1600\n" in metrics
+    assert f"toxiproxy_proxy_sent_bytes_total{{{labels}}} 3200\n" in metrics
+
+
+@pytest.mark.parametrize("loop", [uvloop.new_event_loop, asyncio.new_event_loop])
+@settings(max_examples=15, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=1500), st.integers(min_value=0, max_value=2500)
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_delivery_is_never_early_and_in_due_order_when_the_loop_is_late(
+    loop: object, steps: list[tuple[int, int]]
+) -> None:
+    """Datagrams of one session with non-decreasing due times (fixed latency, a rate), handed
+    over while the loop is held busy (``time.sleep`` between them, as a loaded machine holds it):
+    some are already due when they arrive, while earlier ones still wait for a wake-up the loop
+    has not run. Each leaves no earlier than its due time, on the timer's clock, and none
+    overtakes another."""
+
+    async def scenario() -> tuple[list[tuple[int, float]], list[float]]:
+        sent: list[tuple[int, float]] = []
+        dues: list[float] = []
+        due = time.monotonic()
+        for index, (gap_us, busy_us) in enumerate(steps):
+            due += gap_us / 1e6
+            dues.append(due)
+            deliver(
+                [Datagram(index.to_bytes(2, "big"), due)],
+                lambda data: sent.append((int.from_bytes(data, "big"), time.monotonic())),
+            )
+            time.sleep(busy_us / 1e6)
+        give_up = time.monotonic() + 20
+        while len(sent) < len(steps) and time.monotonic() < give_up:
+            await asyncio.sleep(0.005)
+        timer.release(asyncio.get_running_loop())
+        return sent, dues
+
+    with asyncio.Runner(loop_factory=loop) as runner:  # type: ignore[arg-type]
+        sent, dues = runner.run(scenario())
+    assert [index for index, _ in sent] == list(range(len(steps)))
+    assert all(at >= dues[index] for index, at in sent)
+
+
+@pytest.mark.timeout(60)
+def test_delayed_datagrams_are_never_early_and_keep_each_session_in_order(
+    client: ToxiproxyClient, sink: Collector
+) -> None:
+    proxy = client.create_proxy("rtp", sink.address, protocol="udp")
+    client.add_toxic("rtp", LatencyAttributes(latency=20), stream="upstream")
+    host, port = proxy.listen_host_port
+    sessions = [_client_socket(), _client_socket()]
+    sent_at: dict[bytes, float] = {}
+    for seq in range(300):
+        for tag, sock in enumerate(sessions):
+            payload = bytes([tag]) + seq.to_bytes(4, "big")
+            sent_at[payload] = time.monotonic()
+            sock.sendto(payload, (host, port))
+        if seq % 10 == 9:
+            time.sleep(0.001)  # paced so no kernel buffer drops anything
+    deadline = time.monotonic() + 30
+    while len(sink.arrivals) < len(sent_at) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    per_session: dict[tuple[str, int], list[bytes]] = defaultdict(list)
+    for peer, data, at in sink.arrivals:
+        per_session[peer].append(data)
+        assert at - sent_at[data] >= 0.020, f"{data!r} {1000 * (at - sent_at[data]):.3f} ms"
+    assert sorted(per_session.values()) == [
+        [bytes([tag]) + seq.to_bytes(4, "big") for seq in range(300)] for tag in range(2)
+    ]
+    for sock in sessions:
+        sock.close()

@@ -16,6 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from soundstage_support import live_room, running, soundstage_spec
 
+from chaos.audio.ear import Ear
 from chaos.metrics.scraper import Scraper, Target
 from chaos.metrics.store import SeriesStore
 from chaos.workload.metrics import ListenerCollector
@@ -133,6 +134,11 @@ async def test_every_metric_a_panel_reads_is_exposed_by_soundstage_and_the_harne
     stats = ListenerStats()
     stats.failures["timeout"] += 1  # labelled families only expose the reasons that occurred
     stats.drops["eof"] += 1
+    # Ear families only have samples for the edges that had an ear: one real ear concealed 20 ms.
+    ear = Ear(edge="edge-1")
+    ear(None, 0.02)
+    ear.finish()
+    stats.ear(ear.edge).add(ear)
     harness = CollectorRegistry()
     harness.register(ListenerCollector(lambda: stats))
 

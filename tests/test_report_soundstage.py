@@ -4,6 +4,7 @@ listeners join and the origin is paused (SIGSTOP) as the fault, then rendered fr
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from pathlib import Path
 
@@ -67,7 +68,13 @@ async def test_a_report_of_a_real_soundstage_run(tmp_path: Path) -> None:
     assert all(v == 0 for v in suppressed.values if v == v)
 
     html = render_html(recorded)
-    drawn_plots = html.count("data-fault-windows='[0]'")
-    assert drawn_plots == 4, "timeline, listeners, joins and howling carry the fault window"
+    figures = re.findall(
+        r'data-plot="([^"]+)" data-has-data="(\w+)"\s*data-fault-windows=\'([^\']*)\'', html
+    )
+    shaded = {key for key, has_data, windows in figures if windows == "[0]"}
+    drawn = {key for key, has_data, windows in figures if has_data == "true"}
+    assert {"timeline", "listeners", "joins", "howling"} <= shaded, figures
+    assert any(key.startswith("component-origin") for key in shaded), "the paused component's panel"
+    assert drawn - {"ttfa-distribution"} == shaded, "every plot drawn over time shades the fault"
     assert "No data: no time to first audio histogram was scraped" in html
     assert "| pause-origin |" in render_markdown(recorded)

@@ -56,7 +56,7 @@ def test_rollback_by_run_then_all(url: str) -> None:
         assert "would re-enable proxy 'ingest'" in dry.stdout
         assert len(client.list_toxics("edge")) == 1 and not client.get_proxy("ingest").enabled
 
-        everything = gameday("--all", "--toxiproxy-url", url)
+        everything = gameday("--all", "--toxiproxy", url)
         assert everything.returncode == 0, everything.stderr
         assert "removed timeout toxic 'cut@run-2'" in everything.stdout
         assert "removed latency toxic 'by-hand'" in everything.stdout

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from chaos.errors import ExitCode, InvalidInput
 from chaos.experiment.slos import Guard
+from chaos.experiment.units import Duration
 from chaos.faults.flood import FloodPlan
 from chaos.metrics.series import Series, SeriesKey
 from chaos.runner.audience import scaled, split_schedule
@@ -84,11 +85,11 @@ def test_every_applied_fault_is_removed_at_its_end_and_steps_are_ordered(
 def test_dry_run_lines_name_every_fault_with_its_parameters(tmp_path: Path) -> None:
     experiment = _experiment(tmp_path, [_fault(latency="200ms", jitter="50ms")])
     lines = resolve(experiment).lines()
-    assert lines[0].strip().startswith("-10.0s  baseline")
-    assert any(
-        "apply  latency fault 'f'" in ln and "latency=200ms jitter=50ms" in ln for ln in lines
-    )
-    assert any("end    latency fault 'f'" in ln for ln in lines)
+    assert lines[0].strip().startswith("T-00:10.0  baseline"), "T0 time, as the file counts"
+    applied = next(ln for ln in lines if "apply f:" in ln)
+    assert "latency 200ms ± 50ms on " in applied, "parameters as the file wrote them"
+    assert "=" not in applied and "{" not in applied
+    assert any("end f (latency)" in ln for ln in lines)
 
 
 # ----------------------------------------------------------------------------------- toxics
@@ -123,7 +124,7 @@ def test_faults_the_server_cannot_make_are_refused_before_anything_starts(tmp_pa
             ("faults",),
             [
                 _fault(name="lossy", link="speaker->ingest", loss="5%"),
-                _fault(name="flood", flood="90%"),
+                _fault(name="flood", flood="50Mbps"),
                 _fault(name="fine", at="30s", latency="10ms"),
             ],
         ),
@@ -211,7 +212,9 @@ def test_a_guard_trips_only_after_its_limit_is_crossed_for_its_whole_duration() 
     watch = GuardWatch([guard], window=2.0)
     trips_at = [t for t in range(2, 30) if watch.check(float(t), ctx)]
     assert trips_at[0] == 14  # crossed from t=11 (the first window of only bad seconds), +3 s
-    assert watch.status()[0][2]
+    [status] = watch.status(29.0)
+    assert status.crossed_for == 18.0 and status.trips_after == 3.0 and status.limit == "below 50%"
+    assert status.margin is not None and status.margin < 0, "crossed: a negative margin"
 
 
 def test_a_guard_that_recovers_before_its_duration_does_not_trip() -> None:
@@ -324,14 +327,15 @@ def test_a_flood_takes_its_share_of_a_bandwidth_fault_that_covers_it(tmp_path: P
         [
             _fault(name="thin", at="0s", **{"for": "30s"}, bandwidth="8Mbps"),
             _fault(name="flood", at="5s", direction="upstream", flood="90%"),
-            _fault(name="late", at="25s", direction="upstream", flood="50%"),
             _fault(name="fixed", at="40s", direction="upstream", flood="8Mbps"),
         ],
     ).faults
     share = flood_plan(faults[1], faults)
     assert share is not None and share.rate == pytest.approx(0.9 * 1_000_000)
-    assert flood_plan(faults[2], faults) is None  # thin ends at 30s, before the flood does
-    fixed = flood_plan(faults[3], faults)
+    # a file cannot hold a flood share nothing covers (validation refuses it); the model can
+    late = faults[1].model_copy(update={"name": "late", "at": Duration.parse("25s")})
+    assert flood_plan(late, [*faults, late]) is None  # thin ends at 30s, before the flood does
+    fixed = flood_plan(faults[2], faults)
     assert fixed is not None and fixed.rate == 1_000_000
     assert fixed.connections == 20  # a flood is 20 flows unless it says how many
 

@@ -48,16 +48,30 @@ def test_an_slo_on_a_missing_metric_stops_before_any_fault(
     tmp_path: Path, proxy: EmbeddedToxiproxy
 ) -> None:
     path = tiny_experiment(tmp_path)
-    path.write_text(
-        path.read_text().replace("gameday_listeners_connected", "gameday_listeners_conected")
-    )
+    path.write_text(path.read_text().replace("gameday_listeners_connected", "tiny_requests_served"))
     done = gameday("run", path, "--toxiproxy", proxy.url, "--out", tmp_path / "run")
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "SLO 'nobody-listening' reads 'gameday_listeners_conected'" in done.stdout
-    assert "gameday_listeners_connected" in done.stdout  # the nearest name that exists
+    assert "SLO 'nobody-listening' reads 'tiny_requests_served'" in done.stdout
     kinds = _kinds(tmp_path / "run" / "journal.jsonl")
     assert "fault.start" not in kinds and kinds[-2:] == ["verdict", "journal.close"]
     assert _toxics(proxy.url) == []
+
+
+def test_a_misspelt_listener_metric_is_refused_before_the_run(tmp_path: Path) -> None:
+    # A deep directory: the located error is longer than the 200 columns gameday() sets, and a
+    # log (not a terminal) still gets it on one line.
+    where = tmp_path / ("deep-" * 30)
+    where.mkdir()
+    path = tiny_experiment(where)
+    path.write_text(
+        path.read_text().replace("gameday_listeners_connected", "gameday_listeners_conected")
+    )
+    done = gameday("run", path, "--out", tmp_path / "run")
+    assert done.returncode == 2, done.stdout + done.stderr
+    [located] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert located.startswith(f"error: {path}:10:35: slos[0].max: "), done.stderr
+    assert "did you mean 'gameday_listeners_connected'?" in located
+    assert not (tmp_path / "run").exists()  # nothing was started
 
 
 def test_an_unreachable_toxiproxy_is_an_infrastructure_error(tmp_path: Path) -> None:
@@ -74,8 +88,8 @@ def test_an_unreachable_toxiproxy_is_an_infrastructure_error(tmp_path: Path) -> 
 def test_dry_run_prints_the_timeline_and_starts_nothing(tmp_path: Path) -> None:
     done = gameday("run", tiny_experiment(tmp_path), "--dry-run", "--out", tmp_path / "run")
     assert done.returncode == 0, done.stderr
-    assert "apply  latency fault 'slow-web'" in done.stdout
-    assert "+3.0s  end    latency fault 'slow-web'" in done.stdout
+    assert "T+00:00.0  apply slow-web: latency 100ms on client->web for 3s" in done.stdout
+    assert "T+00:03.0  end slow-web (latency)" in done.stdout
     assert not (tmp_path / "run").exists()
 
 
@@ -199,6 +213,7 @@ def _netns_ok() -> bool:
 
 
 @pytest.mark.skipif(not _netns_ok(), reason="the netns backend needs root and iproute2")
+@pytest.mark.xdist_group("netns")
 @pytest.mark.timeout(90)
 def test_the_same_experiment_runs_on_the_namespace_backend(tmp_path: Path) -> None:
     done = gameday(

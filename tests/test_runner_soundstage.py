@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_support import gameday, popen_gameday
+from runner_support import alive, descendants, gameday, popen_gameday
 
 from chaos.experiment.loader import builtin_stacks
 from chaos.report.journal import read_journal
@@ -39,6 +39,7 @@ slos:
      ratio: gameday_listener_joins_ok_total/gameday_listener_join_attempts_total}}
   - {{name: stalls, below: 25%, during: slow-edge,
      ratio: gameday_listener_stall_seconds_total/gameday_listener_played_seconds_total}}
+  - {{name: on-air, on_air_within: 5s}}
 """
 
 
@@ -62,7 +63,13 @@ def test_the_launch_storm_passes_on_a_healthy_soundstage(tmp_path: Path) -> None
         "launch-delay": "pass",
         "join-success": "pass",
         "stalls": "pass",
+        "on-air": "pass",
     }
+    # The host was heard within seconds of T0: the first ear's first sound, journaled, less
+    # how late the load generator began that listener (workers starting on a loaded machine).
+    heard = [e["heard_at"] - e["late_seconds"] for e in journal.of_kind("ear.on_air")]
+    t0 = next(e for e in journal.of_kind("phase") if e["phase"] == "baseline")["t0"]
+    assert heard and 0 < min(heard) - t0 < 5
     start = next(journal.of_kind("fault.start"))
     assert {t["proxy"] for t in start["toxics"]} == {"listener->edge#1", "listener->edge#2"}
 
@@ -94,32 +101,11 @@ def test_too_little_admission_capacity_fails_the_run_naming_the_slo(tmp_path: Pa
     assert refusals  # the edges really turned listeners away
 
 
-def _descendants(pid: int) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-        except OSError:
-            continue
-        found.update(map(int, children))
-        todo += map(int, children)
-    return found
-
-
 def _cmdline(pid: int) -> list[bytes]:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
 
 
 @pytest.mark.slow
@@ -132,13 +118,13 @@ def test_a_sigkilled_run_leaves_no_soundstage_proxy_or_listener_process(tmp_path
     while not (journal.exists() and b'"fault.start"' in journal.read_bytes()):
         assert time.monotonic() < deadline and harness.poll() is None, "no fault was applied"
         time.sleep(0.1)
-    started = _descendants(harness.pid)
-    # python -m soundstage.edge / -m chaos.cli proxy serve / -c (a spawned listener worker)
+    started = descendants(harness.pid)
+    # python -m soundstage.edge / -m chaos.faults.server / -c (a spawned listener worker)
     kinds = {_cmdline(p)[2:3][0] for p in started if len(_cmdline(p)) > 2}
-    assert {b"soundstage.edge", b"soundstage.origin", b"chaos.cli", b"-c"} <= kinds, kinds
+    assert {b"soundstage.edge", b"soundstage.origin", b"chaos.faults.server", b"-c"} <= kinds, kinds
     harness.send_signal(signal.SIGKILL)
     harness.wait(10)
     deadline = time.monotonic() + 15
-    while (left := [p for p in started if _alive(p)]) and time.monotonic() < deadline:
+    while (left := [p for p in started if alive(p)]) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert left == [], [_cmdline(p) for p in left]

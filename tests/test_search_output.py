@@ -21,6 +21,7 @@ from chaos.search.candidate import candidate
 from chaos.search.engine import Budget, Search
 from chaos.search.judge import RunnerJudge, SearchInterrupted
 from chaos.search.report import MINIMAL, REPORT_JSON, REPORT_MD, write_search
+from chaos.search.schedule import Schedule
 from chaos.search.space import SearchSpace
 from chaos.search.strategies import fault_schedules
 from chaos.search.vote import Policy
@@ -83,20 +84,19 @@ def _outcome(verdict: Verdict, tmp_path: Path, message: str | None = None) -> Ru
 def test_the_runner_judge_reads_verdicts_honestly(loaded: LoadedExperiment, tmp_path: Path) -> None:
     judge = RunnerJudge(loaded, RunOptions(), tmp_path)
     with pytest.raises(InfrastructureError, match="first run could not judge"):
-        judge._run(_outcome(Verdict.INFRASTRUCTURE, tmp_path, "stack down"), 1.0)
-    assert judge._run(_outcome(Verdict.PASS, tmp_path), 1.0).failed is False
-    failed = judge._run(_outcome(Verdict.ABORTED, tmp_path, "join-collapse"), 1.0)
+        judge._run(_outcome(Verdict.INFRASTRUCTURE, tmp_path, "stack down"), 1.0, Schedule(()))
+    assert judge._run(_outcome(Verdict.PASS, tmp_path), 1.0, Schedule(())).failed is False
+    failed = judge._run(_outcome(Verdict.ABORTED, tmp_path, "join-collapse"), 1.0, Schedule(()))
     assert failed.failed is True and "join-collapse" in failed.detail
-    later = judge._run(_outcome(Verdict.INFRASTRUCTURE, tmp_path, "proxy gone"), 1.0)
+    later = judge._run(_outcome(Verdict.INFRASTRUCTURE, tmp_path, "proxy gone"), 1.0, Schedule(()))
     assert later.failed is None and "proxy gone" in later.detail
     with pytest.raises(SearchInterrupted):
-        judge._run(_outcome(Verdict.INTERRUPTED, tmp_path), 1.0)
+        judge._run(_outcome(Verdict.INTERRUPTED, tmp_path), 1.0, Schedule(()))
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--budget", "soon"], "--budget soon"),
         (["--budget", "10m", "--repeats", "2", "--quorum", "3"], "quorum"),
         (["--budget", "10m", "--kind", "jitter"], "cannot be searched"),
     ],
@@ -105,6 +105,57 @@ def test_bad_search_options_are_invalid_input(args: list[str], message: str) -> 
     result = CliRunner().invoke(app, ["search", str(EXPERIMENT), *args])
     assert isinstance(result.exception, InvalidInput)
     assert message in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("args", "budget", "example"),
+    [
+        (["--budget", "600"], 600.0, None),
+        (["--budget", "10m", "--example-budget", "90"], 600.0, 90.0),
+        (["--budget", "1h", "--example-budget", "1m30s"], 3600.0, 90.0),
+        (["--budget", "0.5"], 0.5, None),
+    ],
+)
+def test_budgets_read_durations_as_every_command_does(
+    args: list[str], budget: float, example: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bare seconds (`--budget 600`) as for `--timeout 30`, or a duration with units."""
+    import chaos.search.cli
+
+    seen: list[chaos.search.cli.SearchOptions] = []
+
+    def searched(path: Path, options: chaos.search.cli.SearchOptions, *_: object) -> int:
+        seen.append(options)
+        return 0
+
+    monkeypatch.setattr(chaos.search.cli, "search_command", searched)
+    result = CliRunner().invoke(app, ["search", str(EXPERIMENT), *args])
+    assert result.exit_code == 0, result.output
+    assert [(o.budget, o.example_budget) for o in seen] == [(budget, example)]
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--budget", "soon"], "--budget"),
+        (["--budget", "0"], "--budget"),
+        (["--budget", "0s"], "--budget"),
+        (["--budget", "10m", "--example-budget", "-5s"], "--example-budget"),
+        (["--budget", "10m", "--example-budget", "later"], "--example-budget"),
+    ],
+)
+def test_a_bad_budget_names_its_option_and_searches_nothing(
+    args: list[str], option: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chaos.search.cli
+
+    def searched(*_: object) -> int:
+        raise AssertionError("a search started on a bad budget")
+
+    monkeypatch.setattr(chaos.search.cli, "search_command", searched)
+    result = CliRunner().invoke(app, ["search", str(EXPERIMENT), *args])
+    assert result.exit_code == 2
+    assert f"Invalid value for {option}" in result.output and args[-1] in result.output
 
 
 def test_the_command_exits_2_without_a_traceback(tmp_path: Path) -> None:
@@ -118,7 +169,8 @@ def test_the_command_exits_2_without_a_traceback(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 2
-    assert "--budget 0s" in done.stderr and "Traceback" not in done.stderr
+    assert "--budget: 0s is not a positive duration" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @settings(max_examples=30, deadline=None)

@@ -43,6 +43,21 @@ def test_slos_that_fail_without_faults_give_the_empty_schedule_replayable(
 
 
 @pytest.mark.timeout(120)
+def test_an_slo_without_data_without_faults_is_not_a_failing_schedule(tmp_path: Path) -> None:
+    """With nobody listening, join success is 0 of 0: no data, with or without faults."""
+    extra = "  - {name: join-success, ratio: joins_ok/joins, above: 0.99}"
+    path = tiny_experiment(tmp_path, length="2s", extra=extra)
+    out = tmp_path / "search"
+    done = gameday("search", path, "--budget", "60s", "--repeats", "1", "--out", out)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "without any fault" not in done.stdout, "not reported as a failing schedule"
+    assert "without any fault, 1 SLO(s) had no data" in done.stderr
+    assert "join-success: none over" in done.stderr and "fix:" in done.stderr
+    assert "nobody-listening" not in done.stderr and "Traceback" not in done.stderr
+    assert not (out / "minimal-failing.yaml").exists()
+
+
+@pytest.mark.timeout(120)
 def test_ctrl_c_stops_the_search_after_rolling_back_the_run(tmp_path: Path) -> None:
     path = tiny_experiment(tmp_path, length="5s")
     out = tmp_path / "search"

@@ -200,6 +200,7 @@ def test_a_recovery_that_never_comes_fails_without_a_value() -> None:
     result = evaluate(Recovery("recovery", (never,), "slow-edge", 30), TIMELINE, CTX)
     assert result.status is Status.FAIL and result.value is None
     assert "never held" in result.detail
+    assert result.shown == result.detail, "the console says why, not 'no data'"
 
 
 def test_recovery_without_data_is_no_data() -> None:
@@ -270,3 +271,9 @@ def test_a_gauge_that_only_reports_nan_is_no_data() -> None:
         store.append(SeriesKey.of("broken"), t, math.nan)
     slo = Objective("nan", Gauge(Selector.of("broken"), GaugeAggregation.MAX), Threshold(BELOW, 1))
     assert evaluate(slo, Timeline(Interval(0, 4)), Context(store.range)).status is Status.NO_DATA
+
+
+def test_no_data_is_shown_as_such_and_a_value_as_itself() -> None:
+    empty = evaluate(recovery(within=30, measure=0.5), TIMELINE, Context(SeriesStore().range))
+    assert empty.status is Status.NO_DATA and empty.shown == "no data"
+    assert evaluate(recovery(within=30, measure=0.5), TIMELINE, CTX).shown == "7"

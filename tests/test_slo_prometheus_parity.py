@@ -59,6 +59,7 @@ REQUESTS_PER_S = 200.0
 OK_PER_S = 196.0
 RESET_EVERY_S = 7.0
 WINDOW = 10.0
+MOUNTS = ("/live.mp3", "/live-hq.ogg", "/backup.mp3", 'odd "quoted" \\ name')
 EXACT = 1e-6
 """Same samples, same arithmetic: only float timestamps (Prometheus counts integer ms) differ."""
 
@@ -79,6 +80,13 @@ class TimeCollector(Collector):
         resets.add_metric([], math.floor(100 * (age % RESET_EVERY_S)))
         level = GaugeMetricFamily("parity_level", "a sawtooth gauge")
         level.add_metric([], age % 5.0)
+        by_mount = CounterMetricFamily(
+            "parity_mount_requests", "requests per mount", labels=["mount"]
+        )
+        up = GaugeMetricFamily("parity_source_up", "a mount's source on air", labels=["mount"])
+        for number, mount in enumerate(MOUNTS, 1):
+            by_mount.add_metric([mount], math.floor(10 * number * age))
+            up.add_metric([mount], float(number % 2))
         total = math.floor(OBSERVATIONS_PER_S * age)
         latency = HistogramMetricFamily("parity_latency_seconds", "latency")
         latency.add_metric(
@@ -89,7 +97,7 @@ class TimeCollector(Collector):
             ],
             sum_value=0.2 * total,
         )
-        return iter([requests, ok, resets, level, latency])
+        return iter([requests, ok, resets, level, latency, by_mount, up])
 
 
 @dataclass
@@ -182,6 +190,50 @@ async def test_our_scrapes_agree_with_promql_within_1_percent(world: World, name
     ours = indicator.measure(Context(world.scraped.range), world.window)
     assert ours.samples >= WINDOW  # a 10 s window at 1 s scrapes
     assert close(ours.value, await promql_value(world, indicator), 0.01)
+
+
+SELECTORS = [
+    'parity_mount_requests_total{mount="/live.mp3"}',
+    'parity_mount_requests_total{mount!="/live.mp3"}',
+    'parity_mount_requests_total{mount=~"/live.*"}',
+    'parity_mount_requests_total{mount!~"/live.*|/backup.mp3"}',
+    'parity_mount_requests_total{mount=`odd "quoted" \\ name`}',
+    'parity_mount_requests_total{mount=~".*[.]ogg", job="parity"}',
+    'parity_mount_requests_total{absent=""}',
+]
+
+
+@pytest.mark.parametrize("text", SELECTORS)
+async def test_label_selectors_select_what_prometheus_selects(world: World, text: str) -> None:
+    """Each matcher selects the same series from our scrape as from Prometheus, and an increase
+    over them is PromQL's exactly on Prometheus' samples and within 1% on ours."""
+    counter = Counter(Selector.parse(text))
+    w = world.window
+    theirs = await world.api.series([counter.counter.promql()], w.start, w.end)
+    assert theirs, f"Prometheus selected nothing for {text}"
+    assert sorted(theirs) == world.scraped.keys(counter.counter.name, counter.counter.matchers)
+    expected = await promql_value(world, counter)
+    stored = await world.api.load_store(counter.metric_names(), w.start, w.end)
+    assert close(counter.measure(Context(stored.range), w).value, expected, EXACT)
+    assert close(counter.measure(Context(world.scraped.range), w).value, expected, 0.01)
+
+
+@pytest.mark.parametrize("op", ["=", "!=", "=~", "!~"])
+async def test_gauges_and_ratios_by_selector_match_promql(world: World, op: str) -> None:
+    value = "/live.mp3" if op in ("=", "!=") else "/live.*"
+    up = Gauge(Selector.parse(f'parity_source_up{{mount{op}"{value}"}}'), GaugeAggregation.MIN)
+    ratio = Ratio(
+        Selector.parse(f'parity_mount_requests_total{{mount{op}"{value}"}}'),
+        Selector.parse("parity_mount_requests_total"),
+    )
+    for indicator in (up, ratio):
+        stored = await world.api.load_store(
+            indicator.metric_names(), world.window.start, world.window.end
+        )
+        expected = await promql_value(world, indicator)
+        assert close(indicator.measure(Context(stored.range), world.window).value, expected, EXACT)
+        ours = indicator.measure(Context(world.scraped.range), world.window).value
+        assert close(ours, expected, 0.01)
 
 
 async def test_known_values_are_measured(world: World) -> None:

@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from soundstage import codec
-from soundstage.admission import EdgeLoad, TokenBucket, pick_edge, retry_after_header
+from soundstage.admission import (
+    SLOW_POLLS_DOWN,
+    EdgeLoad,
+    PollOutcome,
+    TokenBucket,
+    pick_edge,
+    retry_after_header,
+)
 from soundstage.echo import EchoPath
 from soundstage.frames import Flags, Frame, PayloadType
 from soundstage.jitter import JitterBuffer
@@ -199,6 +206,22 @@ def test_token_bucket_never_exceeds_rate_plus_burst(
         now += step
         granted += bucket.take(now) == 0.0
     assert granted <= burst + rate * now + 1e-6
+
+
+@given(st.lists(st.sampled_from(["answered", "slow", "refused"]), max_size=30))
+def test_an_edge_is_down_after_a_refusal_or_three_late_polls_since_its_last_answer(
+    outcomes: list[PollOutcome],
+) -> None:
+    edge = EdgeLoad("a", capacity=10)
+    for outcome in outcomes:
+        edge.polled(outcome)
+    since_answer = (
+        outcomes[len(outcomes) - outcomes[::-1].index("answered") :]
+        if "answered" in outcomes
+        else outcomes
+    )
+    expected = "refused" not in since_answer and len(since_answer) < SLOW_POLLS_DOWN
+    assert edge.healthy == expected
 
 
 def test_pick_edge_prefers_the_emptiest_and_refuses_when_full() -> None:

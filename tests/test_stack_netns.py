@@ -33,6 +33,8 @@ PEERS = str(Path(__file__).with_name("kernel_peers.py"))
 AVAILABLE = probe_netns()
 needs_netns = pytest.mark.skipif(not AVAILABLE.ok, reason=f"netns: {AVAILABLE.reason}")
 
+pytestmark = pytest.mark.xdist_group("netns")  # namespaces are counted afterwards
+
 
 def _spec() -> StackSpec:
     return StackSpec.model_validate(

@@ -114,7 +114,7 @@ def test_timeout_must_be_positive() -> None:
 
 def test_cli_exits_3_with_a_clear_message_when_unreachable(closed_url: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "chaos.cli", "rollback", "--all", "--toxiproxy-url", closed_url],
+        [sys.executable, "-m", "chaos.cli", "rollback", "--all", "--toxiproxy", closed_url],
         capture_output=True,
         text=True,
         timeout=60,

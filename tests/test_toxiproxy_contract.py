@@ -7,8 +7,10 @@ the suite stays fast.
 
 from __future__ import annotations
 
+import gzip
+import json
 import socket
-import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -28,6 +30,8 @@ from tests.toxiproxy_contract_support import (
     reply_later,
     round_trip,
     sender,
+    server_command,
+    server_process,
 )
 
 pytestmark = pytest.mark.contract
@@ -44,6 +48,15 @@ def server_kind(request: pytest.FixtureRequest) -> Iterator[ServerUnderTest]:
         pytest.skip("no real Toxiproxy: set TOXIPROXY_SERVER or put toxiproxy-server on PATH")
     with real_server(binary) as server:
         yield server
+
+
+@pytest.fixture(params=["embedded", "toxiproxy"])
+def command(request: pytest.FixtureRequest) -> list[str]:
+    """How to start each server as a process of its own, for tests of its command line."""
+    found = server_command(request.param)
+    if found is None:
+        pytest.skip("no real Toxiproxy: set TOXIPROXY_SERVER or put toxiproxy-server on PATH")
+    return found
 
 
 @pytest.fixture
@@ -79,7 +92,7 @@ def expect_error(response: httpx.Response, status: int, message: str) -> None:
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
     assert response.content == (
         b'{"error":"'
-        + message.encode().replace(b'"', b'\\"')
+        + message.encode().replace(b"\\", b"\\\\").replace(b'"', b'\\"')
         + b'","status":'
         + str(status).encode()
         + b"}\n"
@@ -131,6 +144,171 @@ def test_contract_routing_errors(srv: ServerUnderTest) -> None:
     browser = srv.api.get("/proxies", headers={"User-Agent": "Mozilla/5.0"})
     assert browser.status_code == 403
     assert browser.content == b"User agent not allowed\n"
+
+
+def read_head(conn: socket.socket) -> bytes:
+    """Bytes up to and including the first blank line (one response head)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        part = conn.recv(1)
+        if not part:
+            break
+        data += part
+    return data
+
+
+def request_head(
+    srv: ServerUnderTest, method: str, path: str, length: int | str, *extra: str
+) -> bytes:
+    host = srv.url.removeprefix("http://")
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {length}", *extra]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_contract_expect_100_continue_is_answered_when_the_body_is_read(
+    srv: ServerUnderTest, echo_up: Upstream
+) -> None:
+    """curl sends ``Expect: 100-continue`` for bodies over 1 KiB, then waits to be asked."""
+    make_proxy(srv, echo_up.address)
+    body = json.dumps({"type": "latency", "attributes": {"latency": 1}, "pad": "x" * 2000})
+    host, port = srv.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            request_head(srv, "POST", "/proxies/p/toxics", len(body), "Expect: 100-continue")
+        )
+        assert read_head(conn) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        conn.sendall(body.encode())
+        assert read_head(conn).startswith(b"HTTP/1.1 200 OK\r\n")
+    # A route that never reads its body answers at once, without asking for it.
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request_head(srv, "POST", "/nope", len(body), "Expect: 100-continue"))
+        assert read_head(conn).startswith(b"HTTP/1.1 404 Not Found\r\n")
+
+
+def test_contract_bodies_over_a_mebibyte_are_accepted(
+    srv: ServerUnderTest, echo_up: Upstream
+) -> None:
+    make_proxy(srv, echo_up.address)
+    toxic = {"type": "latency", "attributes": {"latency": 1}, "pad": "x" * (2 << 20)}
+    assert srv.api.post("/proxies/p/toxics", json=toxic).status_code == 200
+    many = [
+        {
+            "name": f"bulk{i}",
+            "listen": "127.0.0.1:0",
+            "upstream": echo_up.address,
+            "enabled": False,
+            "note": "n" * 1500,
+        }
+        for i in range(1000)
+    ]
+    created = srv.api.post("/populate", json=many)
+    assert len(created.request.content) > 1_500_000
+    assert created.status_code == 201, created.text
+    assert len(created.json()["proxies"]) == 1000
+    assert len(srv.api.get("/proxies").json()) == 1001
+
+
+def test_contract_request_bodies_are_read_as_sent_whatever_their_encoding(
+    srv: ServerUnderTest, echo_up: Upstream
+) -> None:
+    """Go's server never decodes a request body: ``Content-Encoding`` changes nothing."""
+    body = {"name": "p", "listen": "127.0.0.1:0", "upstream": echo_up.address}
+    plain = json.dumps(body).encode()
+    for encoding in ("gzip", "br", "no-such-coding"):
+        response = srv.api.post("/proxies", content=plain, headers={"Content-Encoding": encoding})
+        assert response.status_code == 201, (encoding, response.text)
+        srv.api.delete("/proxies/p")
+    packed = srv.api.post(
+        "/proxies", content=gzip.compress(plain), headers={"Content-Encoding": "gzip"}
+    )
+    expect_error(
+        packed, 400, "bad request body: invalid character '\\x1f' looking for beginning of value"
+    )
+
+
+def run_server(command: list[str], *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*command, *flags], capture_output=True, text=True, timeout=60)
+
+
+def test_contract_server_flags_take_go_syntax(command: list[str]) -> None:
+    for spelling in ("-version", "--version", "-version=true"):
+        done = run_server(command, spelling)
+        assert done.returncode == 0, (spelling, done.stderr)
+        assert done.stdout.startswith("toxiproxy-server version 2.12.0"), done.stdout
+    for flags, message in (
+        (("-port",), "flag needs an argument: -port"),
+        (("-no-such-flag",), "flag provided but not defined: -no-such-flag"),
+        (("-proxy-metrics=maybe",), 'invalid boolean value "maybe" for -proxy-metrics'),
+        (("--seed", "x"), 'invalid value "x" for flag -seed'),
+    ):
+        done = run_server(command, *flags)
+        assert done.returncode == 2, (flags, done.stderr)
+        assert done.stderr.startswith(message), (flags, done.stderr)
+        assert "Usage of " in done.stderr
+    assert run_server(command, "-h").returncode == 0
+    for flags, metrics in (
+        (("-proxy-metrics=true",), 200),
+        (("--proxy-metrics", "-seed", "7"), 200),
+        (("-runtime-metrics=1",), 200),
+        (("-proxy-metrics=false", "--seed=7"), 404),
+    ):
+        with server_process(command, *flags) as server:
+            assert server.api.get("/metrics").status_code == metrics, flags
+
+
+def test_contract_metrics_exposition(command: list[str], echo_up: Upstream) -> None:
+    """Toxiproxy's own series as its Go client writes them: no _created, integers as such."""
+    with server_process(command, "-proxy-metrics") as server:
+        listen = make_proxy(server, echo_up.address)
+        with connect(listen) as conn:
+            round_trip(conn, b"m" * 1500)
+        deadline = time.monotonic() + 30  # counted once both links have ended
+        while "toxiproxy_proxy_sent" not in (scraped := server.api.get("/metrics")).text:
+            assert time.monotonic() < deadline, scraped.text
+            time.sleep(0.05)
+    assert scraped.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    labels = f'listener="{listen}",proxy="p",upstream="{echo_up.address}"'
+    expected = []
+    for name in ("toxiproxy_proxy_received_bytes_total", "toxiproxy_proxy_sent_bytes_total"):
+        expected += [f"# HELP {name} ", f"# TYPE {name} counter"]
+        expected += [f'{name}{{direction="{d}",{labels}}} 1500' for d in ("downstream", "upstream")]
+    lines = scraped.text.splitlines()
+    assert [line for line in lines if "toxiproxy_" in line] == expected
+    assert lines[:4] == [
+        "# HELP promhttp_metric_handler_errors_total Total number of internal errors "
+        "encountered by the promhttp metric handler.",
+        "# TYPE promhttp_metric_handler_errors_total counter",
+        'promhttp_metric_handler_errors_total{cause="encoding"} 0',
+        'promhttp_metric_handler_errors_total{cause="gathering"} 0',
+    ]
+    assert not [line for line in lines if "_created" in line]
+
+
+def test_contract_integers_of_thousands_of_digits(srv: ServerUnderTest, echo_up: Upstream) -> None:
+    """Past Python's 4,300-digit conversion limit: Go's typed errors, or ignored when unknown."""
+    make_proxy(srv, echo_up.address)
+    digits = "9" * 4400
+    post = srv.api.post
+    expect_error(
+        post(
+            "/proxies/p/toxics", content=f'{{"type":"latency","attributes":{{"latency":{digits}}}}}'
+        ),
+        400,
+        f"bad request body: json: cannot unmarshal number {digits} "
+        "into Go struct field LatencyToxic.attributes.latency of type int64",
+    )
+    expect_error(
+        post("/proxies/p/toxics", content=f'{{"type":"latency","toxicity":{digits}}}'),
+        400,
+        f"bad request body: json: cannot unmarshal number {digits} "
+        "into Go struct field ToxicWrapper.toxicity of type float32",
+    )
+    ignored = post("/proxies/p/toxics", content=f'{{"type":"noop","unknown":{digits}}}')
+    assert ignored.status_code == 200, ignored.text
+    host, port = srv.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request_head(srv, "POST", "/proxies", digits))
+        assert recv_until_eof(conn).startswith(b"HTTP/1.1 400 Bad Request\r\n")
 
 
 def test_contract_proxy_create_show_list(srv: ServerUnderTest, echo_up: Upstream) -> None:
@@ -412,10 +590,12 @@ def test_contract_dial_failure_closes_client(srv: ServerUnderTest) -> None:
 
 def test_contract_latency_within_2ms(srv: ServerUnderTest, echo_up: Upstream) -> None:
     listen = make_proxy(srv, echo_up.address)
+    # The fastest of 15 round trips: a loaded machine only ever adds to a round trip, so the
+    # best one is the proxy's own figure (and a toxic that fired early would show there too).
     with connect(listen) as conn:
-        baseline = statistics.median(round_trip(conn, b"x") for _ in range(5))
+        baseline = min(round_trip(conn, b"x") for _ in range(15))
         add_toxic(srv, {"type": "latency", "attributes": {"latency": 40}})  # live connection
-        delayed = statistics.median(round_trip(conn, b"x") for _ in range(5))
+        delayed = min(round_trip(conn, b"x") for _ in range(15))
     assert abs((delayed - baseline) - 0.040) <= 0.002, delayed - baseline
 
 
@@ -550,6 +730,20 @@ def test_contract_slicer(srv: ServerUnderTest, echo_up: Upstream) -> None:
         elapsed = time.perf_counter() - start
     assert first + rest == payload
     assert elapsed >= 0.1, elapsed  # at least 6 pieces, 20 ms apart
+
+
+def test_contract_slicer_variation_may_equal_the_average(
+    srv: ServerUnderTest, echo_up: Upstream
+) -> None:
+    """Toxiproxy fails only when the variation exceeds the average size."""
+    listen = make_proxy(srv, echo_up.address)
+    attributes = {"average_size": 5, "size_variation": 5, "delay": 0}
+    response = add_toxic(srv, {"type": "slicer", "stream": "upstream", "attributes": attributes})
+    assert response.json()["attributes"] == attributes
+    payload = bytes(range(256)) * 4
+    with connect(listen) as conn:
+        conn.sendall(payload)
+        assert recv_exactly(conn, len(payload)) == payload
 
 
 def test_contract_disable_closes_connections(srv: ServerUnderTest, echo_up: Upstream) -> None:

@@ -140,11 +140,54 @@ def test_metrics_only_with_the_flag(echo_up: Upstream) -> None:
         listen = make_proxy(api, echo_up.address)
         with connect(listen) as conn:
             round_trip(conn, b"12345")
-        time.sleep(0.2)
-        text = api.get("/metrics").text
+        deadline = time.monotonic() + 10  # counted when both links have ended
+        while "toxiproxy_proxy_sent" not in (text := api.get("/metrics").text):
+            assert time.monotonic() < deadline, text
+            time.sleep(0.02)
     labels = f'listener="{listen}",proxy="p",upstream="{echo_up.address}"'
-    assert f'toxiproxy_proxy_received_bytes_total{{direction="upstream",{labels}}} 5.0' in text
-    assert f'toxiproxy_proxy_sent_bytes_total{{direction="downstream",{labels}}} 5.0' in text
+    assert f'toxiproxy_proxy_received_bytes_total{{direction="upstream",{labels}}} 5\n' in text
+    assert f'toxiproxy_proxy_sent_bytes_total{{direction="downstream",{labels}}} 5\n' in text
+
+
+def _through(text: str) -> dict[str, float]:
+    """``gameday_proxy_sent_bytes_total`` by direction, from an exposition."""
+    prefix = 'gameday_proxy_sent_bytes_total{direction="'
+    return {
+        line[len(prefix) :].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(prefix)
+    }
+
+
+@pytest.mark.parametrize("toxic", [False, True], ids=["spliced", "through a toxic"])
+def test_bytes_through_a_proxy_count_as_they_pass_not_only_when_the_link_ends(
+    echo_up: Upstream, toxic: bool
+) -> None:
+    """Toxiproxy's counters grow when a connection ends; ours grow while it is open, on both
+    forwarding paths (kernel splice, and the chunk path a toxic puts a link on), so a scrape
+    mid-run sees a long-lived stream's throughput; after Toxiproxy's families."""
+    with EmbeddedToxiproxy(port=0, proxy_metrics=True) as server:
+        api = httpx.Client(base_url=server.url)
+        listen = make_proxy(api, echo_up.address)
+        if toxic:
+            api.post("/proxies/p/toxics", json={"type": "latency", "attributes": {"latency": 0}})
+        with connect(listen) as conn:
+            round_trip(conn, b"x" * 3000)
+            deadline = time.monotonic() + 10
+            while _through(text := api.get("/metrics").text) != {
+                "downstream": 3000,
+                "upstream": 3000,
+            }:
+                assert time.monotonic() < deadline, text
+                time.sleep(0.02)
+            assert "toxiproxy_proxy_sent" not in text  # Toxiproxy's own: not before the end
+        deadline = time.monotonic() + 10
+        while "toxiproxy_proxy_sent" not in (text := api.get("/metrics").text):
+            assert time.monotonic() < deadline, text
+            time.sleep(0.02)
+    assert _through(text) == {"downstream": 3000, "upstream": 3000}  # ended: counted once
+    families = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
+    assert families[-1] == "gameday_proxy_sent_bytes_total"
 
 
 async def test_async_context_manager_runs_in_the_callers_loop(echo_up: Upstream) -> None:
@@ -317,3 +360,59 @@ def test_cli_rejects_an_unknown_log_level_with_exit_2() -> None:
     assert done.returncode == 2
     assert "unknown log level 'loud'" in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
+
+
+HEAVY = ("aiohttp", "numpy", "typer", "pydantic", "prometheus_client", "httpx", "rich", "chaos.cli")
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "from chaos.entry import main; sys.argv = ['gameday', 'proxy', 'serve', '-version']; "
+        "main()",
+        "import runpy; sys.argv = ['x', '-version']; runpy.run_module('chaos.faults.server', "
+        "run_name='__main__')",
+    ],
+    ids=["gameday proxy serve", "python -m chaos.faults.server"],
+)
+def test_the_server_starts_without_loading_the_rest_of_gameday(start: str) -> None:
+    """A proxy restarts in every run and test: what it imports is what it takes to start."""
+    probe = (
+        "import atexit, sys\n"
+        f"heavy = {HEAVY!r}\n"
+        "atexit.register(lambda: print('loaded:', sorted(m for m in sys.modules "
+        "if m in heavy or m.split('.')[0] in heavy)))\n"
+        f"{start}\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("toxiproxy-server version 2.12.0"), done.stdout
+    assert done.stdout.splitlines()[-1] == "loaded: []"
+
+
+def test_proxy_metrics_lines_are_written_as_gos_client_writes_them() -> None:
+    from chaos.faults.server.metrics import ServerMetrics, go_float
+
+    assert [go_float(v) for v in (1500, 1e6, 1.5e6, 999999, 0.25, 1.5e-5, 0)] == [
+        "1500",
+        "1e+06",
+        "1.5e+06",
+        "999999",
+        "0.25",
+        "1.5e-05",
+        "0",
+    ]
+    metrics = ServerMetrics(proxy_metrics=True, runtime_metrics=False)
+    body, content_type = metrics.render()
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
+    assert b"toxiproxy" not in body  # a family appears with its first sample, as in Go
+    metrics.link_finished(("upstream", 'q"x', "127.0.0.1:1", "127.0.0.1:2"), 10, 7, False)
+    metrics.link_finished(("downstream", "a", "127.0.0.1:3", "127.0.0.1:4"), 3, 3, True)
+    text = metrics.render()[0].decode()
+    assert (
+        'toxiproxy_proxy_received_bytes_total{direction="downstream",listener="127.0.0.1:3",'
+        'proxy="a",upstream="127.0.0.1:4"} 3\n'
+        'toxiproxy_proxy_received_bytes_total{direction="upstream",listener="127.0.0.1:1",'
+        'proxy="q\\"x",upstream="127.0.0.1:2"} 10\n'
+    ) in text
+    assert 'toxiproxy_proxy_sent_bytes_total{direction="downstream"' not in text  # write failed

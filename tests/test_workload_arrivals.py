@@ -80,6 +80,13 @@ def test_a_curve_replays_its_audience_exactly_at_every_point(curve: Curve, seed:
         assert present == math.floor(n)
 
 
+def test_a_step_too_short_for_a_float_still_joins_after_its_start() -> None:
+    """Found by the property above: over a step of 5e-324 s the crossing's product underflows
+    to the step's start, where the curve still says nobody is there."""
+    joins = build_schedule([Curve(((0.0, 0.0), (5e-324, 2.0)))], 0).joins
+    assert len(joins) == 2 and all(0.0 < j.at <= 5e-324 for j in joins)
+
+
 def test_curve_rises_at_whole_listener_crossings() -> None:
     joins = build_schedule([Curve(((0.0, 0.0), (10.0, 4.0)))], 0).joins
     assert [j.at for j in joins] == [2.5, 5.0, 7.5, 10.0]

@@ -17,21 +17,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
+from chaos.audio.ear import GLITCH_KINDS
 from chaos.errors import ExitCode, InvalidInput
 from chaos.experiment.loader import load_experiment
+from chaos.runner.infrastructure import HarnessFailure, Part
 from chaos.runner.load_engine import LoadOptions
 from chaos.runner.verdict import Verdict, decide
 from chaos.workload.arrivals import Join, Schedule
 from chaos.workload.framed import FramedDecoder
 from chaos.workload.locust.engine import MasterBind
-from chaos.workload.locust.exposition import stats_from_text, workers_from_text
+from chaos.workload.locust.exposition import stats_by_cohort, workers_from_text
 from chaos.workload.locust.job import LocustJob, parse_job
 from chaos.workload.locust.master import WorkerStates
 from chaos.workload.locust.shape import GRID, TICK, LoadShape
-from chaos.workload.metrics import ListenerCollector
+from chaos.workload.metrics import CohortCollector, ListenerCollector
 from chaos.workload.probe import Probe
 from chaos.workload.reconnect import ReconnectPolicy, RetryKind
-from chaos.workload.stats import LATENCY_BUCKETS, TTFA_BUCKETS, ListenerStats
+from chaos.workload.stats import LATENCY_BUCKETS, TTFA_BUCKETS, EarTotals, ListenerStats
 from chaos.workload.swarm import ListenerConfig, StreamFormat
 
 times = st.floats(0, 120, allow_nan=False)
@@ -100,11 +102,27 @@ configs = st.builds(
 )
 
 
-@given(st.lists(configs, min_size=1, max_size=3), schedules(), st.floats(0, 2e9), st.integers(0))
+@given(
+    st.lists(configs, min_size=1, max_size=3),
+    schedules(),
+    st.floats(0, 2e9),
+    st.integers(0),
+    st.none() | st.sampled_from([0.5, 0.25, 0.1]),
+)
 def test_a_job_survives_its_trip_through_the_command_line(
-    listeners: list[ListenerConfig], schedule: Schedule, t0: float, seed: int
+    listeners: list[ListenerConfig], schedule: Schedule, t0: float, seed: int, control: float | None
 ) -> None:
-    job = LocustJob(tuple(listeners), LoadShape.of(schedule, 90.0), t0, seed, "127.0.0.5", 0.5)
+    cohorts = tuple("control" if i % 2 else "experiment" for i in range(len(listeners)))
+    job = LocustJob(
+        tuple(listeners),
+        LoadShape.of(schedule, 90.0),
+        t0,
+        seed,
+        "127.0.0.5",
+        0.5,
+        control=control,
+        cohorts=cohorts if control is not None else (),
+    )
     text = job.env()["GAMEDAY_LOCUST_JOB"]
     assert text.isascii() and " " not in text
     assert parse_job(text) == job
@@ -154,15 +172,29 @@ def listener_stats(draw: st.DrawFn) -> ListenerStats:
         duplicate_frames=draw(counts),
         out_of_order_frames=draw(counts),
         received_bytes=draw(counts),
-        howls=draw(counts),
-        howl_seconds=draw(seconds),
-        howl_monitored=draw(counts),
-        howl_longest_seconds=draw(seconds),
-        howl_worst_listener_seconds=draw(seconds),
+        ears={
+            edge: EarTotals(
+                ears=draw(counts),
+                heard_seconds=draw(seconds),
+                howls=draw(counts),
+                howl_seconds=draw(seconds),
+                howl_longest_seconds=draw(seconds),
+                howl_worst_listener_seconds=draw(seconds),
+                silences=draw(counts),
+                silence_seconds=draw(seconds),
+                glitches=Counter(
+                    {kind: draw(counts) for kind in draw(st.sets(st.sampled_from(GLITCH_KINDS)))}
+                ),
+                loud_seconds=draw(seconds),
+                quiet_seconds=draw(seconds),
+                howling=draw(counts),
+                silent=draw(counts),
+            )
+            for edge in draw(st.sets(st.sampled_from(["edge", "edge-1", "edge-2"]), max_size=2))
+        },
         connected=draw(counts),
         playing=draw(counts),
         stalled=draw(counts),
-        howling=draw(counts),
     )
     return s
 
@@ -176,10 +208,12 @@ def _rendered(stats: ListenerStats) -> str:
 @settings(max_examples=150)
 @given(listener_stats())
 def test_a_workers_metrics_read_back_into_the_stats_they_came_from(stats: ListenerStats) -> None:
-    back = stats_from_text(_rendered(stats))
+    (back,) = stats_by_cohort(_rendered(stats)).values()
     stats.failures = +stats.failures  # zero counts render as nothing to tell apart
     stats.drops = +stats.drops
     back.failures, back.drops = +back.failures, +back.drops
+    for totals in (*stats.ears.values(), *back.ears.values()):
+        totals.glitches = +totals.glitches
     assert back == stats
 
 
@@ -187,13 +221,36 @@ def test_a_workers_metrics_read_back_into_the_stats_they_came_from(stats: Listen
 def test_workers_read_back_merge_to_what_one_swarm_would_report(parts: list[ListenerStats]) -> None:
     merged = ListenerStats()
     for part in parts:
-        merged = merged.merged(stats_from_text(_rendered(part)))
+        merged = merged.merged(stats_by_cohort(_rendered(part))[""])
     expected = ListenerStats()
     for part in parts:
         expected = expected.merged(part)
     assert merged.joins_ok == expected.joins_ok
     assert merged.ttfa_counts == expected.ttfa_counts
-    assert merged.howl_longest_seconds == expected.howl_longest_seconds
+    assert {e: t.howl_longest_seconds for e, t in merged.ears.items()} == {
+        e: t.howl_longest_seconds for e, t in expected.ears.items()
+    }
+    assert {e: t.howl_seconds for e, t in merged.ears.items()} == pytest.approx(
+        {e: t.howl_seconds for e, t in expected.ears.items()}
+    )
+
+
+@settings(max_examples=60)
+@given(st.dictionaries(st.sampled_from(["control", "experiment", "rest"]), listener_stats()))
+def test_a_cohort_workers_metrics_read_back_into_each_cohorts_stats(
+    by_cohort: dict[str, ListenerStats],
+) -> None:
+    """A worker of a split audience renders each cohort under its ``cohort`` label; read back,
+    each cohort's totals are its own (the harness merges them per cohort across workers)."""
+    registry = CollectorRegistry()
+    registry.register(CohortCollector(lambda: by_cohort))
+    back = stats_by_cohort(generate_latest(registry).decode())
+    assert set(back) == set(by_cohort)
+    for cohort, stats in by_cohort.items():
+        assert back[cohort].joins_ok == stats.joins_ok
+        assert back[cohort].ttfa_counts == stats.ttfa_counts
+        assert back[cohort].played_seconds == pytest.approx(stats.played_seconds)
+        assert +back[cohort].failures == +stats.failures
 
 
 def test_the_master_lists_each_worker_with_its_state_and_metrics_url() -> None:
@@ -213,11 +270,11 @@ def test_the_master_lists_each_worker_with_its_state_and_metrics_url() -> None:
 
 
 def test_an_incomplete_load_is_neither_a_pass_nor_the_stacks_failure() -> None:
-    assert decide([], incomplete="worker w1 went missing") is Verdict.INCOMPLETE
-    assert Verdict.INCOMPLETE.exit_code is ExitCode.INFRASTRUCTURE
-    assert decide([], incomplete="x", interrupted=True) is Verdict.INTERRUPTED
-    assert decide([], incomplete="x", error=ExitCode.INFRASTRUCTURE) is Verdict.INFRASTRUCTURE
-    assert decide([], incomplete="x", aborted_by="g") is Verdict.INCOMPLETE
+    lost = [HarnessFailure(Part.LOAD, "worker w1 went missing")]
+    assert decide([], infrastructure=lost) is Verdict.INFRASTRUCTURE
+    assert Verdict.INFRASTRUCTURE.exit_code is ExitCode.INFRASTRUCTURE
+    assert decide([], infrastructure=lost, interrupted=True) is Verdict.INTERRUPTED
+    assert decide([], infrastructure=lost, aborted_by="g") is Verdict.INFRASTRUCTURE
 
 
 PACED = """

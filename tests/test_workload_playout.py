@@ -146,7 +146,7 @@ def test_an_unfinished_stall_counts_until_the_session_ends() -> None:
 def test_played_frames_and_concealment_reach_the_sink_in_playout_order() -> None:
     heard: list[tuple[int | None, float]] = []
     model = PlayoutModel(
-        target_delay=0.0, on_play=lambda fr, d: heard.append((fr.seq if fr else None, d))
+        target_delay=0.0, on_play=lambda fr, d, _at: heard.append((fr.seq if fr else None, d))
     )
     for at, seq in [(0.0, 0), (0.0, 2), (0.0, 1), (0.0, 4)]:
         model.receive(at, Frame(seq, 0.25))

@@ -17,7 +17,7 @@ from chaos.workload.probe import Connected, Dropped, Failed, FirstAudio, Probe
 from chaos.workload.progressive import ProgressiveDecoder
 from chaos.workload.stats import ListenerStats
 
-HEAD = b"HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\nicy-br: 64\r\n\r\n"
+HEAD = b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\nicy-br: 64\r\n\r\n"
 
 
 def _split(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -91,18 +91,21 @@ def test_progressive_probe_plays_bytes_at_the_nominal_bitrate() -> None:
 def test_probe_failures_have_short_reasons() -> None:
     not_found = Probe(ProgressiveDecoder(64_000), requested_at=0.0, target_delay=0.5)
     events = not_found.feed(0.1, b"HTTP/1.0 404 Not Found\r\n\r\n")
-    assert events == (Failed(0.1, "http_404"),)
+    assert events == (Failed(0.1, "http_404", "answered HTTP 404"),)
     assert not_found.ended and not_found.feed(0.2, b"more") == ()
     no_bitrate = Probe(ProgressiveDecoder(), requested_at=0.0, target_delay=0.5)
-    [failed] = no_bitrate.feed(0.1, b"HTTP/1.0 200 OK\r\n\r\nabc")
+    assert no_bitrate.feed(0.1, b"HTTP/1.0 200 OK\r\n\r\nabc") == ()  # sniffing
+    [failed] = no_bitrate.feed(0.2, b"x" * 5000)
     assert isinstance(failed, Failed) and failed.reason == "protocol"
     assert "64kbps" in failed.detail
     full = Probe(ProgressiveDecoder(64_000), requested_at=0.0, target_delay=0.5)
     busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\n\r\n"
-    assert full.feed(0.1, busy) == (Failed(0.1, "http_503", retry_after=7.0),)
+    assert full.feed(0.1, busy) == (
+        Failed(0.1, "http_503", "answered HTTP 503 with Retry-After 7s", 7.0),
+    )
     dated = Probe(ProgressiveDecoder(64_000), requested_at=0.0, target_delay=0.5)
     gmt = b"HTTP/1.1 503 Busy\r\nRetry-After: Wed, 21 Oct 2026 07:28:00 GMT\r\n\r\n"
-    assert dated.feed(0.1, gmt) == (Failed(0.1, "http_503"),)
+    assert dated.feed(0.1, gmt) == (Failed(0.1, "http_503", "answered HTTP 503"),)
     silent = Probe(ProgressiveDecoder(64_000), requested_at=0.0, target_delay=0.5)
     assert silent.closed(3.0, "reset") == (Failed(3.0, "reset"),)
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from gap_stream import RATE, TICK, gap_stream_server
 
 from chaos.errors import InfrastructureError, InvalidInput
 from chaos.workload.arrivals import Storm, build_schedule
@@ -17,41 +18,11 @@ from chaos.workload.reconnect import ReconnectPolicy, RetryKind
 from chaos.workload.stats import ListenerStats
 from chaos.workload.swarm import ListenerConfig, Swarm
 
-RATE = 8000  # bytes/s: 64 kb/s
-TICK = 0.1
-
-
-async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """/gap: 1 s of audio, 1.5 s of nothing, then on. /drop: 1 s of audio, then hang up."""
-    try:
-        await _stream(reader, writer)
-    except (ConnectionError, asyncio.CancelledError):
-        pass
-    finally:
-        writer.close()
-
-
-async def _stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    request = await reader.readuntil(b"\r\n\r\n")
-    path = request.split(b" ")[1]
-    writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n")
-    for tick in range(80):
-        if path == b"/drop" and tick == 10:
-            break
-        if path == b"/gap" and 10 <= tick < 25:
-            await asyncio.sleep(TICK)
-            continue
-        writer.write(b"\0" * int(RATE * TICK))
-        await writer.drain()
-        await asyncio.sleep(TICK)
-
 
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
-    srv = await asyncio.start_server(_serve, "127.0.0.1", 0)
-    port = srv.sockets[0].getsockname()[1]
-    async with srv:
-        yield f"http://127.0.0.1:{port}"
+    async with gap_stream_server() as url:
+        yield url
 
 
 @pytest.mark.timeout(60)
@@ -204,14 +175,17 @@ async def test_a_reconnect_storm_and_its_cures() -> None:
 
 @pytest.mark.timeout(60)
 async def test_swarms_given_one_start_share_their_t0(server: str) -> None:
-    start = time.monotonic() + 3.0  # past the workers' start-up
+    """As a run does it: the swarms' workers are made ready first (seconds on a loaded machine),
+    then one T0 is fixed for all of them, and each listener keeps it."""
     config = ListenerConfig(f"{server}/gap", bitrate=RATE * 8, target_delay=0.3)
     swarms = [
-        Swarm(
-            build_schedule([Storm(1)], n), config, seed=n, duration=1.0, workers=1, start_at=start
-        )
+        Swarm(build_schedule([Storm(1)], n), config, seed=n, duration=1.0, workers=1)
         for n in (1, 2)
     ]
+    await asyncio.gather(*(s.ready() for s in swarms))
+    start = time.monotonic() + 0.5
+    for swarm in swarms:
+        swarm.start_at = start
     results = await asyncio.gather(*(s.run() for s in swarms))
     assert [r.started_at for r in results] == [start, start]
     for result in results:

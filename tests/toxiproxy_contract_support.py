@@ -12,10 +12,11 @@ import shutil
 import socket
 import socketserver
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 
 import httpx
@@ -55,30 +56,44 @@ def embedded_server() -> Iterator[ServerUnderTest]:
         yield ServerUnderTest("embedded", server.url, api)
 
 
+def server_command(kind: str) -> list[str] | None:
+    """How to start a server of this kind as its own process (None: no real one here)."""
+    if kind == "embedded":
+        return [sys.executable, "-m", "chaos.faults.server"]
+    binary = real_server_binary()
+    return [binary] if binary else None
+
+
 @contextmanager
-def real_server(binary: str) -> Iterator[ServerUnderTest]:
+def server_process(command: list[str], *flags: str) -> Iterator[ServerUnderTest]:
+    """``command -host 127.0.0.1 -port N FLAGS...``, once it answers ``/version``."""
     port = free_port()
     process = subprocess.Popen(
-        [binary, "-host", "127.0.0.1", "-port", str(port)],
+        [*command, "-host", "127.0.0.1", "-port", str(port), *flags],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, timeout=10) as api:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30
             while True:
                 try:
                     api.get("/version")
                     break
                 except httpx.TransportError:
-                    if time.monotonic() > deadline:
+                    if time.monotonic() > deadline or process.poll() is not None:
                         raise
                     time.sleep(0.05)
-            yield ServerUnderTest("toxiproxy", url, api)
+            kind = "embedded" if command == server_command("embedded") else "toxiproxy"
+            yield ServerUnderTest(kind, url, api)
     finally:
         process.terminate()
         process.wait(10)
+
+
+def real_server(binary: str) -> AbstractContextManager[ServerUnderTest]:
+    return server_process([binary])
 
 
 # --- upstreams ---------------------------------------------------------------------------

@@ -49,7 +49,7 @@ class PcmTap:
         self._chunks: deque[Samples] = deque()
         self._held = 0
 
-    def __call__(self, frame: Frame | None, duration: float) -> None:
+    def __call__(self, frame: Frame | None, duration: float, at: float = 0.0) -> None:
         if frame is None:
             if self.rate is not None:
                 self._push(np.zeros(round(duration * self.rate), dtype=np.int16))

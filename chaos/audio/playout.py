@@ -28,16 +28,21 @@ class Frame:
     """A unit of media: ``seq`` orders it, ``duration`` is how long it plays (seconds).
 
     ``payload`` is the adapter's own unit (a decoded framed-audio frame, say), opaque here and
-    handed back to the play sink; progressive streams carry none.
+    handed back to the play sink; progressive streams carry none. ``captured_at``: the wall-clock
+    time (Unix seconds) the frame's first sample was captured or produced at the source, where
+    the stream says (framed capture times, HLS program date-times): the delay behind live.
     """
 
     seq: int
     duration: float
     payload: object = None
+    captured_at: float | None = None
 
 
-PlaySink = Callable[[Frame | None, float], None]
-"""Receives each frame as it plays, or ``None`` and a duration for concealed audio."""
+PlaySink = Callable[[Frame | None, float, float], None]
+"""Receives each frame as it plays, or ``None`` for concealed audio, with its duration and
+the time its slot starts playing (the caller's clock): what an ear needs to say when a
+listener heard something."""
 
 
 @dataclass(slots=True)
@@ -115,6 +120,11 @@ class PlayoutModel:
             self._stall_start = None
         self._playing = False
 
+    def remaining(self, now: float) -> float:
+        """Seconds of received media still to play at ``now`` (a stream that ended plays on)."""
+        current = max(0.0, self._slot_end - now) if self._playing else 0.0
+        return self._buffered + current
+
     def stall_seconds(self, now: float) -> float:
         """Total paused playout so far, counting a stall still in progress at ``now``."""
         ongoing = now - self._stall_start if self._stall_start is not None else 0.0
@@ -158,7 +168,7 @@ class PlayoutModel:
             self.last_played, self.last_played_at = frame, self._slot_end
             self._slot_end += frame.duration
             if self.on_play is not None:
-                self.on_play(frame, frame.duration)
+                self.on_play(frame, frame.duration, self.last_played_at)
         elif self._buffer:
             self._conceal_slot()
         else:
@@ -178,9 +188,10 @@ class PlayoutModel:
             self.concealment_events += 1
             self._concealing = True
         self.concealed_seconds += duration
+        start = self._slot_end
         self._slot_end += duration
         self._concealed[self._next_seq] = None
         if len(self._concealed) > _CONCEALED_MEMORY:
             del self._concealed[next(iter(self._concealed))]
         if self.on_play is not None:
-            self.on_play(None, duration)
+            self.on_play(None, duration, start)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chaos.errors import InvalidInput
 from chaos.experiment.base import RESERVED_WINDOWS
+from chaos.experiment.differential import cohort_problems
 from chaos.experiment.errors import Loc, Problem, format_path
 from chaos.experiment.experiment import Experiment
 from chaos.experiment.faults import (
@@ -27,7 +28,7 @@ from chaos.experiment.faults import (
     RestartFault,
     target_of,
 )
-from chaos.experiment.slos import RecoverySLO
+from chaos.experiment.slos import OnAirSLO, RecoverySLO
 from chaos.experiment.stack import StackSpec
 from chaos.experiment.tagged import nearest
 from chaos.experiment.timeline import Timeline, UnknownWindow, phase_names
@@ -45,6 +46,7 @@ def check_experiment(experiment: Experiment, stack: StackSpec, base_dir: Path) -
         *_phases(experiment, base_dir),
         *_slos(experiment, timeline),
         *_guards(experiment, timeline),
+        *cohort_problems(experiment),
     ]
 
 
@@ -127,9 +129,7 @@ def _conflicts(experiment: Experiment, stack: StackSpec) -> list[Problem]:
     ends, the link comes back while the other still expects it down; likewise a component
     (or any of its replicas) killed, paused or restarted twice at once."""
     owner = {
-        target: name
-        for name, component in stack.components.items()
-        for target in [name, *component.replica_names(name)]
+        target: name for name in stack.components for target in [name, *stack.replica_names(name)]
     }
     claims: list[tuple[str, int, Fault]] = []
     for index, fault in enumerate(experiment.faults):
@@ -142,21 +142,36 @@ def _conflicts(experiment: Experiment, stack: StackSpec) -> list[Problem]:
             and target_of(fault) in owner
         ):
             claims.append((f"component {owner[target_of(fault)]}", index, fault))
-    found = []
-    for position, (resource, index, fault) in enumerate(claims):
+    return _overlapping(claims)
+
+
+def _overlapping(claims: list[tuple[str, int, Fault]]) -> list[Problem]:
+    """Each claim that overlaps another on its resource, reported at the later of the two in
+    the file: one sweep per resource in start order (O(n log n): a generated schedule of
+    thousands of outages used to take minutes pair by pair)."""
+    by_resource: dict[str, list[tuple[int, int, int, Fault]]] = {}
+    for resource, index, fault in claims:
         start, end = _span_ns(fault)
-        for other_resource, _, other in claims[:position]:
-            other_start, other_end = _span_ns(other)
-            if resource == other_resource and max(start, other_start) < min(end, other_end):
-                found.append(
+        by_resource.setdefault(resource, []).append((start, index, end, fault))
+    reported: dict[int, Problem] = {}
+    for resource, spans in by_resource.items():
+        spans.sort(key=lambda span: (span[0], span[1]))
+        furthest: tuple[int, int, Fault] | None = None  # (end, index, fault) reaching furthest
+        for start, index, end, fault in spans:
+            if furthest is not None and start < furthest[0]:
+                _, other_index, other = furthest
+                late, early = (index, other) if index > other_index else (other_index, fault)
+                reported.setdefault(
+                    late,
                     Problem(
-                        ("faults", index, "at"),
-                        f"overlaps {other.name!r} ({other.at} to {other.end}) on {resource}: "
+                        ("faults", late, "at"),
+                        f"overlaps {early.name!r} ({early.at} to {early.end}) on {resource}: "
                         "when one ends it undoes the other; move one or make them one fault",
-                    )
+                    ),
                 )
-                break
-    return found
+            if furthest is None or end > furthest[0]:
+                furthest = (end, index, fault)
+    return [reported[index] for index in sorted(reported)]
 
 
 def _link_fault(index: int, kind: str, link: str, stack: StackSpec) -> list[Problem]:
@@ -170,14 +185,6 @@ def _link_fault(index: int, kind: str, link: str, stack: StackSpec) -> list[Prob
             )
         ]
     protocol = stack.links[link].protocol
-    if kind == "loss" and protocol == "tcp":
-        return [
-            Problem(
-                ("faults", index, "loss"),
-                f"{link} is a TCP link: TCP retransmits lost packets, so loss shows up as "
-                "delay; use latency/jitter or bandwidth on it, or put loss on a UDP link",
-            )
-        ]
     if kind in STREAM_ONLY and protocol == "udp":
         return [
             Problem(
@@ -241,6 +248,21 @@ def _curve(loc: Loc, phase: Curve, base_dir: Path, duration: Duration | None) ->
         return [
             Problem((*loc, "csv"), f"{exc.where}: {exc.what}" + (f"; {exc.fix}" if exc.fix else ""))
         ]
+    from chaos.experiment.runnable import MAX_LISTENERS
+
+    peak = max(n for _, n in curve.points) / float(
+        phase.scale.people_per_probe if phase.scale is not None else 1
+    )
+    if peak > MAX_LISTENERS:
+        return [
+            Problem(
+                (*loc, "csv"),
+                f"{phase.csv}: the curve peaks at {peak:,.0f} listeners, and one run schedules "
+                f'at most {MAX_LISTENERS:,}; give the phase a `scale:` (e.g. "1:1000": one '
+                "synthetic listener per 1000 people of the curve), and see what the full size "
+                f"needs with `gameday plan --listeners {peak:.0f}`",
+            )
+        ]
     end = phase.at + Duration.of_seconds(curve.points[-1][0])
     if duration is not None and end > duration:
         return [
@@ -254,9 +276,12 @@ def _curve(loc: Loc, phase: Curve, base_dir: Path, duration: Duration | None) ->
 
 def _slos(experiment: Experiment, timeline: Timeline) -> list[Problem]:
     found = []
-    judged = [s.name for s in experiment.slos if not isinstance(s, RecoverySLO)]
+    judged = [s.name for s in experiment.slos if not isinstance(s, RecoverySLO | OnAirSLO)]
     for index, slo in enumerate(experiment.slos):
         loc: Loc = ("slos", index)
+        if isinstance(slo, OnAirSLO):
+            found += _on_air(slo, loc, timeline)
+            continue
         if isinstance(slo, RecoverySLO):
             relation, name = "after", slo.after
             for position, target in enumerate(slo.of or []):
@@ -312,6 +337,20 @@ def _slos(experiment: Experiment, timeline: Timeline) -> list[Problem]:
                 )
             )
     return found
+
+
+def _on_air(slo: OnAirSLO, loc: Loc, timeline: Timeline) -> list[Problem]:
+    after_t0 = timeline.span("run").end
+    if slo.on_air_within.seconds < after_t0:
+        return []
+    return [
+        Problem(
+            (*loc, "on_air_within"),
+            f"the run ends {after_t0:g}s after T0, before an on-air delay of "
+            f"{slo.on_air_within} could be judged late; lengthen `recovery` or `duration`, "
+            "or lower the limit",
+        )
+    ]
 
 
 def _guards(experiment: Experiment, timeline: Timeline) -> list[Problem]:

@@ -72,6 +72,10 @@ def located(problems: Sequence[Problem], document: YamlDocument) -> list[Issue]:
     ]
 
 
+MAX_SHOWN = 50
+"""Issues a message shows; the rest are counted (a generated file may hold thousands)."""
+
+
 class ExperimentError(InvalidInput):
     """Every issue found in an experiment (and its stack spec); nothing was started."""
 
@@ -79,8 +83,11 @@ class ExperimentError(InvalidInput):
         if not issues:
             raise ValueError("an ExperimentError needs at least one issue")
         self.issues = tuple(sorted(issues, key=_reading_order))
+        shown = [str(issue) for issue in self.issues[:MAX_SHOWN]]
+        if len(self.issues) > MAX_SHOWN:
+            shown.append(f"... and {len(self.issues) - MAX_SHOWN} more issues")
         super().__init__(
-            "\n".join(str(issue) for issue in self.issues),
+            "\n".join(shown),
             fix="correct the places above; `gameday validate FILE` re-checks without running",
         )
 

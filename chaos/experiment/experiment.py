@@ -8,13 +8,31 @@ fixes its length.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from chaos.experiment.base import Model
 from chaos.experiment.faults import Fault
 from chaos.experiment.slos import SLO, Guard, Rollback
-from chaos.experiment.units import Duration, PositiveDuration, Scale
+from chaos.experiment.units import Duration, PositiveDuration, Ratio, Scale
 from chaos.experiment.workload import Workload
+
+
+class Cohorts(Model):
+    """Split the audience: `control` of it (at most 50 %) reaches the stack through unfaulted
+    copies of the listeners' link (`LINK~control`), as many through the faulted link, and the
+    differential SLOs judge the experiment cohort against the control cohort."""
+
+    control: Ratio
+
+    @field_validator("control")
+    @classmethod
+    def _half_at_most(cls, value: Ratio) -> Ratio:
+        if not 0.0 < value.fraction <= 0.5:
+            raise ValueError(
+                f"the control cohort is above 0% and at most 50% of the audience (control and "
+                f"experiment are the same size), not {value}; e.g. `cohorts: {{control: 50%}}`"
+            )
+        return value
 
 
 class Experiment(Model):
@@ -29,6 +47,9 @@ class Experiment(Model):
     )
     stack: str = Field(default="soundstage", min_length=1)
     """A built-in stack name, or a path to a stack spec relative to the experiment file."""
+    stack_params: dict[str, str] = Field(default_factory=dict)
+    """Values for the stack spec's `params` in this run (as `gameday stack up --param`): the
+    same stack with a knob turned, e.g. `{howl_guard: mute}` on spaces."""
     scale: Scale | None = None
     baseline: PositiveDuration = Duration.parse("10s")
     recovery: Duration = Duration.parse("30s")
@@ -39,6 +60,7 @@ class Experiment(Model):
     slos: list[SLO] = Field(min_length=1)
     abort: list[Guard] = Field(default_factory=list)
     rollback: Rollback = Rollback()
+    cohorts: Cohorts | None = None
 
     def summary(self) -> str:
         """`title, 3 faults, 5 SLOs`: one line for listings."""

@@ -238,7 +238,7 @@ class Feedback(Model):
     as soundstage's `POST /echo`); `via: harness` closes the loop from outside the stack: the
     harness listens to the room and plays it back into the speaker ingest, as that speaker."""
 
-    speaker: Annotated[Name, BeforeValidator(_speaker_name)]
+    speaker: Annotated[Name, BeforeValidator(_speaker_name, json_schema_input_type=int | Name)]
     gain: LoopGain
     delay: PositiveDuration = Duration.parse("50ms")
     resonance_hz: float = Field(default=1000.0, ge=100.0, le=3500.0)

@@ -20,10 +20,12 @@ from chaos.experiment.errors import (
     ExperimentError,
     Issue,
     Position,
+    Problem,
     issues_from_validation,
     located,
 )
 from chaos.experiment.experiment import Experiment
+from chaos.experiment.runnable import runnable_problems
 from chaos.experiment.stack import StackSpec
 from chaos.experiment.tagged import nearest
 from chaos.experiment.timeline import Timeline
@@ -102,9 +104,40 @@ def _stack_from_text(path: Path, text: str) -> StackSpec:
     document = _document(lambda: parse_yaml(text, path))
     spec = _validate(document, StackSpec, "a stack spec (name, components, links)")
     problems = spec.problems()
+    spec, template_problems = _with_templates(spec, path.parent)
+    problems += template_problems
     if problems:
         raise ExperimentError(located(problems, document))
     return spec
+
+
+def _with_templates(spec: StackSpec, base: Path) -> tuple[StackSpec, list[Problem]]:
+    """The spec with every file `template` read (relative to the spec) and syntax-checked, so
+    a spec in hand is self-contained (a Docker backend renders it far from its folder)."""
+    from chaos.stack.plan import check_template
+
+    problems: list[Problem] = []
+    components = dict(spec.components)
+    for name, component in spec.components.items():
+        files = dict(component.files)
+        for file_name, config in component.files.items():
+            loc = ("components", name, "files", file_name)
+            text = config.content
+            if config.template is not None:
+                source = base / config.template
+                try:
+                    text = source.read_text()
+                except OSError as exc:
+                    problems.append(
+                        Problem((*loc, "template"), f"cannot read {source}: {exc.strerror}")
+                    )
+                    continue
+                files[file_name] = config.model_copy(update={"content": text})
+            error = check_template(text or "")
+            if error:
+                problems.append(Problem(loc, f"template {config.template or ''}: {error}"))
+        components[name] = component.model_copy(update={"files": files})
+    return spec.model_copy(update={"components": components}), problems
 
 
 def _stack_path(reference: str, document: YamlDocument) -> Path:
@@ -141,21 +174,27 @@ def _stack_path(reference: str, document: YamlDocument) -> Path:
     return path
 
 
-def _load(document: YamlDocument) -> LoadedExperiment:
+def _load(document: YamlDocument, backend: str | None) -> LoadedExperiment:
     experiment = _validate(document, Experiment, "an experiment (title, workload, faults, slos)")
     stack_path = _stack_path(experiment.stack, document)
     stack = load_stack_spec(stack_path)
     problems = check_experiment(experiment, stack, document.source.parent)
+    if not problems:  # the run's own checks, once the references they follow are sound
+        problems = runnable_problems(experiment, stack, backend)
     if problems:
         raise ExperimentError(located(problems, document))
     return LoadedExperiment(document.source, experiment, stack, stack_path)
 
 
-def load_experiment(path: Path) -> LoadedExperiment:
-    """Read, validate and cross-check an experiment file; raises `ExperimentError`."""
-    return _load(_document(lambda: read_yaml(path)))
+def load_experiment(path: Path, backend: str | None = None) -> LoadedExperiment:
+    """Read, validate and cross-check an experiment file; raises `ExperimentError`.
+
+    With ``backend`` (`local`, `netns`, `docker`), also every check a run on it makes before
+    its stack starts (``chaos.experiment.runnable``): `validate`, `run --dry-run` and `run`
+    pass it and so agree; None leaves out only what depends on the backend."""
+    return _load(_document(lambda: read_yaml(path)), backend)
 
 
-def parse_experiment(text: str, source: Path) -> LoadedExperiment:
+def parse_experiment(text: str, source: Path, backend: str | None = None) -> LoadedExperiment:
     """Like `load_experiment` for text already in hand; `source` names it and anchors paths."""
-    return _load(_document(lambda: parse_yaml(text, source)))
+    return _load(_document(lambda: parse_yaml(text, source)), backend)

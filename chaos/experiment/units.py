@@ -23,6 +23,7 @@ from typing import Annotated, Any, ClassVar, Self
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
 )
@@ -125,7 +126,15 @@ class _Quantity(ABC):
     def __get_pydantic_json_schema__(
         cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        return {"type": "string", "description": cls.kind, "examples": list(cls.examples)}
+        text: JsonSchemaValue = {"type": "string"}
+        number = cls.number_schema()
+        spelled = {"anyOf": [text, number]} if number is not None else text
+        return {**spelled, "description": cls.kind, "examples": list(cls.examples)}
+
+    @classmethod
+    def number_schema(cls) -> JsonSchemaValue | None:
+        """The bare YAML numbers ``from_number`` accepts, for editors (`gameday schema`)."""
+        return {"const": 0}
 
 
 def _match(
@@ -426,6 +435,10 @@ class Size(_Quantity):
         return cls(_bounded(amount, _MAX_BYTES, text, cls.kind, "4EiB"))
 
     @classmethod
+    def number_schema(cls) -> JsonSchemaValue | None:
+        return {"type": "integer", "minimum": 0}
+
+    @classmethod
     def from_number(cls, value: int | float) -> Self:
         if isinstance(value, float) and not value.is_integer():
             raise UnitError(f"{value!r} is not a whole number of bytes")
@@ -466,6 +479,10 @@ class EventRate(_Quantity):
         if value > 10**12:
             raise UnitError(f"{_describe(text)} is too large for a rate")
         return cls(value)
+
+    @classmethod
+    def number_schema(cls) -> JsonSchemaValue | None:
+        return {"type": "number", "minimum": 0}
 
     @classmethod
     def from_number(cls, value: int | float) -> Self:
@@ -513,6 +530,10 @@ class Scale(_Quantity):
         return cls(int(found.group(1)), int(found.group(2)))
 
     @classmethod
+    def number_schema(cls) -> JsonSchemaValue | None:
+        return None
+
+    @classmethod
     def from_number(cls, value: int | float) -> Self:
         raise UnitError(f"{value!r} is not a scale; write model:real, e.g. 1:500")
 
@@ -552,7 +573,9 @@ def parse_count(value: object) -> int:
     raise UnitError(f"expected a count like 2000, 660,000 or 2k; got {_describe(value)}")
 
 
-Count = Annotated[int, BeforeValidator(parse_count)]
+COUNT_SCHEMA_INPUT = int | Annotated[str, Field(pattern=f"^(?:{_COUNT.pattern})$")]
+"""What a count may be written as, for editors: a number, or `660,000`, `2k`, `1.3M`."""
+Count = Annotated[int, BeforeValidator(parse_count, json_schema_input_type=COUNT_SCHEMA_INPUT)]
 """A non-negative whole number, written plainly or with a `k`/`M` suffix."""
 
 

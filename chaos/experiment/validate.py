@@ -6,8 +6,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from chaos.errors import ExitCode
-from chaos.experiment.errors import ExperimentError
+from chaos.errors import ExitCode, InvalidInput
+from chaos.experiment.errors import MAX_SHOWN, ExperimentError
 from chaos.experiment.loader import load_experiment
 
 
@@ -22,8 +22,12 @@ def _expand(files: list[Path]) -> list[Path]:
     return expanded
 
 
-def validate_files(files: list[Path], out: Console, err: Console) -> int:
-    """Print `ok FILE (summary)` or every located issue per file; 0 if all valid, else 2."""
+def validate_files(
+    files: list[Path], out: Console, err: Console, backend: str | None = "local"
+) -> int:
+    """Print `ok FILE (summary)` or every located issue per file; 0 if all valid, else 2.
+    Every file is checked, whatever an earlier one held; ``backend`` is the one the run would
+    use (its checks are the run's: ``chaos.experiment.runnable``)."""
     paths = _expand(files)
     if not paths:
         err.print("no experiment files given (e.g. gameday validate experiments/)", markup=False)
@@ -31,11 +35,20 @@ def validate_files(files: list[Path], out: Console, err: Console) -> int:
     invalid = 0
     for path in paths:
         try:
-            loaded = load_experiment(path)
+            loaded = load_experiment(path, backend)
         except ExperimentError as exc:
             invalid += 1
-            for issue in exc.issues:
+            for issue in exc.issues[:MAX_SHOWN]:
                 err.print(str(issue), markup=False, highlight=False, soft_wrap=True)
+            if len(exc.issues) > MAX_SHOWN:
+                err.print(
+                    f"{path}: ... and {len(exc.issues) - MAX_SHOWN} more issues",
+                    markup=False,
+                    highlight=False,
+                )
+        except InvalidInput as exc:
+            invalid += 1
+            err.print(f"{path}: {exc.render()}", markup=False, highlight=False, soft_wrap=True)
         else:
             summary = loaded.experiment.summary()
             out.print(f"ok {path} ({summary})", markup=False, highlight=False, soft_wrap=True)

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from chaos.experiment.base import Model, Name
 from chaos.experiment.tagged import by_value, field_error, tag
 from chaos.experiment.units import (
+    COUNT_SCHEMA_INPUT,
     BitRate,
     Count,
     Duration,
@@ -27,6 +28,9 @@ from chaos.experiment.units import (
     UnitError,
     parse_count,
 )
+
+MAX_SPEAKERS = 64
+"""Speakers one run may start: each is a process of the stack (a speaker replica)."""
 
 
 class Speaker(Model):
@@ -45,6 +49,11 @@ def _speakers(value: Any) -> Any:
             raise UnitError(
                 f"expected a number of speakers or a list of names; got {value!r}"
             ) from None
+        if count > MAX_SPEAKERS:  # refused before a list of a million is made
+            raise UnitError(
+                f"{count:,} speakers: each is a process of the stack, and a run starts at most "
+                f"{MAX_SPEAKERS}; use fewer speakers"
+            )
         return [{"name": f"speaker-{n}"} for n in range(1, count + 1)]
     return value
 
@@ -202,16 +211,32 @@ Reconnect = Annotated[
 ]
 
 
+EarCount = Annotated[int, Field(strict=True, ge=0)]
+Ears = EarCount | Share
+"""Listeners per edge who decode what they hear (ears): a count (`4`) or a share (`1%`)."""
+
+
+def ear_settings(ears: Ears) -> tuple[int, float | None]:
+    """``(count, share)`` as the listeners' config holds them."""
+    return (0, ears.fraction) if isinstance(ears, Ratio) else (ears, None)
+
+
 class Workload(Model):
-    speakers: Annotated[list[Speaker], BeforeValidator(_speakers)] = Field(
-        default_factory=lambda: [Speaker(name="speaker-1")]
-    )
+    speakers: Annotated[
+        list[Speaker],
+        BeforeValidator(_speakers, json_schema_input_type=COUNT_SCHEMA_INPUT | list[Speaker | str]),
+    ] = Field(default_factory=lambda: [Speaker(name="speaker-1")])
     listeners: list[Phase] = Field(default_factory=list)
     session: PositiveDuration | None = Field(
         default=None, description="how long a listener stays; unset = until the run ends"
     )
     churn: Churn | None = None
     reconnect: Reconnect = Backoff()
+    ears: Ears | None = Field(
+        default=None,
+        description="listeners per edge that decode and judge what they hear: a count or a "
+        "share (`4`, `1%`); unset: the stack spec's `audience.listeners.ears`, else 4",
+    )
 
     @model_validator(mode="after")
     def _unique_speakers(self) -> Self:

@@ -118,19 +118,29 @@ def _plain(node: Any, memo: dict[int, Any]) -> Any:
     return node
 
 
+def _hint(problem: str) -> str:
+    """What the author most likely meant, for the YAML mistakes experiments invite."""
+    if "flow mapping" in problem and "got '{'" in problem:
+        return (
+            "; a label selector inside a {...} mapping must be quoted, e.g. "
+            """{max: 'icecast_source_up{mount="/live"}', above: 0}"""
+        )
+    return ""
+
+
 def parse_yaml(text: str, source: Path) -> YamlDocument:
     """Parse one YAML 1.2 document; a syntax error raises `YamlSyntaxError` with its place."""
     yaml = YAML(typ="rt")
     yaml.version = (1, 2)
     yaml.allow_duplicate_keys = False
     try:
-        tree = yaml.load(text)
+        tree = _load_separated_by_tabs(yaml, text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
         problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
         raise YamlSyntaxError(
-            Issue(source, where, "", f"not valid YAML: {problem or exc}")
+            Issue(source, where, "", f"not valid YAML: {problem or exc}" + _hint(problem))
         ) from None
     except Exception as exc:  # ruamel raises assorted errors on hostile text; all are bad input
         raise YamlSyntaxError(
@@ -139,11 +149,67 @@ def parse_yaml(text: str, source: Path) -> YamlDocument:
     return YamlDocument(source, tree, _plain(tree, {}))
 
 
+TAB_RETRIES = 64
+"""Tabs between tokens that ``_load_separated_by_tabs`` turns into spaces, at most."""
+
+
+def _load_separated_by_tabs(yaml: YAML, text: str) -> Any:
+    """YAML 1.2 allows a tab to separate tokens within a line (``seed:\t42``), which ruamel's
+    scanner refuses. Where it stops at such a tab (after the line's indentation, so never one
+    indenting, and never inside a quoted scalar, where the scanner does not look for tokens),
+    the tab becomes a space and the text is read again."""
+    for _ in range(TAB_RETRIES):
+        try:
+            return yaml.load(text)
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            if mark is None or "'\\t'" not in str(exc.problem) or text[mark.index] != "\t":
+                raise
+            start = text.rfind("\n", 0, mark.index) + 1
+            if not text[start : mark.index].strip():
+                raise  # a tab indenting: refused by YAML 1.2 too
+            text = text[: mark.index] + " " + text[mark.index + 1 :]
+    return yaml.load(text)
+
+
+MAX_BYTES = 1_000_000
+"""The largest file read (about 10,000 faults): reading YAML with positions costs about 12 µs
+of CPU a byte on the 2-core test machine (benchmarks/validate_cost.py; linear, the checks
+little beside it), so this bounds a validation at seconds where 10 MB would take two minutes;
+a larger schedule is a search's output or several experiments, not one file a person reads."""
+
+
 def read_text(path: Path) -> str:
-    """A file's text; an unreadable file is reported like a syntax error."""
+    """A file's text; an unreadable file is reported like a syntax error, a file over
+    ``MAX_BYTES`` is refused before it is read."""
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise YamlSyntaxError(
+                Issue(
+                    path,
+                    Position(1, 1),
+                    "",
+                    f"{size:,} bytes: gameday reads experiment and stack files of at most "
+                    f"{MAX_BYTES:,} bytes (about 10,000 faults); split the schedule into "
+                    "several experiments, or let `gameday search` find the faults that matter",
+                )
+            )
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raw = path.read_bytes()
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise YamlSyntaxError(
+            Issue(
+                path,
+                Position(line, column),
+                "",
+                f"not UTF-8: byte 0x{raw[exc.start]:02x}; save the file as UTF-8 "
+                "(e.g. iconv -f latin1 -t utf-8)",
+            )
+        ) from None
+    except OSError as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise YamlSyntaxError(Issue(path, None, "", f"cannot read the file: {reason}")) from None
 

@@ -33,9 +33,9 @@ import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from chaos.audio.ear import Ear
 from chaos.audio.frames import AudioFrame, Flags, FrameFormatError, FrameReader, PayloadType
 from chaos.audio.howl import HowlEnd, HowlOnset
-from chaos.audio.howl_monitor import HowlMonitor
 from chaos.audio.pcm import decode, sample_rate
 from chaos.audio.playout import Frame
 from chaos.errors import InfrastructureError
@@ -67,6 +67,9 @@ class FeedbackTarget:
     control_url: str | None = None
     ingest: tuple[str, int] | None = None
     speaker_number: int = 1
+    monitored: bool = True
+    """False when the room's stream is not the framed one the monitor reads (HLS on spaces):
+    the listeners' ears judge the loop instead, and the monitor's metrics stay at 0."""
 
 
 def target_in(
@@ -78,6 +81,7 @@ def target_in(
     control_port: str = "metrics",
     listener_link: str = "listener->edge",
     ingest_link: str = "speaker->ingest",
+    stream_format: str = "framed",
 ) -> FeedbackTarget:
     """Resolve a started stack's addresses for the fault on workload speaker ``speaker``
     (``speaker-N`` is replica N of ``component``). The monitor dials what listeners dial (the
@@ -100,6 +104,7 @@ def target_in(
         control_url=None if control is None else f"http://{control}",
         ingest=(host, int(port)) if port.isdigit() else None,
         speaker_number=number,
+        monitored=stream_format != "hls",
     )
 
 
@@ -155,7 +160,7 @@ class FeedbackLoop:
         self.lease = lease
         self.target = target
         self.measure = _Measure()
-        self._monitor = HowlMonitor(batch_seconds=0.25)
+        self._monitor = Ear(edge=name, batch_seconds=0.25)
         self._audio_origin: float | None = None
         self._path = AcousticPath(
             RATE, feedback.gain.fraction, feedback.delay.seconds, feedback.resonance_hz
@@ -172,7 +177,8 @@ class FeedbackLoop:
 
     async def start(self) -> None:
         """Close the loop; returns once it is closed (``InfrastructureError`` if it cannot)."""
-        self._tasks.append(asyncio.create_task(self._listen()))
+        if self.target.monitored:
+            self._tasks.append(asyncio.create_task(self._listen()))
         if self.feedback.via == "device":
             try:
                 await self._set_echo(self.feedback.gain.fraction)
@@ -286,9 +292,9 @@ class FeedbackLoop:
         self._room = frame.room
         if self._audio_origin is None:
             self._audio_origin = now - frame.duration
-        seen = len(self._monitor.events)
+        seen = len(self._monitor.howl_events)
         self._monitor(Frame(frame.sequence, frame.duration, frame), frame.duration)
-        for event in self._monitor.events[seen:]:
+        for event in self._monitor.howl_events[seen:]:
             self._judge(event)
         if self.feedback.via == "harness" and self.closed:
             samples = decode(frame.payload_type, frame.payload).astype(np.float64)

@@ -28,6 +28,11 @@ class PrometheusChoice:
     """An existing server; None with ``local`` set means start one."""
     local: bool = False
 
+    @property
+    def given(self) -> str:
+        """As ``--prometheus`` or ``PROMETHEUS_URL`` gave it: ``local``, or the URL."""
+        return LOCAL if self.local or self.url is None else self.url
+
 
 def choose_prometheus(flag: str | None, env: Mapping[str, str]) -> PrometheusChoice | None:
     """``--prometheus`` wins over ``PROMETHEUS_URL``; neither means direct scraping (None)."""
@@ -63,7 +68,8 @@ async def prometheus_backend(
         if not await api.ready():
             await api.names()  # raises the located InfrastructureError if unreachable
             raise InfrastructureError(
-                f"Prometheus at {url} is not ready",
+                part="metrics",
+                what=f"Prometheus at {url} is not ready",
                 fix="wait for it to finish starting (GET /-/ready), then run again",
             )
         yield api

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
 
+from chaos.answers import quoted_body, status_line
 from chaos.errors import InfrastructureError, InvalidInput
-from chaos.metrics.series import Series, SeriesKey, labels_of, selector
+from chaos.metrics.selectors import MatcherSpec, as_matchers, render
+from chaos.metrics.series import Series, SeriesKey, labels_of
 from chaos.metrics.store import SeriesStore
 
 ENV_VAR = "PROMETHEUS_URL"
@@ -64,7 +66,8 @@ class PrometheusAPI:
                 response = await self._client.get(path, params=params)
             except httpx.HTTPError as exc:
                 raise InfrastructureError(
-                    f"Prometheus at {self.url} is unreachable ({type(exc).__name__}: {exc})",
+                    part="metrics",
+                    what=f"Prometheus at {self.url} is unreachable ({type(exc).__name__}: {exc})",
                     where=self.url + path,
                     fix=_FIX,
                 ) from exc
@@ -74,14 +77,15 @@ class PrometheusAPI:
             body = {}
         if response.status_code == 400 or body.get("errorType") == "bad_data":
             raise InvalidInput(
-                f"Prometheus rejected the query: {body.get('error', response.text)}",
+                f"Prometheus rejected the query: {body.get('error') or _quoted(response)}",
                 where=f"{self.url}{path} {params}",
                 fix="correct the PromQL expression of the objective",
             )
         if response.status_code != 200 or body.get("status") != "success":
             raise InfrastructureError(
-                f"Prometheus at {self.url} answered {response.status_code}: "
-                f"{body.get('error', response.text[:200])}",
+                part="metrics",
+                what=f"Prometheus at {self.url} answered {status_line(response.status_code)}: "
+                f"{body.get('error') or _quoted(response)}",
                 where=self.url + path,
                 fix=_FIX,
             )
@@ -123,12 +127,10 @@ class PrometheusAPI:
         """Every metric name Prometheus has, for validating objectives before a run."""
         return set(await self._get("/api/v1/label/__name__/values", httpx.QueryParams()))
 
-    async def raw(
-        self, name: str, matchers: Mapping[str, str], start: float, end: float
-    ) -> list[Series]:
+    async def raw(self, name: str, matchers: MatcherSpec, start: float, end: float) -> list[Series]:
         """The stored samples in ``[start, end]`` — what a range selector at ``end`` sees."""
         millis = max(1, round((end - start) * 1000))
-        return await self.query(f"{selector(name, sorted(matchers.items()))}[{millis}ms]", end)
+        return await self.query(f"{render(name, as_matchers(matchers))}[{millis}ms]", end)
 
     async def load_store(self, names: Iterable[str], start: float, end: float) -> SeriesStore:
         """Copy the raw samples of ``names`` in ``[start, end]`` into an in-memory store."""
@@ -152,3 +154,7 @@ class PrometheusAPI:
             )
         value = found[0].values[-1]
         return None if math.isnan(value) else value
+
+
+def _quoted(response: httpx.Response) -> str:
+    return quoted_body(response.content, response.headers.get("content-type", ""))

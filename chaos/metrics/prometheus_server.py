@@ -81,7 +81,9 @@ class LocalPrometheus:
     async def __aenter__(self) -> LocalPrometheus:
         executable = shutil.which(self.binary)
         if executable is None:
-            raise InfrastructureError(f"no `{self.binary}` binary on PATH", fix=_INSTALL_FIX)
+            raise InfrastructureError(
+                part="metrics", what=f"no `{self.binary}` binary on PATH", fix=_INSTALL_FIX
+            )
         self._dir = Path(tempfile.mkdtemp(prefix="gameday-prometheus-"))
         try:
             await self._start(executable, self._dir)
@@ -115,7 +117,8 @@ class LocalPrometheus:
                 if self._process.returncode is not None or loop.time() > deadline:
                     tail = (workdir / "prometheus.log").read_text(errors="replace")[-800:]
                     raise InfrastructureError(
-                        f"local Prometheus did not become ready on {self.url}",
+                        part="metrics",
+                        what=f"local Prometheus did not become ready on {self.url}",
                         where=str(config),
                         fix=f"check its log:\n{tail}",
                     )

@@ -85,6 +85,8 @@ class Scraper:
         self.clock = clock
         self._up: dict[Target, bool] = {}
         self._last_errors: dict[Target, str] = {}
+        self._refused: set[Target] = set()
+        self._answered_at: dict[Target, float] = {}
         self._exposed: dict[Target, set[SeriesKey]] = {}
         self._parsers: dict[Target, ExpositionParser] = {}
         self._relabelled: dict[Target, dict[SeriesKey, SeriesKey]] = {}
@@ -123,10 +125,16 @@ class Scraper:
                 exposed_samples = self._parsers.setdefault(target, ExpositionParser()).parse(text)
         except (httpx.HTTPError, ExpositionError, TimeoutError) as exc:
             self._last_errors[target] = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, httpx.ConnectError):
+                self._refused.add(target)
+            else:
+                self._refused.discard(target)
             samples: list[tuple[SeriesKey, float]] = []
             healthy = False
         else:
             self._last_errors.pop(target, None)
+            self._refused.discard(target)
+            self._answered_at[target] = started
             samples = self._relabel_all(target, exposed_samples)
             healthy = True
         exposed = {k for k, _ in samples}
@@ -145,14 +153,32 @@ class Scraper:
             self.sink(batch)
         return batch
 
-    async def scrape_all(self) -> list[SampleBatch]:
-        """One scrape of every target at once, e.g. to learn the exposed names before a run."""
+    async def scrape_all(self, targets: Sequence[Target] | None = None) -> list[SampleBatch]:
+        """One scrape of every target (or of ``targets``) at once, e.g. to learn the exposed
+        names before a run."""
+        chosen = self.targets if targets is None else targets
         async with httpx.AsyncClient(timeout=self.timeout) as client:
-            return list(await asyncio.gather(*(self.scrape(client, t) for t in self.targets)))
+            return list(await asyncio.gather(*(self.scrape(client, t) for t in chosen)))
 
-    def down(self) -> list[Target]:
-        """Targets whose last scrape failed."""
-        return [t for t in self.targets if self._up.get(t) is False]
+    def refused(self, target: Target) -> bool:
+        """Whether the last scrape of ``target`` found nothing listening (connection refused
+        or unreachable), as opposed to a slow or bad answer: the endpoint is gone."""
+        return target in self._refused
+
+    def down(self, answered_since: float | None = None) -> list[Target]:
+        """Targets whose last scrape failed. With ``answered_since`` (this scraper's clock), a
+        target that was only slow or wrong once counts as down only if it has not answered
+        since then: on a loaded machine one late answer is not a dead endpoint; a refusal is."""
+        return [
+            t
+            for t in self.targets
+            if self._up.get(t) is False
+            and (
+                answered_since is None
+                or t in self._refused
+                or self._answered_at.get(t, float("-inf")) < answered_since
+            )
+        ]
 
     async def _loop(self, client: httpx.AsyncClient, target: Target) -> None:
         loop = asyncio.get_running_loop()

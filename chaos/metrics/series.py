@@ -11,6 +11,8 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from chaos.metrics.selectors import Matcher, MatcherSpec, as_matchers, matches_all, render
+
 Labels = tuple[tuple[str, str], ...]
 
 # Prometheus marks a series stale with this exact NaN bit pattern (value.StaleNaN), so an
@@ -30,12 +32,7 @@ def labels_of(mapping: Mapping[str, str]) -> Labels:
 
 def selector(name: str, labels: Iterable[tuple[str, str]]) -> str:
     """``name{a="b"}`` with label values escaped as PromQL and the exposition format want."""
-
-    def quote(value: str) -> str:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-    inner = ",".join(f'{k}="{quote(v)}"' for k, v in labels)
-    return f"{name}{{{inner}}}" if inner else name
+    return render(name, [Matcher(k, "=", v) for k, v in labels])
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -53,10 +50,9 @@ class SeriesKey:
                 return value
         return None
 
-    def matches(self, matchers: Mapping[str, str]) -> bool:
-        """Equality matchers, as in ``name{a="b"}``; an absent label matches the empty string."""
-        own = dict(self.labels)
-        return all(own.get(k, "") == v for k, v in matchers.items())
+    def matches(self, matchers: MatcherSpec) -> bool:
+        """PromQL's label matchers (a mapping is equality ones); an absent label is ``""``."""
+        return matches_all(as_matchers(matchers), dict(self.labels))
 
     def __str__(self) -> str:
         return selector(self.name, self.labels)

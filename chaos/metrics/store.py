@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from chaos.metrics.batch import RECORD_KIND, SampleBatch
+from chaos.metrics.selectors import MatcherSpec, as_matchers
 from chaos.metrics.series import STALE_NAN, Labels, Series, SeriesKey, is_stale_marker
 
 LOOKBACK = 300.0
@@ -83,21 +84,17 @@ class SeriesStore:
     def names(self) -> set[str]:
         return set(self._by_name)
 
-    def keys(self, name: str, matchers: Mapping[str, str] | None = None) -> list[SeriesKey]:
-        wanted = matchers or {}
+    def keys(self, name: str, matchers: MatcherSpec = None) -> list[SeriesKey]:
+        wanted = as_matchers(matchers)
         keys = (SeriesKey(name, labels) for labels in self._by_name.get(name, {}))
         return sorted(k for k in keys if k.matches(wanted))
 
-    def _columns(
-        self, name: str, matchers: Mapping[str, str] | None
-    ) -> Iterator[tuple[SeriesKey, _Column]]:
+    def _columns(self, name: str, matchers: MatcherSpec) -> Iterator[tuple[SeriesKey, _Column]]:
         columns = self._by_name.get(name, {})
         for key in self.keys(name, matchers):
             yield key, columns[key.labels]
 
-    def range(
-        self, name: str, matchers: Mapping[str, str] | None, start: float, end: float
-    ) -> list[Series]:
+    def range(self, name: str, matchers: MatcherSpec, start: float, end: float) -> list[Series]:
         """Samples with ``start <= t <= end`` (Prometheus 2.x range selectors include both
         ends), staleness markers removed; series without samples in range are left out."""
         found = []
@@ -118,9 +115,7 @@ class SeriesStore:
                 found.append(Series(key, tuple(times), tuple(values)))
         return found
 
-    def latest(
-        self, name: str, matchers: Mapping[str, str] | None, at: float
-    ) -> dict[SeriesKey, float]:
+    def latest(self, name: str, matchers: MatcherSpec, at: float) -> dict[SeriesKey, float]:
         """An instant vector at ``at``: each series' last value within ``LOOKBACK``, unless
         its last sample is a staleness marker."""
         out = {}

@@ -69,6 +69,12 @@ def curve_csv(recording: Recording) -> str:
     return "\n".join(rows) + "\n"
 
 
+SATURATED_CAPACITY = "20Mbps"
+"""The listener link's capacity while a recording shows it saturated: a recording gives the
+share used, not the rate, and a flood share is a share of a capacity on its link (the run and
+`validate` refuse one without). Edit the written file to the link's real capacity."""
+
+
 def fault_lines(recording: Recording) -> list[str]:
     step = recording.step
     lines: list[str] = []
@@ -82,9 +88,10 @@ def fault_lines(recording: Recording) -> list[str]:
         )
     utilisation = recording.series.get(Role.LINK_UTILISATION, ())
     for i, w in enumerate(windows(utilisation, SATURATION_THRESHOLD, step)):
+        span = f"at: {_seconds(w.start)}, for: {_seconds(w.end - w.start)}, link: {LISTENER_LINK}"
+        lines.append(f"  - {{name: capacity-{i + 1}, {span}, capacity: {SATURATED_CAPACITY}}}")
         lines.append(
-            f"  - {{name: saturated-{i + 1}, at: {_seconds(w.start)}, "
-            f"for: {_seconds(w.end - w.start)}, link: {LISTENER_LINK}, direction: downstream, "
+            f"  - {{name: saturated-{i + 1}, {span}, direction: downstream, "
             f"flood: {_percent(w.peak)}}}"
         )
     return lines

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaos.experiment.units import Scale, UnitError
 from chaos.report.journal import Journal, JournalError
 from chaos.report.summary import FAULT_END, FAULT_START, SLO_KIND, VERDICT_KIND
 
@@ -42,7 +43,7 @@ class RecordedRun:
     journal: Path
     run_id: str
     seed: int
-    scale: float
+    scale: float | Scale
     experiment: Path
     title: str
     toxiproxy: str | None
@@ -82,10 +83,28 @@ def fault_decisions(journal: Journal) -> tuple[dict[str, Any], ...]:
     return tuple(sorted(events, key=lambda e: (str(e.get("name")), str(e.get("kind")))))
 
 
-def recorded_run(journal: Journal) -> RecordedRun:
-    """The run a journal records; a journal without what a replay needs is invalid input."""
+def _scale(value: Any, journal: Journal) -> float | Scale:
+    """The journalled ``--scale``: `1:N`, or the older multiplier (a number)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return Scale.parse(str(value))
+    except UnitError:
+        raise JournalError(
+            f"the journal's header has scale {value!r}, neither 1:N nor a number",
+            where=f"{journal.path}:1",
+            fix="replay a journal written by `gameday run`",
+        ) from None
+
+
+def recorded_run(journal: Journal, *, replayable: bool = True) -> RecordedRun:
+    """The run a journal records; a journal without what a replay needs is invalid input
+    (``replayable=False``: only to compare it, so a missing seed or experiment path is fine)."""
     header = journal.header
     seed, experiment = header.get("seed"), header.get("experiment")
+    if not replayable:
+        seed = seed if isinstance(seed, int) else 0
+        experiment = experiment if isinstance(experiment, str) else ""
     if not isinstance(seed, int) or not isinstance(experiment, str):
         raise JournalError(
             "the journal's header has no seed or experiment, so the run cannot be replayed",
@@ -98,7 +117,7 @@ def recorded_run(journal: Journal) -> RecordedRun:
         journal=journal.path,
         run_id=journal.run_id or "",
         seed=seed,
-        scale=float(header.get("scale", 1.0)),
+        scale=_scale(header.get("scale", 1.0), journal),
         experiment=Path(experiment),
         title=str(header.get("title", "")),
         toxiproxy=None if toxiproxy in (None, "embedded") else str(toxiproxy),

@@ -10,33 +10,71 @@ newly failing, with both values). The exit code is the replay's own, as for ``ga
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
 from chaos.errors import InvalidInput
 from chaos.experiment.loader import load_experiment
+from chaos.faults.client.protocol import ChosenUrl
+from chaos.metrics.prometheus_api import ENV_VAR as PROMETHEUS_ENV
 from chaos.replay.diff import fault_differences, verdict_diff
 from chaos.replay.recorded import RecordedRun, recorded_run
 from chaos.report.journal import read_journal
+from chaos.runner.audience import scale_text
+from chaos.runner.cli import write_run_reports
 from chaos.runner.run import GameDay, RunOptions
 
 
-def replay_options(recorded: RecordedRun, *, out: Path | None, backend: str) -> RunOptions:
-    """The recorded run's settings; only where the evidence goes and how the stack runs are new."""
+@dataclass(frozen=True)
+class ReplaySettings:
+    """What a replay may change: where the evidence goes, how the stack runs, and which fault
+    proxy and Prometheus it uses (a staging proxy instead of the recorded one)."""
+
+    out: Path | None = None
+    backend: str = "local"
+    toxiproxy: ChosenUrl | None = None
+    """``--toxiproxy`` or ``TOXIPROXY_URL``; None: the fault proxy the run recorded (the
+    embedded one if it used that)."""
+    prometheus: str | None = None
+    """``--prometheus``; None: ``PROMETHEUS_URL``, else the Prometheus the run recorded (direct
+    scraping if none) — the fault proxy's order, so one variable points a replay at staging."""
+    report: Path | None = None
+    junit: Path | None = None
+
+
+def replay_options(
+    recorded: RecordedRun, settings: ReplaySettings, env: Mapping[str, str] = os.environ
+) -> RunOptions:
+    """The recorded run's seed, scale and timeline; the settings' proxy, Prometheus and
+    evidence paths where given, else the recorded ones.
+
+    The fault proxy and Prometheus are each chosen as flag, then environment variable, then
+    recorded. A ``PROMETHEUS_URL`` is left for the run to read (as ``gameday run`` does), so a
+    bad one is named as the variable, not as a flag."""
+    proxy = settings.toxiproxy
+    if proxy is None and recorded.toxiproxy is not None:
+        proxy = ChosenUrl(recorded.toxiproxy, f"the run recorded in {recorded.journal}")
+    prometheus = settings.prometheus
+    if prometheus is None and not env.get(PROMETHEUS_ENV):
+        prometheus = recorded.prometheus
     return RunOptions(
         seed=recorded.seed,
         scale=recorded.scale,
-        toxiproxy=recorded.toxiproxy,
-        prometheus=recorded.prometheus,
-        out=out,
-        backend=backend,
-    )
+        prometheus=prometheus,
+        out=settings.out,
+        backend=settings.backend,
+        report=settings.report,
+        junit=settings.junit,
+    ).pointed_at(proxy)
 
 
 def replay_command(
-    journal: Path, *, experiment: Path | None, out: Path | None, backend: str, console: Console
+    journal: Path, *, experiment: Path | None, settings: ReplaySettings, console: Console
 ) -> int:
     """Replay ``journal`` (its experiment, or ``experiment`` if given); the replay's exit code."""
     recorded = recorded_run(read_journal(journal))
@@ -57,10 +95,10 @@ def replay_command(
             where=str(journal),
             fix="pass --experiment with the file the run used (a replay needs its timeline)",
         )
-    run_options = replay_options(recorded, out=out, backend=backend)
+    run_options = replay_options(recorded, settings)
     console.print(
         f"replaying run {recorded.run_id} ({path}, seed {recorded.seed}, scale "
-        f"{recorded.scale:g}; recorded verdict {recorded.verdict})",
+        f"{scale_text(recorded.scale)}; recorded verdict {recorded.verdict})",
         markup=False,
         highlight=False,
     )
@@ -69,6 +107,7 @@ def replay_command(
     replayed = recorded_run(read_journal(outcome.journal))
     print_diff(recorded, replayed, console)
     console.print(f"journal: {outcome.journal}", markup=False, highlight=False)
+    write_run_reports(outcome, settings.report, console)
     return int(outcome.exit_code)
 
 

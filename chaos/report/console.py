@@ -1,62 +1,119 @@
-"""A run summary for the terminal (rich), the quickest look at what a journal recorded."""
+"""A run's report for the terminal (``gameday report``): the quickest look at a journal.
+
+The same model as summary.md and the HTML report, so the three agree: T0 time with UTC beside
+it, values in their SLOs' units, what each fault cost, and why the verdict is what it is.
+"""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
 
-from chaos.report.summary import RunSummary
+from chaos.report.compare import Comparison
+from chaos.report.model import Report, span
 
-_VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "aborted": "bold yellow"}
+_VERDICT_STYLE = {
+    "pass": "bold green",
+    "fail": "bold red",
+    "aborted": "bold red",
+    "infrastructure": "bold magenta",
+}
 
 
-def _span(start: float, end: float | None) -> str:
-    return f"{start:8.2f}s → " + (f"{end:.2f}s" if end is not None else "(never ended)")
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    return table
 
 
-def print_summary(summary: RunSummary, console: Console) -> None:
-    started = datetime.fromtimestamp(summary.started_wall, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def print_report(report: Report, console: Console) -> None:
+    summary = report.summary
+    console.print(f"[b]{report.title}[/b]  run {summary.run_id}  seed {summary.seed}")
     console.print(
-        f"[b]{summary.title or 'untitled run'}[/b]  run {summary.run_id}  seed {summary.seed}"
+        f"{report.t0}; the journal spans "
+        f"{span(summary.opened, summary.opened + summary.duration_s)} ({summary.duration_s:.1f}s)"
     )
-    console.print(f"started {started}, lasted {summary.duration_s:.2f}s")
     verdict = summary.verdict or "none (the run did not reach evaluation)"
     console.print(f"verdict: [{_VERDICT_STYLE.get(verdict, 'bold')}]{verdict}[/]")
-    if summary.torn_tail:
-        console.print("[yellow]the last line was torn (writer killed mid-event) and was dropped[/]")
-    if not summary.closed:
-        console.print("[yellow]the journal was not closed: the run was killed or is still going[/]")
+    for reason in report.reasons:
+        console.print(f"  {reason}", markup=False)
+    for warning in report.warnings:
+        console.print(f"[yellow]{warning}[/]")
 
     if summary.phases:
-        table = Table(title="phases", title_justify="left")
-        table.add_column("phase")
-        table.add_column("span")
+        table = _table("phases", "phase", "from T0", "UTC")
         for phase in summary.phases:
-            table.add_row(phase.name, _span(phase.start, phase.end))
+            table.add_row(phase.name, span(phase.start, phase.end), report.at_utc(phase.start))
         console.print(table)
-    if summary.faults:
-        table = Table(title="faults", title_justify="left")
-        table.add_column("fault")
-        table.add_column("span")
-        table.add_column("parameters")
-        for fault in summary.faults:
-            params = ", ".join(f"{k}={v}" for k, v in fault.params.items())
-            table.add_row(fault.name, _span(fault.start, fault.end), params)
-        console.print(table)
-    if summary.slos:
-        table = Table(title="SLOs", title_justify="left")
-        for column in ("slo", "status", "value", "threshold"):
-            table.add_column(column)
-        for slo in summary.slos:
-            status = str(slo.get("status"))
+    if report.faults:
+        table = _table("faults", "fault", "from T0", "UTC", "target", "what", "outcome")
+        for fault in report.faults:
             table.add_row(
-                str(slo.get("name")),
-                f"[{_VERDICT_STYLE.get(status, 'bold')}]{status}[/]",
-                str(slo.get("value")),
-                str(slo.get("threshold", "")),
+                fault.name,
+                fault.span,
+                report.at_utc(fault.start),
+                fault.target,
+                fault.effect,
+                fault.outcome,
+            )
+        console.print(table)
+    if report.slos:
+        table = _table("SLOs", "slo", "status", "value", "threshold", "window (T0 time)")
+        for slo in report.slos:
+            table.add_row(
+                slo.name,
+                f"[{_VERDICT_STYLE.get(slo.status, 'bold')}]{slo.status}[/]",
+                slo.value,
+                slo.threshold,
+                slo.window,
+            )
+        console.print(table)
+    for cost in report.costs:
+        fault = cost.fault
+        table = _table(
+            f"what {fault.name} cost ({fault.effect}, {fault.span})",
+            "slo",
+            "in the fault",
+            "reference",
+            "change",
+            "recovered after",
+        )
+        for row in cost.rows:
+            table.add_row(
+                row.slo,
+                f"[red]{row.during}[/]" if row.breached else row.during,
+                f"{row.reference} ({row.reference_window})",
+                f"{row.change}, {row.verdict}" if row.change != "—" else "—",
+                row.recovered,
             )
         console.print(table)
     counts = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.event_counts.items()))
-    console.print(f"events: {counts}")
+    console.print(f"events: {counts}", markup=False)
+
+
+def print_comparison(comparison: Comparison, console: Console) -> None:
+    """`gameday report --against`: each SLO then and now, then each fault's cost then and now."""
+    c = comparison
+    console.print(
+        f"compared with run {c.run_id_against}: verdict {c.verdict_against} -> {c.verdict_run}"
+        f" ({'same fault decisions' if c.same_faults else 'fault decisions differ'})",
+        markup=False,
+        highlight=False,
+    )
+    for d in c.slos:
+        direction = f", {d.direction}" if d.direction else ""
+        console.print(
+            f"  {d.change:<14} {d.name}: {d.value_against} -> {d.value_run}"
+            f" (delta {d.delta}{direction})",
+            markup=False,
+            highlight=False,
+        )
+    for f in c.faults:
+        direction = f", {f.direction}" if f.direction else ""
+        console.print(
+            f"  fault {f.fault} / {f.slo}: {f.during_against} -> {f.during_run}"
+            f" (delta {f.delta}{direction})",
+            markup=False,
+            highlight=False,
+        )

@@ -15,7 +15,7 @@ from chaos.report.html import render_html
 from chaos.report.journal import Journal
 from chaos.report.markdown import render_markdown
 
-FORMATS: dict[str, tuple[str, Callable[[Journal], str]]] = {
+FORMATS: dict[str, tuple[str, Callable[[Journal, Journal | None], str]]] = {
     "html": ("report.html", render_html),
     "md": ("summary.md", render_markdown),
 }
@@ -47,7 +47,9 @@ def requested_formats(text: str | None, out: Path | None) -> list[str]:
     return parse_formats(text) if text is not None else list(FORMATS)
 
 
-def write_reports(journal: Journal, out_dir: Path, formats: Iterable[str]) -> list[Path]:
+def write_reports(
+    journal: Journal, out_dir: Path, formats: Iterable[str], against: Journal | None = None
+) -> list[Path]:
     """Render each format into ``out_dir`` (created if needed); the paths written, in order.
 
     Each file is written next to its final name and renamed into place, so a reader (a CI
@@ -66,7 +68,7 @@ def write_reports(journal: Journal, out_dir: Path, formats: Iterable[str]) -> li
         filename, render = FORMATS[name]
         path = out_dir / filename
         partial = path.with_name(f".{filename}.partial")
-        partial.write_text(render(journal), encoding="utf-8")
+        partial.write_text(render(journal, against), encoding="utf-8")
         partial.replace(path)
         written.append(path)
     return written

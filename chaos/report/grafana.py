@@ -8,16 +8,20 @@ Tags carry the run id, the experiment and the fault name, so one dashboard query
 Annotations are a view, never a reason to fail a run: ``check`` (called before the run starts)
 turns an unreachable or refusing Grafana into ``InfrastructureError`` naming the URL and the
 fix, while ``observe`` during the run records failures in ``errors`` instead of raising, so a
-Grafana outage can never stop a rollback. ``grafana-client`` is an optional extra and is
-imported only when annotations are asked for.
+Grafana outage can never stop a rollback. Three calls of Grafana's HTTP API, made with httpx
+(already a dependency): ``POST /api/annotations``, ``PATCH /api/annotations/:id`` and a
+``GET /api/frontend/settings`` to check it answers; no Grafana client library, whose
+``urllib3-future`` would replace the ``urllib3`` that the Docker SDK runs on.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import httpx
 
 from chaos.errors import InfrastructureError, InvalidInput
 from chaos.report.journal import Journal
@@ -60,38 +64,36 @@ def fault_text(event: Mapping[str, Any]) -> str:
     return f"fault {event.get('name')}" + (f" ({params})" if params else "")
 
 
-def _import_client() -> Any:
-    try:
-        from grafana_client.api import AsyncGrafanaApi
-    except ImportError:
-        raise InvalidInput(
-            "Grafana annotations need the grafana-client package, which is not installed",
-            where="--grafana-url",
-            fix="pip install 'chaos-gameday[grafana]', or run without --grafana-url",
-        ) from None
-    return AsyncGrafanaApi
-
-
-def _failures() -> tuple[type[BaseException], ...]:
-    """What a Grafana call raises when Grafana is down, slow or refuses (client and transport)."""
-    from grafana_client.client import GrafanaException
-    from niquests.exceptions import RequestException
-
-    return (GrafanaException, RequestException, OSError)
-
-
-def _reason(exc: BaseException, timeout: float) -> str:
+def _reason(exc: httpx.HTTPError, timeout: float) -> str:
     """One line on why a request failed, instead of the transport's nested repr."""
-    from grafana_client.client import GrafanaException, GrafanaTimeoutError
-    from niquests.exceptions import ConnectionError, Timeout
-
-    if isinstance(exc, GrafanaTimeoutError | Timeout):
+    if isinstance(exc, httpx.TimeoutException):
         return f"no answer within {timeout:g}s"
-    if isinstance(exc, GrafanaException) and exc.status_code:
-        return f"HTTP {exc.status_code}: {exc.message}"
-    if isinstance(exc, ConnectionError | OSError):
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}: {_message(exc.response)}"
+    if isinstance(exc, httpx.TransportError):
         return "cannot connect (connection refused or host unreachable)"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _message(response: httpx.Response) -> str:
+    """Grafana's own words (``{"message": ...}``), else the start of whatever it sent."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(message, str):
+        return message
+    return response.text[:120] or response.reason_phrase
+
+
+def _authenticated(credential: Credential) -> tuple[dict[str, str], httpx.BasicAuth | None]:
+    """Headers and auth for a service-account token (bearer) or a user and password (basic)."""
+    if isinstance(credential, str):
+        return {"Authorization": f"Bearer {credential}"}, None
+    if credential is not None:
+        return {}, httpx.BasicAuth(*credential)
+    return {}, None
 
 
 @dataclass
@@ -106,16 +108,20 @@ class GrafanaAnnotator:
     errors: list[str] = field(default_factory=list)
     """Annotation failures during the run (``observe`` never raises), for the run's summary."""
     _open: dict[str, tuple[int, str]] = field(default_factory=dict)
-    _api: Any = None
+    _http: httpx.AsyncClient | None = None
 
-    def _client(self) -> Any:
-        if self._api is None:
-            self._api = _import_client().from_url(
-                self.url, credential=self.credential, timeout=self.timeout
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            headers, auth = _authenticated(self.credential)
+            self._http = httpx.AsyncClient(
+                base_url=self.url.rstrip("/"),
+                headers={**headers, "Accept": "application/json"},
+                auth=auth,
+                timeout=self.timeout,
             )
-        return self._api
+        return self._http
 
-    def _unreachable(self, exc: BaseException) -> InfrastructureError:
+    def _unreachable(self, exc: httpx.HTTPError) -> InfrastructureError:
         return InfrastructureError(
             f"Grafana did not accept the annotation request: {_reason(exc, self.timeout)}",
             where=self.url,
@@ -123,22 +129,29 @@ class GrafanaAnnotator:
             f"${USER_ENV}/${PASSWORD_ENV}) may write annotations, or drop --grafana-url",
         )
 
-    async def _call(self, request: Callable[[Any], Awaitable[Any]]) -> Any:
-        """Run one request on the client, turning every way it can fail into one error."""
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One request to Grafana's HTTP API; its JSON answer, or one error for every way it
+        can fail (refused, silent, an error status)."""
         try:
-            return await request(self._client())
-        except _failures() as exc:
+            response = await self._client().request(method, path, json=body)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc
+        try:
+            return response.json()
+        except ValueError:
+            return None
 
     async def aclose(self) -> None:
-        """Close the HTTP session (the annotator keeps one for the whole run)."""
-        if self._api is not None:
-            await self._api.client.s.close()
-            self._api = None
+        """Close the HTTP connections (the annotator keeps them for the whole run)."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     async def check(self) -> None:
-        """Before the run: Grafana answers, or ``InfrastructureError`` (exit 3)."""
-        await self._call(lambda api: api.health.check())
+        """Before the run: Grafana answers (with these credentials), or ``InfrastructureError``
+        (exit 3)."""
+        await self._call("GET", "/api/frontend/settings")
 
     async def push(self, event: Mapping[str, Any]) -> None:
         """Annotate one journal event (other kinds are ignored); raises InfrastructureError."""
@@ -147,11 +160,8 @@ class GrafanaAnnotator:
             name = str(event.get("name"))
             tags = tags_for(self.run_id, self.experiment, name)
             text = fault_text(event)
-            answer = await self._call(
-                lambda api: api.annotations.add_annotation(
-                    time_from=_millis(event), tags=tags, text=text
-                )
-            )
+            body = {"time": _millis(event), "tags": tags, "text": text}
+            answer = await self._call("POST", "/api/annotations", body)
             self._open[name] = (int(answer["id"]), text)
         elif kind == FAULT_END:
             name = str(event.get("name"))
@@ -161,19 +171,13 @@ class GrafanaAnnotator:
             tags = tags_for(self.run_id, self.experiment, name)
             # Grafana's PATCH replaces tags and text when given (and clears them when sent
             # empty), so both are sent again with the region's end.
-            await self._call(
-                lambda api: api.annotations.partial_update_annotation(
-                    annotation, time_to=_millis(event), tags=tags, text=text
-                )
-            )
+            body = {"timeEnd": _millis(event), "tags": tags, "text": text}
+            await self._call("PATCH", f"/api/annotations/{annotation}", body)
         elif kind == VERDICT_KIND:
             verdict = str(event.get("verdict"))
             tags = [*tags_for(self.run_id, self.experiment), f"verdict:{verdict}"]
-            await self._call(
-                lambda api: api.annotations.add_annotation(
-                    time_from=_millis(event), tags=tags, text=f"gameday verdict: {verdict}"
-                )
-            )
+            body = {"time": _millis(event), "tags": tags, "text": f"gameday verdict: {verdict}"}
+            await self._call("POST", "/api/annotations", body)
 
     async def observe(self, event: Mapping[str, Any]) -> None:
         """``push`` for use during a run: a failure is remembered in ``errors``, not raised."""

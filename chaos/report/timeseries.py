@@ -4,13 +4,14 @@ Each panel answers one question a launch post-mortem asks (how many listened, ho
 they heard audio, how many joins failed, how much playout stalled, did it howl) with the same
 PromQL semantics the SLOs use, evaluated on a regular grid over the run: gauges as instant
 vectors, counters as ``rate``/``increase`` over a trailing window, quantiles as
-``histogram_quantile`` over bucket rates. Times are seconds since the journal opened, the axis
-the fault windows are drawn on.
+``histogram_quantile`` over bucket rates. Times are seconds from T0 (``chaos.report.clock``),
+the axis the fault windows are drawn on.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from itertools import pairwise
 from typing import Any
 
 from chaos.errors import InvalidInput
+from chaos.faults.server.metrics import THROUGH
 from chaos.metrics.batch import RECORD_KIND, SampleBatch
 from chaos.metrics.series import Series
 from chaos.metrics.store import SeriesStore
@@ -53,6 +55,11 @@ class Panel:
     lines: tuple[Line, ...]
     no_data: str
     """What to say instead of drawing an empty axis."""
+    about: frozenset[tuple[str, str]] = frozenset()
+    """(indicator kind, metric) pairs this panel draws as an SLO would compute them, so the
+    threshold of an SLO on the same quantity belongs on it (``slo_series.indicator_kind``)."""
+    group: str = "listeners"
+    """Where the report lists it: what listeners heard, or what the stack's servers said."""
 
     @property
     def has_data(self) -> bool:
@@ -80,7 +87,7 @@ class Grid:
     times: tuple[float, ...]
     """Wall-clock evaluation instants."""
     origin: float
-    """Wall-clock time of the journal's start; plotted times are relative to it."""
+    """Wall-clock time of T0; plotted times are relative to it."""
     window: float
     """Trailing window of ``rate``/``increase``/quantiles."""
 
@@ -234,6 +241,7 @@ def _quantile_panel(
         f"no {what} was observed ({bucket} never grew)"
         if lines
         else f"no {what} histogram was scraped ({bucket})",
+        frozenset({("quantile", bucket)}),
     )
 
 
@@ -272,23 +280,35 @@ def joins_panel(store: SeriesStore, grid: Grid) -> Panel:
     )
 
 
+STALLED = "gameday_listener_stall_seconds_total"
+PLAYED = "gameday_listener_played_seconds_total"
+UNHEARD = "gameday_listener_unheard_seconds_total"
+WANTED = "gameday_listener_wanted_seconds_total"
+
+
 def stall_panel(store: SeriesStore, grid: Grid) -> Panel:
-    """Stalled share of listening time, as ``ListenerStats.stall_ratio`` defines it."""
-    parts = [f"gameday_listener_{part}_seconds_total" for part in ("stall", "played", "concealed")]
+    """Seconds stalled per second played, as the stall SLOs define it (``ratio:
+    gameday_listener_stall_seconds_total/gameday_listener_played_seconds_total``) and
+    ``ListenerStats.stall_ratio`` and the dashboards compute it; beside it, seconds unheard
+    per second wanted (``unheard_ratio``), which an outage that drops everyone fills while
+    the stall ratio has nothing to divide by."""
     lines = []
-    if all(name in store.names() for name in parts):
-        stalled, played, concealed = (_windowed(store, grid, n, _increase) for n in parts)
-        ratio = []
-        for s, p, c in zip(stalled, played, concealed, strict=True):
-            total = s + p + c
-            ratio.append(s / total if total > 0 else math.nan)
-        lines.append(Line("stall ratio", grid.relative(), tuple(ratio)))
+    for label, numerator, denominator in (
+        ("stall ratio", STALLED, PLAYED),
+        ("unheard ratio", UNHEARD, WANTED),
+    ):
+        if numerator in store.names() and denominator in store.names():
+            part, whole = (_windowed(store, grid, n, _increase) for n in (numerator, denominator))
+            ratio = tuple(a / b if b > 0 else math.nan for a, b in zip(part, whole, strict=True))
+            lines.append(Line(label, grid.relative(), ratio))
     return Panel(
         "stalls",
-        f"Stall ratio (stalled / listened, over {grid.window:g}s)",
+        f"Stall ratio (stalled / played seconds) and unheard ratio (unheard / wanted seconds), "
+        f"over {grid.window:g}s",
         "ratio",
         tuple(lines),
-        "no playout counters were scraped (gameday_listener_{stall,played,concealed}_seconds)",
+        f"no playout counters were scraped ({STALLED}, {PLAYED}, {UNHEARD}, {WANTED})",
+        frozenset({("ratio", n) for n in (STALLED, PLAYED, UNHEARD, WANTED)}),
     )
 
 
@@ -318,12 +338,170 @@ def howling_panel(store: SeriesStore, grid: Grid) -> Panel:
         "listeners / speakers",
         tuple(lines),
         f"nothing listened for howling: no probe ran the detector ({HOWL_MONITORED} never grew;"
-        " framed listeners sampled by howl_sample run it), no feedback fault's monitor"
+        " the ears of each edge run it, `ears:` in the workload), no feedback fault's monitor"
         " (gameday_feedback_*) and no stack suppression metric was scraped",
     )
 
 
+RECEIVED = "gameday_listener_received_bytes_total"
+TOXIPROXY_SENT = "toxiproxy_proxy_sent_bytes_total"
+FAULT_PROXY_JOB = "fault-proxy"
+"""The fault proxy's own /metrics (its bytes go in the throughput panel, not a component's)."""
+PROXIES_KIND = "proxies"
+"""Journal kind: this run's proxies on the fault proxy (``names``: link target → proxy name),
+so the report keeps their series apart from other runs' on a shared proxy."""
+
+
+def run_proxies(events: Iterable[Mapping[str, Any]]) -> frozenset[str] | None:
+    """The names of the run's proxies, from its journal (None: not recorded)."""
+    for event in events:
+        if event.get("kind") == PROXIES_KIND:
+            return frozenset(event.get("names", {}).values())
+    return None
+
+
+def _proxy_lines(store: SeriesStore, grid: Grid, ours: frozenset[str] | None) -> list[Line]:
+    """Bytes per second through each of the run's proxies, both directions: our proxy's live
+    counter, else a real Toxiproxy's own (which counts a connection only once it ends)."""
+    for name, note in ((THROUGH, ""), (TOXIPROXY_SENT, " (counted as connections end)")):
+        matchers = {"job": FAULT_PROXY_JOB}
+        seen = {key.label("proxy") for key in store.keys(name, matchers)}
+        proxies = sorted(p for p in seen if p and (ours is None or p in ours))
+        if proxies:
+            return [
+                Line(
+                    f"through {proxy.partition('@')[0]}{note}",
+                    grid.relative(),
+                    _windowed(store, grid, name, _rate, {**matchers, "proxy": proxy}),
+                )
+                for proxy in proxies
+            ]
+    return []
+
+
+def throughput_panel(
+    store: SeriesStore, grid: Grid, summary: RunSummary, ours: frozenset[str] | None = None
+) -> Panel:
+    """Bytes per second through each of the run's proxies (what the fault proxy counted, a
+    flood's junk included), the listeners' link as the listeners received it, and each flood's
+    junk apart from them: the bytes the flood moved (``fault.end``) over its window."""
+    lines = _proxy_lines(store, grid, ours)
+    if RECEIVED in store.names():
+        received = _windowed(store, grid, RECEIVED, _rate)
+        lines.append(Line("listeners received (audio)", grid.relative(), received))
+    times = grid.relative()
+    for fault in summary.faults:
+        sent = fault.ended.get("bytes_sent")
+        if not isinstance(sent, int | float) or isinstance(sent, bool) or fault.end is None:
+            continue
+        seconds = fault.end - fault.start
+        if seconds <= 0:
+            continue
+        rate = float(sent) / seconds
+        link = (fault.params.get("params") or {}).get("link", "")
+        values = tuple(rate if fault.start <= t < fault.end else math.nan for t in times)
+        where = f" on {link}" if link else ""
+        lines.append(Line(f"flood {fault.name}{where}: junk (average)", times, values))
+    return Panel(
+        "throughput",
+        f"Throughput per link (bytes/s over {grid.window:g}s; flood junk apart)",
+        "bytes",
+        tuple(lines),
+        f"no proxy byte counter ({THROUGH}), no listener byte counter ({RECEIVED}) was scraped "
+        "and no flood moved bytes",
+    )
+
+
+HARNESS_JOB = "gameday"
+"""The harness's own scrape target: its series are the listeners', not a component's."""
+_NOT_PLOTTED = ("_bucket", "_sum", "_count", "_created", "_info")
+_RUNTIME = ("python_", "process_", "go_", "promhttp_", "scrape_")
+"""Runtime and scrape bookkeeping families: the same on every component, not what it does."""
+COMPONENT_LINES = 8
+"""Families a component panel draws at most (after CPU), so a busy /metrics stays readable."""
+
+
+_UNITS = (
+    ("bytes", "bytes, bytes/s"),
+    ("seconds", "seconds, seconds/s"),
+    ("", "counts, per second"),
+)
+"""How a component's families are split into panels, by their name's base unit (Prometheus
+naming: ``_bytes``, ``_seconds``); a line never shares an axis with one a billion times bigger."""
+
+
+def _unit_of(name: str) -> str:
+    """``bytes`` for ``…_bytes``, ``…_bytes_sent_total``; ``seconds`` likewise; else counts."""
+    for unit, _ in _UNITS[:-1]:
+        if re.search(rf"_{unit}(?:_|$)", name):
+            return unit
+    return ""
+
+
+def _component_lines(store: SeriesStore, grid: Grid, job: str, unit: str) -> list[Line]:
+    """What one component's /metrics said over the run, for the families of one base unit
+    (with the counts: CPU in cores first): a gauge summed over its series, a counter as its
+    rate. Runtime, scrape bookkeeping, histogram parts and timestamps are left out."""
+    matchers = {"job": job}
+    lines = []
+    if unit == "" and store.keys("process_cpu_seconds_total", matchers):
+        cpu = _windowed(store, grid, "process_cpu_seconds_total", _rate, matchers)
+        lines.append(Line("CPU (cores)", grid.relative(), cpu))
+    own = sorted(
+        name
+        for name in store.names()
+        if not name.endswith(_NOT_PLOTTED)
+        and not name.startswith(_RUNTIME)
+        and not name.endswith(("_timestamp_seconds", "_time_seconds"))
+        and name != "up"
+        and _unit_of(name) == unit
+        and store.keys(name, matchers)
+    )
+    for name in own[:COMPONENT_LINES]:
+        if name.endswith("_total"):
+            values = _windowed(store, grid, name, _rate, matchers)
+            lines.append(Line(f"{name} /s", grid.relative(), values))
+            continue
+        summed = []
+        for t in grid.times:
+            vector = store.latest(name, matchers, t)
+            summed.append(math.fsum(vector.values()) if vector else math.nan)
+        lines.append(Line(name, grid.relative(), tuple(summed)))
+    return lines
+
+
+def component_panels(store: SeriesStore, grid: Grid) -> list[Panel]:
+    """Panels per component (scrape job) of the stack, from whatever its /metrics has: one
+    for its counts (and CPU), one for its bytes, one for its seconds, each when it has any."""
+    jobs = sorted(
+        {
+            key.label("job") or ""
+            for name in store.names()
+            for key in store.keys(name)
+            if key.label("job") not in (None, HARNESS_JOB, FAULT_PROXY_JOB)
+        }
+    )
+    out = []
+    for job in jobs:
+        for unit, what in _UNITS:
+            lines = tuple(_component_lines(store, grid, job, unit))
+            if not lines and unit:
+                continue
+            out.append(
+                Panel(
+                    f"component-{job}" + (f"-{unit}" if unit else ""),
+                    f"{job}: {what} from its /metrics",
+                    unit if unit in ("seconds",) else ("bytes" if unit else ""),
+                    lines,
+                    f"{job} exposed no metrics besides its runtime's",
+                    group="servers",
+                )
+            )
+    return out
+
+
 def panels(store: SeriesStore, grid: Grid) -> list[Panel]:
+    """The listeners' panels, then one per component of the stack."""
     return [
         listeners_panel(store, grid),
         ttfa_panel(store, grid),
@@ -331,6 +509,7 @@ def panels(store: SeriesStore, grid: Grid) -> list[Panel]:
         joins_panel(store, grid),
         stall_panel(store, grid),
         howling_panel(store, grid),
+        *component_panels(store, grid),
     ]
 
 
@@ -378,37 +557,50 @@ def ttfa_distribution(
 class Charts:
     panels: list[Panel]
     distribution: Distribution | None
+    start: float
+    """Seconds from T0 of the journal's opening: the plots' left edge."""
     end: float
-    """Seconds from the journal's start to its last event or sample: the plots' right edge."""
+    """Seconds from T0 of the journal's last event or sample: the plots' right edge."""
     skipped: int
     """Metrics records that could not be read."""
+    store: SeriesStore
+    """The journal's samples, which the SLOs' and components' plots read too."""
+    grid: Grid
 
 
 def _launch(summary: RunSummary) -> tuple[float, str]:
-    """Where the launch starts (seconds into the run): when the baseline phase ended, since
-    listeners storm at T0 after it; without a baseline, the whole run is the launch."""
-    for phase in summary.phases:
-        if phase.name == "baseline" and phase.end is not None:
-            return phase.end, f"after the baseline ({phase.end:.1f}s to the end)"
-    return 0.0, "over the whole run"
+    """Where the launch starts (seconds from T0): at T0, when listeners storm in; without a
+    known T0 (a run killed before its baseline), the whole journal is the launch."""
+    if summary.clock.known:
+        return 0.0, "from T0 to the end"
+    return summary.opened, "over the whole run"
 
 
 def charts(journal: Journal, summary: RunSummary) -> Charts:
-    origin = float(journal.header.get("wall", 0.0))
+    origin = summary.clock.t0_wall
     store, skipped = load_store(journal.events)
     scrapes = scrape_times(journal.events)
     grid = make_grid(scrapes, origin)
     last = max((times[-1] for times in scrapes.values()), default=None)
-    end = summary.duration_s if last is None else max(summary.duration_s, last - origin)
+    start = summary.opened
+    end = start + summary.duration_s
+    if last is not None:
+        end = max(end, last - origin)
     launch_at, launch_label = _launch(summary)
     distribution = (
         ttfa_distribution(store, (origin + launch_at, last), launch_label)
         if last is not None and origin + launch_at <= last
         else None
     )
+    drawn = panels(store, grid)
+    ours = run_proxies(journal.events)
+    drawn.insert(4, throughput_panel(store, grid, summary, ours))  # after the joins
     return Charts(
-        panels(store, grid),
+        drawn,
         distribution,
-        end if math.isfinite(end) else summary.duration_s,
+        start,
+        end if math.isfinite(end) else start + summary.duration_s,
         skipped,
+        store,
+        grid,
     )

@@ -9,6 +9,8 @@ Modules, one concept each (pure cores first):
 - ``timeline``: the experiment as ordered steps from T0 (``--dry-run`` prints it)
 - ``toxics``: a link fault as exact Toxiproxy toxics; faults a server cannot make
 - ``guards``: abort conditions checked continuously; ``verdict``: verdict → exit code
+- ``infrastructure``: harness-side failures (fault proxy, faults, metrics, load) → the
+  ``infrastructure`` verdict, never the stack's fail
 - ``junit``: one test case per SLO; ``view``: live panel or CI lines
 - ``audience``: the workload pointed at the stack (the spec's ``audience``)
 - ``metrics``: scraping into the store and the journal, name and health checks, Prometheus

@@ -10,17 +10,30 @@ listener whichever edge it streams from.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from chaos.errors import InvalidInput
 from chaos.experiment.experiment import Experiment
 from chaos.experiment.stack import ListenerEntry, StackSpec
-from chaos.experiment.workload import Curve
+from chaos.experiment.units import Scale
+from chaos.experiment.workload import Curve, ear_settings
+from chaos.slo.cohorts import CohortSamples
 from chaos.stack.specfile import with_replicas
 from chaos.workload.arrivals import Schedule
+from chaos.workload.cohorts import Attempt, Cohort, cohort_schedule, split_audience
 from chaos.workload.experiment import reconnect, schedule
 from chaos.workload.stats import ListenerStats
-from chaos.workload.swarm import ListenerConfig, StreamFormat, Swarm, SwarmResult, default_workers
+from chaos.workload.swarm import (
+    DEFAULT_EARS,
+    EarSink,
+    ListenerConfig,
+    StreamFormat,
+    Swarm,
+    SwarmResult,
+    default_workers,
+)
 
 
 def audience_problems(experiment: Experiment, stack: StackSpec) -> list[str]:
@@ -57,35 +70,129 @@ def split_schedule(whole: Schedule, parts: int) -> list[Schedule]:
     return out
 
 
-def scaled(experiment: Experiment, factor: float) -> Experiment:
-    """``--scale F``: every storm, ramp and paced phase's count multiplied (at least one
-    listener each); a replayed curve keeps its own ``scale``."""
-    if factor == 1.0:
+RunScale = float | Scale
+"""``--scale``: the YAML's ``1:N`` form, or a bare multiplier of every counted phase."""
+
+
+def scaled(experiment: Experiment, scale: RunScale) -> Experiment:
+    """The experiment at ``--scale``.
+
+    ``1:N``: one synthetic listener stands for N people, as the file's own ``scale`` says; every
+    storm, ramp and paced count and every curve is re-expressed from the file's scale (1:1 when
+    it states none) to 1:N. A bare multiplier F multiplies every storm, ramp and paced count
+    (at least one listener each) and leaves a replayed curve at its own ``scale``.
+    """
+    if isinstance(scale, Scale):
+        return _at_scale(experiment, scale)
+    if scale == 1.0:
         return experiment
     phases = [
-        p if isinstance(p, Curve) else p.model_copy(update={"count": _times(p.count, factor)})
+        p if isinstance(p, Curve) else p.model_copy(update={"count": _times(p.count, scale)})
         for p in experiment.workload.listeners
     ]
     workload = experiment.workload.model_copy(update={"listeners": phases})
     return experiment.model_copy(update={"workload": workload})
 
 
+def _at_scale(experiment: Experiment, scale: Scale) -> Experiment:
+    written = experiment.scale.people_per_probe if experiment.scale else Fraction(1)
+    factor = written / scale.people_per_probe
+    phases = []
+    for phase in experiment.workload.listeners:
+        if isinstance(phase, Curve):
+            own = phase.scale.people_per_probe if phase.scale else Fraction(1)
+            people = own / factor
+            update: dict[str, object] = {"scale": Scale(people.denominator, people.numerator)}
+        else:
+            update = {"count": max(1, round(phase.count * factor))}
+        phases.append(phase.model_copy(update=update))
+    workload = experiment.workload.model_copy(update={"listeners": phases})
+    return experiment.model_copy(update={"workload": workload, "scale": scale})
+
+
+def scale_text(scale: RunScale) -> str:
+    """How ``--scale`` is journalled and printed: `1:500`, or the multiplier (`0.5`)."""
+    return str(scale) if isinstance(scale, Scale) else f"{scale:g}"
+
+
 def _times(count: int, factor: float) -> int:
     return max(1, round(count * factor))
 
 
-def listener_config(entry: ListenerEntry, address: str, experiment: Experiment) -> ListenerConfig:
-    """How a listener plays one target of the listeners' link (either load engine)."""
+@dataclass(frozen=True)
+class JoinPlan:
+    """The join API's address (a proxy of the join link), and the edges it may name: the
+    listeners' link proxies, as the API was told them."""
+
+    address: str
+    announced: list[str]
+    names: list[str] = field(default_factory=list)
+    """The replicas the announced edges are (`edge-1`…), in the same order."""
+
+
+def listener_config(
+    entry: ListenerEntry,
+    address: str,
+    experiment: Experiment,
+    edge: str = "",
+    *,
+    join: JoinPlan | None = None,
+    addresses: list[str] | None = None,
+) -> ListenerConfig:
+    """How a listener plays one target of the listeners' link (either load engine); ``edge``
+    names the target in what its ears heard. With ``join``, a listener plays whichever of
+    ``addresses`` (the link's proxies this listener dials) the API names."""
+    ears = experiment.workload.ears if experiment.workload.ears is not None else entry.ears
+    count, share = ear_settings(ears) if ears is not None else (DEFAULT_EARS, None)
+    join_url: str | None = None
+    announced: tuple[str, ...] = ()
+    edge_urls: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    if join is not None and entry.join is not None:
+        names = tuple(join.names)
+        join_url = f"http://{join.address}{entry.join.path}"
+        announced = tuple(f"http://{a}" for a in join.announced)
+        edge_urls = tuple(f"http://{a}{entry.path}" for a in addresses or join.announced)
     return ListenerConfig(
         f"http://{address}{entry.path}",
         stream=StreamFormat(entry.format),
         bitrate=entry.bitrate,
         reconnect=reconnect(experiment.workload.reconnect),
+        edge=edge,
+        ears=count,
+        ear_share=share,
+        variant=str(entry.variant),
+        low_latency=entry.low_latency,
+        join_url=join_url,
+        announced=announced,
+        edge_urls=edge_urls,
+        edge_names=names,
     )
 
 
+def edge_names(stack: StackSpec, link: str, count: int) -> list[str]:
+    """The replicas a link's targets are, by name (`edge-1`…, or `edge` alone): the `edge`
+    label of what ears heard."""
+    component = stack.links[link].component if link in stack.links else link
+    return [component] if count == 1 else [f"{component}-{n}" for n in range(1, count + 1)]
+
+
+@dataclass(frozen=True)
+class CohortPlan:
+    """``control`` of the audience goes through ``dialled`` (the link's control proxies)."""
+
+    control: float
+    dialled: list[str]
+
+
 class Audience:
-    """The listeners of one run: one swarm per target of the listeners' link."""
+    """The listeners of one run: one swarm per target of the listeners' link (per cohort, when
+    the audience is split: the control cohort's swarms dial the control proxies).
+
+    ``start_at`` is the run's T0 on ``time.monotonic()``, so the listeners keep the run's
+    clock (a run makes its audience ``ready`` first, then fixes T0 and calls ``begin_at``);
+    None starts each swarm when its workers are (``duration`` seconds of listening, as the
+    pytest plugin's fixture promises)."""
 
     def __init__(
         self,
@@ -95,31 +202,66 @@ class Audience:
         *,
         seed: int,
         base_dir: Path,
-        start_at: float,
+        start_at: float | None,
         duration: float,
+        on_heard: EarSink | None = None,
+        cohorts: CohortPlan | None = None,
+        join_via: list[str] | None = None,
     ) -> None:
+        """``join_via``: the join link's proxies, when the stack has a join API (listeners
+        are dealt over them as over the edges)."""
         entry = stack.audience.listeners
+        self.swarms: list[Swarm] = []
+        self.cohorts: list[Cohort | None] = []
+        self.results: list[SwarmResult] = []
         if entry is None or not experiment.workload.listeners:
-            self.swarms: list[Swarm] = []
             return
         if not dialled:
             raise InvalidInput(f"link {entry.link} has no target", where=f"stack {stack.name}")
         whole = schedule(experiment.workload, seed, duration, base_dir)
-        workers = max(1, default_workers() // len(dialled))
-        self.swarms = [
-            Swarm(
-                part,
-                listener_config(entry, address, experiment),
-                seed=seed + n,
-                duration=duration,
-                workers=workers,
-                start_at=start_at,
-            )
-            for n, (part, address) in enumerate(
-                zip(split_schedule(whole, len(dialled)), dialled, strict=True)
+        groups: list[tuple[Cohort | None, Schedule, list[str]]] = [(None, whole, dialled)]
+        if cohorts is not None:
+            split = split_audience(whole, cohorts.control, seed)
+            rest = max(0.0, 1.0 - 2 * cohorts.control)
+            groups = [
+                (Cohort.CONTROL, cohort_schedule(whole, split.control, cohorts.control),
+                 cohorts.dialled),
+                (Cohort.EXPERIMENT, cohort_schedule(whole, split.experiment, cohorts.control),
+                 dialled),
+                (Cohort.REST, cohort_schedule(whole, split.rest, rest), dialled),
+            ]  # fmt: skip
+        edges = edge_names(stack, entry.link, len(dialled))
+        parts = [
+            (cohort, part, address, edge, addresses)
+            for cohort, group, addresses in groups
+            if group.joins
+            for part, address, edge in zip(
+                split_schedule(group, len(addresses)), addresses, edges, strict=True
             )
             if part.joins
         ]
+        if entry.join is not None and not join_via:
+            raise InvalidInput(
+                f"link {entry.join.link} has no target", where=f"stack {stack.name}: join"
+            )
+        workers = max(1, default_workers() // max(1, len(parts)))
+        for n, (cohort, part, address, edge, addresses) in enumerate(parts):
+            self.cohorts.append(cohort)
+            join = JoinPlan(join_via[n % len(join_via)], dialled, edges) if join_via else None
+            self.swarms.append(
+                Swarm(
+                    part,
+                    listener_config(
+                        entry, address, experiment, edge, join=join, addresses=addresses
+                    ),
+                    seed=seed + n,
+                    duration=duration,
+                    workers=workers,
+                    start_at=start_at,
+                    on_heard=on_heard,
+                    attempts=cohort is not None,
+                )
+            )
 
     @property
     def count(self) -> int:
@@ -131,13 +273,58 @@ class Audience:
             total = total.merged(swarm.stats())
         return total
 
+    def stats_by_cohort(self) -> dict[str, ListenerStats]:
+        """Each cohort's merged totals (the ``cohort`` label of listener metrics)."""
+        out: dict[str, ListenerStats] = {}
+        for cohort, swarm in zip(self.cohorts, self.swarms, strict=True):
+            key = str(cohort) if cohort is not None else "all"
+            out[key] = out.get(key, ListenerStats()).merged(swarm.stats())
+        return out
+
+    def samples(self) -> CohortSamples:
+        """Every attempt of the control and experiment cohorts, once the swarms have run."""
+        attempts: dict[Cohort, list[tuple[int, Attempt]]] = {}
+        for n, (cohort, result) in enumerate(zip(self.cohorts, self.results, strict=True)):
+            if cohort is not None:
+                attempts.setdefault(cohort, []).extend((n, a) for a in result.attempts)
+        return CohortSamples(attempts)
+
     def stop(self) -> None:
         for swarm in self.swarms:
             swarm.stop()
 
+    def starts(self) -> list[dict[str, object]]:
+        """When each swarm's workers were ready, in seconds from T0 (None: never): joins due
+        before then started late, all at once, so cohorts whose swarms started apart did not
+        arrive alike (the journal's ``workload.started``)."""
+        return [
+            {
+                "cohort": str(cohort) if cohort is not None else None,
+                "edge": swarm.config.edge,
+                "listeners": len(swarm.schedule.joins),
+                "ready": None
+                if swarm.ready_at is None or swarm.start_at is None
+                else round(swarm.ready_at - swarm.start_at, 3),
+            }
+            for cohort, swarm in zip(self.cohorts, self.swarms, strict=True)
+        ]
+
     def incomplete(self) -> str | None:
-        """Never: a swarm worker that dies fails the run at once (an infrastructure error)."""
+        """Never: the run makes the swarms ``ready`` before it fixes T0, so their listeners keep
+        the run's clock, and a worker that dies fails the run at once (an infrastructure
+        error) instead of leaving the audience short."""
         return None
 
+    async def ready(self) -> None:
+        """Every swarm's workers spawned and ready to dial (``Swarm.ready``), so that the run
+        fixes T0 only once its listeners can meet it."""
+        await asyncio.gather(*(s.ready() for s in self.swarms))
+
+    def begin_at(self, t0: float) -> None:
+        """The listeners' T0 (``time.monotonic()``), once the run has fixed it."""
+        for swarm in self.swarms:
+            swarm.start_at = t0
+
     async def run(self) -> list[SwarmResult]:
-        return list(await asyncio.gather(*(s.run() for s in self.swarms)))
+        self.results = list(await asyncio.gather(*(s.run() for s in self.swarms)))
+        return self.results

@@ -3,8 +3,9 @@
 One ``FaultDriver`` per run applies each fault of the timeline (toxics and proxy disables
 through the Toxiproxy client, kills/pauses/restarts, partitions and kernel-level loss and
 capacity through the stack backend), records it in
-the journal with its exact parameters (``fault.start``/``fault.end``), and remembers what it
-did, so ``rollback`` can undo precisely that, in reverse order, whatever ended the run.
+the journal with its exact parameters (``fault.start``/``fault.end``, or ``fault.end_failed``
+when it could not be undone), and remembers what it did, so ``rollback`` can undo precisely
+that, in reverse order, whatever ended the run.
 Undoing never raises: each step that fails is reported and the rest still run, because a
 rollback that stops half-way is the one failure a chaos tool must not have.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from chaos.errors import InvalidInput
+from chaos.errors import GamedayError, InvalidInput
 from chaos.experiment.faults import (
     CapacityFault,
     DownFault,
@@ -37,7 +38,7 @@ from chaos.faults.client import AsyncToxiproxyClient, ToxiproxyNotFound
 from chaos.faults.feedback import FeedbackLoop
 from chaos.faults.flood import Flood, FloodPlan, Mode, on_loopback
 from chaos.report.journal import JournalWriter
-from chaos.report.summary import FAULT_END, FAULT_START
+from chaos.report.summary import FAULT_END, FAULT_END_FAILED, FAULT_START
 from chaos.runner.rollback import Scope, rollback
 from chaos.runner.timeline import fault_params
 from chaos.runner.toxics import ToxicFault, ToxicOp, capacity_ops, toxic_ops
@@ -62,8 +63,7 @@ class _Applied:
 
 def replicas_of(target: str, stack: StackSpec) -> list[str]:
     """A component fault's processes: every replica of a component, or the one replica named."""
-    component = stack.components.get(target)
-    return component.replica_names(target) if component is not None else [target]
+    return stack.replica_names(target) if target in stack.components else [target]
 
 
 class FaultDriver:
@@ -95,6 +95,9 @@ class FaultDriver:
         self.dialled: dict[str, list[str]] = {}
         self.flood_lease = 30.0
         self.active: dict[str, _Applied] = {}
+        self.on_end: Callable[[Fault, list[str]], None] | None = None
+        """Told when a fault ended (no problems) or could not be ended (its problems), so
+        the run says which: only a fault undone cleanly is ever shown as ended."""
 
     def _link_proxies(self, link: str) -> list[str]:
         return list(self.proxies.get(link, ()))
@@ -274,34 +277,57 @@ class FaultDriver:
         await self.client.update_proxy(proxy, enabled=False, run=run, lease_ms=self.lease_ms)
 
     async def remove(self, fault: Fault) -> list[str]:
-        """End one fault; the problems met (empty when it was undone cleanly)."""
+        """End one fault; the problems met (empty when it was undone cleanly).
+
+        Only a fault undone cleanly is journalled as ended (``fault.end``). When a step fails
+        (the fault proxy is gone, a toxic would not go) the journal says ``fault.end_failed``
+        and the fault stays active with the steps that failed, so the final rollback tries
+        them again: a fault whose removal failed is never recorded, or printed, as ended.
+        """
         applied = self.active.pop(fault.name, None)
-        problems = [] if applied is None else await self._undo(applied)
+        if applied is None:
+            self.journal.write(FAULT_END, name=fault.name, type=fault.kind, problems=[])
+            return []
+        problems, left = await self._undo(applied)
+        if problems:
+            self.active[fault.name] = left
+            self.journal.write(
+                FAULT_END_FAILED, name=fault.name, type=fault.kind, problems=problems
+            )
+            if self.on_end is not None:
+                self.on_end(fault, problems)
+            return problems
         effect: dict[str, object] = {}
-        if applied is not None and applied.loop is not None:
+        if applied.loop is not None:
             effect = applied.loop.summary()
-        if applied is not None and applied.floods:
+        if applied.floods:
             effect = {"bytes_sent": sum(f.sent for f in applied.floods)}
-        self.journal.write(FAULT_END, name=fault.name, type=fault.kind, problems=problems, **effect)
-        return problems
+        self.journal.write(FAULT_END, name=fault.name, type=fault.kind, problems=[], **effect)
+        if self.on_end is not None:
+            self.on_end(fault, [])
+        return []
 
     async def _signal(self, replica: str, sig: signal.Signals) -> None:
         self.backend.send_signal(replica, sig)
 
-    async def _undo(self, applied: _Applied) -> list[str]:
+    async def _undo(self, applied: _Applied) -> tuple[list[str], _Applied]:
         """Toxics come off every proxy at once (like they went on), then proxies come back,
-        then components; each step that fails is reported and the others still run."""
+        then components; each step that fails is reported and the others still run. Returns
+        the problems and what is still applied (the steps that failed)."""
         problems: list[str] = []
+        left = _Applied(applied.fault)
 
-        async def attempt(what: str, step: Step) -> None:
+        async def attempt(what: str, step: Step) -> bool:
             try:
                 await step()
             except ToxiproxyNotFound:
                 pass  # already gone: someone else cleaned up, which is what we wanted
             except Exception as exc:  # rollback reports and carries on
-                problems.append(f"{what}: {exc}")
+                problems.append(f"{what}: {exc.what if isinstance(exc, GamedayError) else exc}")
+                return False
+            return True
 
-        await asyncio.gather(
+        removed = await asyncio.gather(
             *(
                 attempt(
                     f"remove toxic {op.name} from {op.proxy}",
@@ -310,23 +336,34 @@ class FaultDriver:
                 for op in applied.toxics
             )
         )
+        left.toxics = [op for op, done in zip(applied.toxics, removed, strict=True) if not done]
         for proxy in applied.disabled:
-            await attempt(
+            if not await attempt(
                 f"re-enable proxy {proxy}", partial(self.client.update_proxy, proxy, enabled=True)
-            )
+            ):
+                left.disabled.append(proxy)
         for replica in applied.paused:
-            await attempt(f"resume {replica}", partial(self._signal, replica, signal.SIGCONT))
+            if not await attempt(
+                f"resume {replica}", partial(self._signal, replica, signal.SIGCONT)
+            ):
+                left.paused.append(replica)
         for replica in applied.killed:
-            await attempt(f"start {replica} again", partial(self.backend.restart, replica))
-        if applied.loop is not None:
-            await attempt("open the feedback loop", applied.loop.stop)
+            if not await attempt(f"start {replica} again", partial(self.backend.restart, replica)):
+                left.killed.append(replica)
+        if applied.loop is not None and not await attempt(
+            "open the feedback loop", applied.loop.stop
+        ):
+            left.loop = applied.loop
         for flood in applied.floods:
-            await attempt(f"stop the flood on {flood.host}:{flood.port}", flood.stop)
+            if not await attempt(f"stop the flood on {flood.host}:{flood.port}", flood.stop):
+                left.floods.append(flood)
         for name in applied.kernel:
-            await attempt(f"remove kernel fault {name}", partial(self._remove_kernel, name))
+            if not await attempt(f"remove kernel fault {name}", partial(self._remove_kernel, name)):
+                left.kernel.append(name)
         for replica in applied.partitioned:
-            await attempt(f"reconnect {replica}", partial(self._heal, replica))
-        return problems
+            if not await attempt(f"reconnect {replica}", partial(self._heal, replica)):
+                left.partitioned.append(replica)
+        return problems, left
 
     async def _remove_kernel(self, name: str) -> None:
         assert isinstance(self.backend, KernelFaults)
@@ -349,7 +386,8 @@ class FaultDriver:
         try:
             report = await self.client.run(rollback(self.client.api, Scope.run(self.run_id)))
         except Exception as exc:  # the server may be gone: say so
-            problems.append(f"sweep of run {self.run_id}'s toxics: {exc}")
+            reason = exc.what if isinstance(exc, GamedayError) else exc
+            problems.append(f"sweep of run {self.run_id}'s toxics: {reason}")
         else:
             self.journal.write(
                 "rollback.sweep", removed=[f"{r.name} on {r.proxy}" for r in report.removed]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chaos.experiment.slos import Guard
+from chaos.metrics.selectors import parse_ratio
 from chaos.slo.adapt import base_units
 from chaos.slo.objective import (
     Comparison,
@@ -32,10 +33,13 @@ WINDOW = 5.0
 
 def indicator(guard: Guard) -> Indicator:
     if guard.ratio is not None:
-        numerator, _, denominator = guard.ratio.partition("/")
-        return Ratio(Selector.of(numerator.strip()), Selector.of(denominator.strip()))
+        numerator, denominator = parse_ratio(guard.ratio)
+        return Ratio(
+            Selector(numerator.name, numerator.matchers),
+            Selector(denominator.name, denominator.matchers),
+        )
     assert guard.metric is not None  # the model has exactly one of metric and ratio
-    return Gauge(Selector.of(guard.metric), GaugeAggregation.MEAN)
+    return Gauge(Selector.parse(guard.metric), GaugeAggregation.MEAN)
 
 
 def bad_side(guard: Guard) -> Threshold:
@@ -57,6 +61,29 @@ class Trip:
             f"guard {self.guard!r} tripped: {self.value:g} {self.limit} "
             f"for {self.at - self.since:.1f}s"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class GuardStatus:
+    label: str
+    value: float | None
+    """The last value measured (None: no data yet)."""
+    crossed_for: float | None
+    """Seconds the limit has been crossed at every check (None: it is not crossed)."""
+    trips_after: float
+    """The guard's ``for``: crossed this long, it trips."""
+    crossed: Threshold
+    """Holds while the guard is crossed."""
+    limit: str
+    """As the file wrote it: ``below 50%``."""
+
+    @property
+    def margin(self) -> float | None:
+        """How far the value is from crossing, in base units (positive: not crossed)."""
+        if self.value is None:
+            return None
+        gap = self.value - self.crossed.value
+        return -gap if self.crossed.comparison is Comparison.ABOVE else gap
 
 
 @dataclass
@@ -93,6 +120,16 @@ class GuardWatch:
                 trips.append(Trip(state.guard.label, measured, state.since, now, limit))
         return trips
 
-    def status(self) -> list[tuple[str, float | None, bool]]:
-        """(label, last value, crossed now) per guard, for the live view."""
-        return [(s.guard.label, s.value, s.since is not None) for s in self._states]
+    def status(self, now: float) -> list[GuardStatus]:
+        """Where each guard stands at ``now``, for the live view."""
+        return [
+            GuardStatus(
+                s.guard.label,
+                s.value,
+                None if s.since is None else now - s.since,
+                s.guard.for_.seconds,
+                s.crossed,
+                f"{s.guard.limit[0]} {s.guard.limit[1]}",
+            )
+            for s in self._states
+        ]

@@ -2,8 +2,10 @@
 
 CI systems (GitHub Actions, GitLab, Jenkins) render JUnit natively; each failure message says
 the measured value against the threshold and the window it was judged in, which is what a
-person needs to decide whether to hold the launch. A run that could not be judged at all (an
-abort, an unhealthy baseline) gets a test case of its own, so the gate never shows green.
+person needs to decide whether to hold the launch. A run stopped by a guard gets a failed test
+case of its own, so the gate never shows green; a harness-side failure (the fault proxy gone,
+a fault not removed, an unhealthy baseline) is an ``<error>``, not a ``<failure>``: CI then
+says "the test could not run", not "the stack failed".
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ def failure_message(result: SloResult, t0: float) -> str:
     """`0.82 (must be above 0.995) in run [-10.0s, 75.0s]`: value vs threshold and window."""
     window = result.evidence.window
     span = f"[{window.start - t0:+.1f}s, {window.end - t0:+.1f}s]"
-    value = "no data" if result.value is None else f"{result.value:g}"
+    value = result.shown
     return (
         f"{value} (must be {result.threshold.describe()}) in window {span} from T0; {result.detail}"
     )
@@ -31,27 +33,49 @@ def junit_xml(
     *,
     duration: float,
     problem: str | None = None,
+    infrastructure: Sequence[str] = (),
 ) -> bytes:
-    """The JUnit document; ``problem`` (abort, infrastructure) adds one failed case."""
+    """The JUnit document. ``problem`` (an abort) adds one failed case; ``infrastructure`` (the
+    harness-side failures of a run) adds one *error* case per failure, and the SLOs that did not
+    pass are then skipped, not failed: they measured our parts, not the stack."""
     cases = ElementTree.Element("testsuite", name=suite)
-    failures = 0
+    failures = errors = skipped = 0
     for result in results:
         case = ElementTree.SubElement(cases, "testcase", classname=suite, name=result.name)
-        if result.status is not Status.PASS:
-            failures += 1
-            kind = "no-data" if result.status is Status.NO_DATA else "slo-violated"
-            node = ElementTree.SubElement(
-                case, "failure", message=failure_message(result, t0), type=kind
+        if result.status is Status.PASS:
+            continue
+        if infrastructure:
+            skipped += 1
+            ElementTree.SubElement(
+                case,
+                "skipped",
+                message="not judged: the run had a harness-side failure; "
+                + failure_message(result, t0),
             )
-            node.text = result.detail
+            continue
+        failures += 1
+        kind = {Status.NO_DATA: "no-data", Status.INCONCLUSIVE: "inconclusive"}.get(
+            result.status, "slo-violated"
+        )
+        node = ElementTree.SubElement(
+            case, "failure", message=failure_message(result, t0), type=kind
+        )
+        node.text = result.detail
     if problem is not None:
         failures += 1
         case = ElementTree.SubElement(cases, "testcase", classname=suite, name="run")
         ElementTree.SubElement(case, "failure", message=problem, type="run")
-    tests = len(results) + (problem is not None)
+    for n, what in enumerate(infrastructure, start=1):
+        errors += 1
+        name = "infrastructure" if len(infrastructure) == 1 else f"infrastructure #{n}"
+        case = ElementTree.SubElement(cases, "testcase", classname=suite, name=name)
+        node = ElementTree.SubElement(case, "error", message=what, type="infrastructure")
+        node.text = what
+    tests = len(results) + (problem is not None) + len(infrastructure)
     cases.set("tests", str(tests))
     cases.set("failures", str(failures))
-    cases.set("errors", "0")
+    cases.set("errors", str(errors))
+    cases.set("skipped", str(skipped))
     cases.set("time", f"{duration:.3f}")
     root = ElementTree.Element("testsuites", name="gameday")
     root.append(cases)

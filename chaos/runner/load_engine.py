@@ -20,7 +20,9 @@ from chaos.errors import InvalidInput
 from chaos.experiment.experiment import Experiment
 from chaos.experiment.stack import StackSpec
 from chaos.experiment.workload import Paced
-from chaos.runner.audience import listener_config
+from chaos.runner.audience import CohortPlan, edge_names, listener_config
+from chaos.slo.cohorts import CohortSamples
+from chaos.workload.cohorts import Cohort
 from chaos.workload.experiment import schedule
 from chaos.workload.locust.engine import LocustEngine, MasterBind
 from chaos.workload.locust.job import LocustJob
@@ -51,6 +53,12 @@ class ListenerLoad(Protocol):
     def incomplete(self) -> str | None:
         """Why the experiment's audience was not all there (None: it was)."""
 
+    def stats_by_cohort(self) -> dict[str, ListenerStats]:
+        """Each cohort's merged totals (the ``cohort`` label; empty before any are known)."""
+
+    def samples(self) -> CohortSamples:
+        """Every attempt of each cohort, once the load has run (differential SLOs)."""
+
 
 @dataclass(frozen=True)
 class LoadOptions:
@@ -61,8 +69,9 @@ class LoadOptions:
     locust_workers: int | None = None
     master_bind: str | None = None
 
-    def check(self, experiment: Experiment) -> None:
-        """Refuse (exit 2) what the chosen engine cannot run, before anything starts."""
+    def check(self, experiment: Experiment, stack: StackSpec | None = None) -> None:
+        """Refuse (exit 2) what the chosen engine cannot run on ``stack``, before anything
+        starts."""
         where = "gameday run --load-engine"
         if self.engine not in tuple(Engine):
             raise InvalidInput(
@@ -88,6 +97,14 @@ class LoadOptions:
                     where=where,
                     fix="e.g. --locust-master-bind 0.0.0.0:5557 --locust-workers 8",
                 )
+        entry = stack.audience.listeners if stack is not None else None
+        if stack is not None and entry is not None and entry.join is not None:
+            raise InvalidInput(
+                f"stack {stack.name}'s listeners join through {entry.join.link} first, which "
+                "Locust users do not do yet",
+                where="--load-engine locust",
+                fix="run it with --load-engine native",
+            )
         gated = [p for p in experiment.workload.listeners if isinstance(p, Paced)]
         if any(p.max_in_flight is not None for p in gated):
             raise InvalidInput(
@@ -111,14 +128,30 @@ def locust_load(
     logs: Path,
     interval: float,
     on_lost: Callable[[str], None] | None = None,
+    cohorts: CohortPlan | None = None,
 ) -> LocustEngine:
     """The experiment's listeners as a Locust run: one listener config per target of the
-    listeners' link (users dealt round-robin), the schedule as the master's shape."""
+    listeners' link (users dealt round-robin), the schedule as the master's shape. With
+    ``cohorts``, one config per target and cohort (control's dial the control proxies); the
+    workers deal each user a cohort as it starts, then one of its cohort's targets."""
     entry = stack.audience.listeners
     if entry is None or not dialled:
         raise InvalidInput("the stack says nowhere for listeners to connect", where=stack.name)
     whole = schedule(experiment.workload, seed, duration, base_dir)
-    configs = tuple(listener_config(entry, address, experiment) for address in dialled)
+    edges = edge_names(stack, entry.link, len(dialled))
+    groups: list[tuple[str, list[str]]] = [("", dialled)]
+    if cohorts is not None:
+        groups = [
+            (Cohort.CONTROL, cohorts.dialled),
+            (Cohort.EXPERIMENT, dialled),
+            (Cohort.REST, dialled),
+        ]
+    targets = [
+        (str(cohort), listener_config(entry, address, experiment, edge))
+        for cohort, addresses in groups
+        for address, edge in zip(addresses, edges, strict=True)
+    ]
+    configs = tuple(config for _, config in targets)
     for config in configs:
         config.adapter()  # validates the URL before anything starts
     job = LocustJob(
@@ -127,6 +160,8 @@ def locust_load(
         t0=time.time() + (start_at - time.monotonic()),
         seed=seed,
         snapshot_interval=interval,
+        control=cohorts.control if cohorts is not None else None,
+        cohorts=tuple(cohort for cohort, _ in targets) if cohorts is not None else (),
     )
     attached = options.master_bind is not None
     workers = options.locust_workers or default_workers()

@@ -30,9 +30,15 @@ from chaos.slo.names import check_metric_names
 from chaos.slo.objective import Comparison, Objective, Slo, Threshold, metric_names
 from chaos.slo.window import Anchor, WindowSpec
 
+SLOW_START_RETRIES = 2
+"""Scrapes again (an interval apart) of endpoints that were late or wrong, not refused, before the
+start refuses them."""
+
 
 class BaselineUnhealthy(InfrastructureError):
     """The stack was not in a steady state before any fault: the faults cannot be judged."""
+
+    part = "stack"
 
 
 class RunMetrics:
@@ -68,6 +74,12 @@ class RunMetrics:
         if self.prometheus is not None:
             await self._start_prometheus()
         await self.scraper.scrape_all()
+        for _ in range(SLOW_START_RETRIES):  # a loaded machine's late answer, not a dead one
+            slow = [t for t in self.scraper.down() if not self.scraper.refused(t)]
+            if not slow:
+                break
+            await asyncio.sleep(self.interval)
+            await self.scraper.scrape_all(slow)
         watched: list[Slo] = [
             Objective(
                 f"abort guard {g.label}",
@@ -77,8 +89,18 @@ class RunMetrics:
             )
             for g in guards
         ]
-        check_metric_names([*slos, *watched], self.store.names())
+        check_metric_names([*slos, *watched], self.store.names() | self._harness_names())
         self.check_up(logs)
+
+    def _harness_names(self) -> set[str]:
+        """Every series name the harness's registry declares, sampled or not yet: the ears'
+        per-edge families have no sample before the first listener arrives, at T0."""
+        names = set()
+        for family in self.registry.collect():
+            names.add(family.name)
+            if family.type == "counter":
+                names.add(f"{family.name}_total")
+        return names
 
     async def _start_prometheus(self) -> None:
         assert self.prometheus is not None
@@ -92,8 +114,11 @@ class RunMetrics:
         )
         self.journal.write("prometheus", url=self.api.url)
 
-    def check_up(self, logs: Path) -> None:
-        down = self.scraper.down()
+    def check_up(self, logs: Path, answered_since: float | None = None) -> None:
+        """Refuse to go on while an endpoint is down: at the start, any that failed its last
+        scrape; at T0 (``answered_since`` = the baseline's start), those that refused or have not
+        answered once since."""
+        down = self.scraper.down(answered_since)
         if down:
             reasons = "; ".join(f"{t}: {self.scraper.last_error(t)}" for t in down)
             raise BaselineUnhealthy(

@@ -1,4 +1,5 @@
-"""The embedded fault proxy as a child process of the run (`gameday proxy serve`).
+"""The embedded fault proxy as a child process of the run (`gameday proxy serve`, run as
+``python -m chaos.faults.server``, which loads the server and not the whole CLI).
 
 Every listener's bytes cross the proxy; in the harness's own process they would share one
 interpreter lock with scraping, guards and the live view, and a join storm would slow both.
@@ -30,15 +31,28 @@ class ProxyProcess:
         self._ref: processes.ProcessRef | None = None
 
     @property
+    def pid(self) -> int | None:
+        return self._ref.pid if self._ref is not None else None
+
+    def exit(self) -> str | None:
+        """How the proxy ended (``killed by SIGKILL``) if it has; None while it runs."""
+        if self._ref is None or processes.alive(self._ref):
+            return None
+        return processes.exit_of(self._ref) or "exited"
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> ProxyProcess:
         reservation = PortReservation()
         self.port = reservation.take("127.0.0.1", "tcp")
-        command = [sys.executable, "-m", "chaos.cli", "proxy", "serve", "--port", str(self.port)]
+        command = [
+            *(sys.executable, "-m", "chaos.faults.server", "-port", str(self.port)),
+            "-proxy-metrics",  # the bytes through each proxy, for the report's throughput
+        ]
         if self.seed is not None:
-            command += ["--seed", str(self.seed)]
+            command += ["-seed", str(self.seed)]
         reservation.release()
         self._ref = processes.spawn("fault-proxy", command, self.log, tied=True)
         deadline = time.monotonic() + READY_TIMEOUT
@@ -46,7 +60,8 @@ class ProxyProcess:
             while True:
                 if not processes.alive(self._ref):
                     raise InfrastructureError(
-                        "the fault proxy exited at start-up:\n" + processes.log_tail(self.log),
+                        part="fault-proxy",
+                        what="the fault proxy exited at start-up:\n" + processes.log_tail(self.log),
                         where=str(self.log),
                         fix="read its log; or give --toxiproxy URL of a running one",
                     )
@@ -57,7 +72,8 @@ class ProxyProcess:
                     pass
                 if time.monotonic() > deadline:
                     raise InfrastructureError(
-                        f"the fault proxy did not answer within {READY_TIMEOUT:g}s",
+                        part="fault-proxy",
+                        what=f"the fault proxy did not answer within {READY_TIMEOUT:g}s",
                         where=str(self.log),
                     )
                 await asyncio.sleep(0.05)

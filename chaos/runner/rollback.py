@@ -9,11 +9,12 @@ cleaned up) counts as gone, not as a failure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from chaos.errors import InvalidInput
 from chaos.faults.client import Api, Operation, Proxy, ToxiproxyClient, ToxiproxyNotFound
+from chaos.faults.client.errors import ToxiproxyUnreachable
 from chaos.runner.run_tag import check_run_id, run_id_of
 
 
@@ -113,28 +114,46 @@ def plan_rollback(
     return RollbackPlan(toxics, enable=tuple(ours), left_disabled=left)
 
 
+@dataclass(slots=True)
+class Undone:
+    """What an undo did: toxics removed, proxies re-enabled, and what had vanished meanwhile
+    (someone else cleaned up: gone, not a failure)."""
+
+    toxics: list[ToxicRef] = field(default_factory=list)
+    enabled: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+
+
+def undo(
+    api: Api, toxics: Iterable[ToxicRef], enable: Iterable[str], done: Undone
+) -> Operation[None]:
+    """Remove ``toxics``, then re-enable ``enable`` (so no traffic meets a toxic that is about
+    to go), recording each step in ``done`` as it happens: a failure midway leaves ``done``
+    saying what was already undone."""
+    for ref in toxics:
+        try:
+            yield from api.remove_toxic(ref.proxy, ref.name)
+            done.toxics.append(ref)
+        except ToxiproxyNotFound:
+            done.vanished.append(f"toxic {ref.name!r} on proxy {ref.proxy!r}")
+    for name in enable:
+        try:
+            yield from api.update_proxy(name, enabled=True)
+            done.enabled.append(name)
+        except ToxiproxyNotFound:
+            done.vanished.append(f"proxy {name!r}")
+
+
 def rollback(
     api: Api, scope: Scope, *, dry_run: bool = False, tags: bool = False
 ) -> Operation[RollbackReport]:
     """List, plan, then remove toxics before re-enabling proxies (so no traffic meets a toxic
     that is about to go). ``tags``: the server supports run tags on proxies (feature ``tags``)."""
     plan = plan_rollback((yield from api.list_proxies()), scope, tags=tags)
-    removed: list[ToxicRef] = []
-    enabled: list[str] = []
-    vanished: list[str] = []
+    undone = Undone()
     if not dry_run:
-        for ref in plan.toxics:
-            try:
-                yield from api.remove_toxic(ref.proxy, ref.name)
-                removed.append(ref)
-            except ToxiproxyNotFound:
-                vanished.append(f"toxic {ref.name!r} on proxy {ref.proxy!r}")
-        for name in plan.enable:
-            try:
-                yield from api.update_proxy(name, enabled=True)
-                enabled.append(name)
-            except ToxiproxyNotFound:
-                vanished.append(f"proxy {name!r}")
+        yield from undo(api, plan.toxics, plan.enable, undone)
+    removed, enabled, vanished = undone.toxics, undone.enabled, undone.vanished
     return RollbackReport(
         url=api.url,
         scope=scope,
@@ -173,9 +192,15 @@ def describe(report: RollbackReport) -> list[str]:
 
 
 def rollback_command(
-    url: str | None, run_id: str | None, *, everything: bool, dry_run: bool
+    url: str | None,
+    run_id: str | None,
+    *,
+    everything: bool,
+    dry_run: bool,
+    source: str | None = None,
 ) -> list[str]:
     """``gameday rollback``: insist on an explicit scope, roll back, describe what happened.
+    ``source`` names what gave ``url`` (``--toxiproxy``, ``TOXIPROXY_URL``) in its errors.
 
     No default scope on purpose: on a Toxiproxy shared by several runs, removing everything
     should be asked for (``--all``), not what a bare command does.
@@ -191,5 +216,8 @@ def rollback_command(
         )
     scope = Scope.everything() if everything else Scope.run(run_id or "")
     with ToxiproxyClient(url) as client:
-        tags = client.server_info().supports("tags")
+        try:
+            tags = client.server_info().supports("tags")
+        except ToxiproxyUnreachable as exc:
+            raise exc if source is None else exc.named_by(source) from None
         return describe(client.run(rollback(client.api, scope, dry_run=dry_run, tags=tags)))

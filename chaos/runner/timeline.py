@@ -11,9 +11,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from chaos.experiment import describe
 from chaos.experiment.experiment import Experiment
 from chaos.experiment.faults import Fault, RestartFault
 from chaos.experiment.timeline import Timeline, phase_names
+from chaos.report.clock import since_t0
 
 
 class Action(enum.Enum):
@@ -36,15 +38,12 @@ class Step:
     fault: Fault | None = None
 
     def describe(self) -> str:
+        """``apply slow-edge: latency 150ms ± 40ms, downstream on listener->edge for 30s``:
+        fault parameters as the file wrote them."""
         if self.fault is not None and self.action is Action.REMOVE:
-            return f"end    {self.fault.kind} fault {self.name!r}"
+            return f"end {self.name} ({self.fault.kind})"
         if self.fault is not None:
-            params = fault_params(self.fault)
-            skip = (
-                ("name", "at", "toxicity") if params.get("toxicity") == "100%" else ("name", "at")
-            )
-            detail = " ".join(f"{k}={v}" for k, v in params.items() if k not in skip)
-            return f"apply  {self.fault.kind} fault {self.name!r} ({detail})"
+            return f"apply {self.name}: {describe.fault(self.fault.kind, fault_params(self.fault))}"
         if self.action is Action.PHASE:
             return f"listeners: phase {self.name!r} starts"
         if self.action is Action.RECOVERY:
@@ -66,10 +65,15 @@ class ResolvedTimeline:
         return self.baseline + self.run_end
 
     def lines(self) -> list[str]:
-        """The timeline as a person reads it (``--dry-run``)."""
-        rows = [f"{-self.baseline:>+9.1f}s  baseline: steady state, steady-state SLOs checked"]
-        rows += [f"{step.at:>+9.1f}s  {step.describe()}" for step in self.steps]
+        """The timeline as a person reads it (``--dry-run``), in T0 time as the file is."""
+        start = since_t0(-self.baseline, decimals=1)
+        rows = [f"{start:>9}  baseline: steady state, steady-state SLOs checked"]
+        rows += [f"{since_t0(step.at, decimals=1):>9}  {step.describe()}" for step in self.steps]
         return rows
+
+    def next_after(self, now: float) -> Step | None:
+        """The first step after ``now`` (seconds from T0), what the live view shows next."""
+        return next((step for step in self.steps if step.at > now), None)
 
 
 def fault_params(fault: Fault) -> dict[str, object]:

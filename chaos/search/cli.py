@@ -10,7 +10,7 @@ from rich.console import Console
 
 from chaos.errors import ExitCode, InvalidInput
 from chaos.experiment.loader import load_experiment
-from chaos.experiment.units import Duration, UnitError
+from chaos.report.clock import duration
 from chaos.runner.run import RunOptions
 from chaos.search.engine import Budget, Search
 from chaos.search.judge import RunnerJudge, SearchInterrupted
@@ -21,10 +21,13 @@ from chaos.search.vote import Policy
 
 @dataclass(frozen=True)
 class SearchOptions:
-    budget: str
+    budget: float
+    """Seconds for the whole search (the command line's ``--budget``, parsed as every command
+    parses a duration)."""
     repeats: int = 3
     quorum: int | None = None
-    example_budget: str | None = None
+    example_budget: float | None = None
+    """Seconds for one schedule's repeats; None: the whole remaining budget."""
     max_faults: int = 3
     max_examples: int = 200
     kinds: tuple[str, ...] = ()
@@ -34,27 +37,13 @@ class SearchOptions:
     out: Path | None = None
 
 
-def _seconds(text: str, option: str) -> float:
-    try:
-        seconds = Duration.parse(text).seconds
-    except UnitError as exc:
-        raise InvalidInput(f"{option} {text}: {exc}", fix=f"write e.g. {option} 10m") from None
-    if seconds <= 0:
-        raise InvalidInput(f"{option} {text}", fix=f"give a duration above 0, e.g. {option} 10m")
-    return seconds
-
-
 def search_command(path: Path, options: SearchOptions, run: RunOptions, console: Console) -> int:
     """Exit 1 when a failing schedule was found, 0 when none was within the budget."""
     try:
         policy = Policy(options.repeats, options.quorum)
     except ValueError as exc:
         raise InvalidInput(str(exc), fix="give --repeats N and --quorum 1..N") from None
-    budget = Budget(
-        _seconds(options.budget, "--budget"),
-        _seconds(options.example_budget, "--example-budget") if options.example_budget else None,
-        options.max_examples,
-    )
+    budget = Budget(options.budget, options.example_budget, options.max_examples)
     loaded = load_experiment(path)
     space = SearchSpace.of(
         loaded.experiment,
@@ -66,8 +55,8 @@ def search_command(path: Path, options: SearchOptions, run: RunOptions, console:
     )
     out = options.out or Path("runs") / f"search-{path.stem}"
     console.print(
-        f"searching {', '.join(space.kinds)} on {', '.join(space.links)} for {options.budget}; "
-        f"runs in {out / 'runs'}",
+        f"searching {', '.join(space.kinds)} on {', '.join(space.links)} "
+        f"for {duration(options.budget)}; runs in {out / 'runs'}",
         markup=False,
         highlight=False,
     )

@@ -89,7 +89,7 @@ class SearchResult:
             return f"no failing schedule found in {runs}, {s.elapsed:.0f}s{why}"
         assert self.vote is not None
         text = f"minimal failing schedule: {self.minimal.describe()} — {self.vote.describe()}"
-        if not self.minimal.faults and self.minimal.storm is None:
+        if self.minimal.empty:
             text = f"the SLOs fail without any fault — {self.vote.describe()}"
         if self.confirmation is not None:
             confirmed = self.confirmation.verdict is Verdict.FAILS

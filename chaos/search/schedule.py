@@ -96,6 +96,11 @@ class Schedule:
         """The verdict cache's key: the same faults in any order are the same schedule."""
         return (tuple(sorted(self.faults)), self.storm)
 
+    @property
+    def empty(self) -> bool:
+        """No fault and the experiment's own storm: the run the experiment is without faults."""
+        return not self.faults and self.storm is None
+
     def names(self) -> list[str]:
         """`search-1-latency`, …: unique fault names for the written experiment."""
         return [f"search-{i}-{f.kind.replace('_', '-')}" for i, f in enumerate(self.faults, 1)]

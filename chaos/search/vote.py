@@ -8,7 +8,10 @@ make the search blame a harmless schedule.
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from dataclasses import dataclass, field
+
+from chaos.runner.repeat import statement
 
 
 class Verdict(enum.Enum):
@@ -76,4 +79,9 @@ class Vote:
         text = f"failed {self.fails} of {len(self.runs)} run{'s' if len(self.runs) != 1 else ''}"
         if self.undecided:
             text += f" ({self.undecided} undecided)"
-        return text
+        return f"{text}: {self.stability()}"
+
+    def stability(self) -> str:
+        """The words ``gameday run --repeat`` uses: `fail in 3 of 3`, `flaky: 1 of 3 fail`."""
+        counts = Counter({"fail": self.fails, "pass": self.holds, "undecided": self.undecided})
+        return statement(+counts, len(self.runs))

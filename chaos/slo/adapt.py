@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from chaos.errors import InvalidInput
 from chaos.experiment.experiment import Experiment
-from chaos.experiment.slos import GaugeSLO, QuantileSLO, RatioSLO, RecoverySLO
+from chaos.experiment.slos import SLO, GaugeSLO, OnAirSLO, QuantileSLO, RatioSLO, RecoverySLO
 from chaos.experiment.timeline import Timeline as ExperimentTimeline
 from chaos.experiment.timeline import UnknownWindow
 from chaos.experiment.units import BitRate, ByteRate, Duration, EventRate, Quantity, Size
@@ -25,6 +25,7 @@ from chaos.slo.objective import (
     GaugeAggregation,
     Indicator,
     Objective,
+    OnAir,
     Quantile,
     Ratio,
     Recovery,
@@ -61,12 +62,12 @@ def base_units(value: Quantity) -> float:
 
 def _indicator(slo: _Measured) -> Indicator:
     if isinstance(slo, QuantileSLO):
-        return Quantile(Selector.of(slo.metric), slo.quantile)
+        return Quantile(Selector.parse(slo.metric), slo.quantile)
     if isinstance(slo, RatioSLO):
-        return Ratio(Selector.of(slo.numerator), Selector.of(slo.denominator))
+        return Ratio(Selector.parse(slo.numerator), Selector.parse(slo.denominator))
     if slo.aggregate == "increase":
-        return Counter(Selector.of(slo.metric))
-    return Gauge(Selector.of(slo.metric), GaugeAggregation(slo.aggregate))
+        return Counter(Selector.parse(slo.metric))
+    return Gauge(Selector.parse(slo.metric), GaugeAggregation(slo.aggregate))
 
 
 def _threshold(slo: _Measured) -> Threshold:
@@ -104,15 +105,25 @@ def _recovery(slo: RecoverySLO, measured: Sequence[_Measured]) -> Recovery:
     )
 
 
+def _objective(slo: SLO, measured: Sequence[_Measured]) -> Slo:
+    if isinstance(slo, RecoverySLO):
+        return _recovery(slo, measured)
+    if isinstance(slo, OnAirSLO):
+        return OnAir(slo.name, slo.on_air_within.seconds)
+    return Objective(slo.name, _indicator(slo), _threshold(slo), _window(slo))
+
+
 def objectives_from_experiment(experiment: Experiment) -> list[Slo]:
     """The experiment's SLOs, in file order; a recovery SLO recovers the SLOs in its ``of``
-    (all the others by default), each measured as that SLO measures itself."""
-    measured = [s for s in experiment.slos if not isinstance(s, RecoverySLO)]
-    return [
-        _recovery(s, measured)
-        if isinstance(s, RecoverySLO)
-        else Objective(s.name, _indicator(s), _threshold(s), _window(s))
+    (all the others by default, but not the on-air delay, which is over once the host is
+    heard), each measured as that SLO measures itself."""
+    measured = [
+        s
         for s in experiment.slos
+        if isinstance(s, _Measured) and not getattr(s, "differential", False)
+    ]
+    return [
+        _objective(s, measured) for s in experiment.slos if not getattr(s, "differential", False)
     ]
 
 

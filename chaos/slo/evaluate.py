@@ -16,9 +16,13 @@ from typing import Any
 from chaos.slo.objective import (
     Comparison,
     Context,
+    Gauge,
+    GaugeAggregation,
     Measurement,
     Objective,
+    OnAir,
     Recovery,
+    Selector,
     Slo,
     Threshold,
 )
@@ -29,6 +33,8 @@ class Status(enum.Enum):
     PASS = "pass"
     FAIL = "fail"
     NO_DATA = "no-data"
+    INCONCLUSIVE = "inconclusive"
+    """A differential SLO whose interval straddles its bound: the run cannot tell."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +55,21 @@ class SloResult:
     threshold: Threshold
     evidence: Evidence
     detail: str
+    differential: dict[str, Any] | None = None
+    """A differential SLO's cohorts: both values, the difference and its interval
+    (``chaos.slo.differential.DiffResult.to_record``)."""
 
     @property
     def passed(self) -> bool:
         return self.status is Status.PASS
+
+    @property
+    def shown(self) -> str:
+        """The value as a person reads it. "no data" only where there was nothing to judge: a
+        fail without a value (a recovery that never came, a host nobody heard) says why."""
+        if self.value is not None:
+            return f"{self.value:g}"
+        return self.detail if self.status is Status.FAIL and self.detail else "no data"
 
     def to_record(self) -> dict[str, Any]:
         """Fields for ``journal.write("slo", **result.to_record())``."""
@@ -67,6 +84,7 @@ class SloResult:
             "series": list(self.evidence.series),
             "windows": self.evidence.windows,
             "detail": self.detail,
+            **({"differential": self.differential} if self.differential is not None else {}),
         }
 
 
@@ -161,9 +179,33 @@ def _evaluate_recovery(slo: Recovery, timeline: Timeline, ctx: Context) -> SloRe
     return result(Status.FAIL, None, after, detail)
 
 
+def t0_of(timeline: Timeline) -> float:
+    """The run's T0, the scheduled start: where its method begins."""
+    return resolve(WindowSpec(Anchor.DURING, "method"), timeline).start
+
+
+def _evaluate_on_air(slo: OnAir, timeline: Timeline, ctx: Context) -> SloResult:
+    t0 = t0_of(timeline)
+    window = Interval(t0, max(t0, timeline.run.end))
+    earliest = Gauge(Selector.of(slo.metric), GaugeAggregation.MIN).measure(ctx, window)
+    evidence = Evidence(window, earliest.samples, earliest.series)
+    limit = f"must be on air within {slo.within:g}s of T0"
+    if earliest.value is not None:
+        status = Status.PASS if slo.threshold.holds(earliest.value) else Status.FAIL
+        detail = f"listeners heard the host {earliest.value:g}s after T0 ({limit})"
+        return SloResult(slo.name, status, earliest.value, slo.threshold, evidence, detail)
+    if window.duration > slo.within:
+        detail = f"no listener heard the host in the {window.duration:g}s after T0 ({limit})"
+        return SloResult(slo.name, Status.FAIL, None, slo.threshold, evidence, detail)
+    detail = f"the run ended {window.duration:g}s after T0, before anyone heard the host ({limit})"
+    return SloResult(slo.name, Status.NO_DATA, None, slo.threshold, evidence, detail)
+
+
 def evaluate(slo: Slo, timeline: Timeline, ctx: Context) -> SloResult:
     if isinstance(slo, Recovery):
         return _evaluate_recovery(slo, timeline, ctx)
+    if isinstance(slo, OnAir):
+        return _evaluate_on_air(slo, timeline, ctx)
     return _evaluate_objective(slo, timeline, ctx)
 
 

@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from chaos.errors import InvalidInput
-from chaos.metrics.series import Labels, Series, labels_of, selector
+from chaos.metrics.selectors import Matcher, MatcherSpec, as_matchers, parse_selector, render
+from chaos.metrics.series import Series
 from chaos.slo import promql
 from chaos.slo.window import Interval, WindowSpec
 
-RangeReader = Callable[[str, Mapping[str, str], float, float], list[Series]]
+RangeReader = Callable[[str, MatcherSpec, float, float], list[Series]]
 """Raw samples of one metric in ``[start, end]``, e.g. ``SeriesStore.range``."""
 
 PromQLReader = Callable[[str, float], float | None]
@@ -37,15 +38,28 @@ def promql_duration(seconds: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Selector:
+    """A metric and its label matchers, read the same by the embedded evaluator and by PromQL."""
+
     name: str
-    matchers: Labels = ()
+    matchers: tuple[Matcher, ...] = ()
 
     @classmethod
     def of(cls, name: str, matchers: Mapping[str, str] | None = None) -> Selector:
-        return cls(name, labels_of(matchers or {}))
+        return cls(name, as_matchers(matchers))
+
+    @classmethod
+    def parse(cls, text: str) -> Selector:
+        """``name{label op "value", ...}`` (validated text; see ``chaos.metrics.selectors``)."""
+        parsed = parse_selector(text)
+        return cls(parsed.name, parsed.matchers)
+
+    def with_label(self, label: str, value: str) -> Selector:
+        """Only the series whose ``label`` is ``value`` (replacing matchers on that label)."""
+        kept = tuple(m for m in self.matchers if m.label != label)
+        return Selector(self.name, (*kept, Matcher(label, "=", value)))
 
     def promql(self, suffix: str = "") -> str:
-        return selector(self.name + suffix, self.matchers)
+        return render(self.name + suffix, self.matchers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +78,7 @@ class Context:
 
 
 def _read(ctx: Context, selector: Selector, window: Interval, suffix: str = "") -> list[Series]:
-    return ctx.read(selector.name + suffix, dict(selector.matchers), window.start, window.end)
+    return ctx.read(selector.name + suffix, selector.matchers, window.start, window.end)
 
 
 def _evidence(found: list[Series], value: float | None) -> Measurement:
@@ -292,11 +306,34 @@ class Recovery:
             raise ValueError(f"recovery {self.name!r} has no condition to recover")
 
 
-Slo = Objective | Recovery
+ON_AIR_DELAY = "gameday_on_air_delay_seconds"
+"""The harness's gauge of the run's on-air delay: from T0 until the first ear heard the host."""
+
+
+@dataclass(frozen=True, slots=True)
+class OnAir:
+    """The host is heard on air within ``within`` seconds of T0, the scheduled start: the
+    run's on-air delay (host joined, mixed, packaged, served, decoded by an ear) is at most
+    that. The earliest delay the gauge reported counts (a later report of an ear that heard
+    earlier lowers it). Nobody heard by the end of a run that went on past the limit is a
+    fail, not a lack of data: the delay is then at least the run's time after T0."""
+
+    name: str
+    within: float
+    metric: str = ON_AIR_DELAY
+
+    @property
+    def threshold(self) -> Threshold:
+        return Threshold(Comparison.BELOW, self.within)
+
+
+Slo = Objective | Recovery | OnAir
 
 
 def metric_names(slo: Slo) -> set[str]:
     """Every metric an SLO reads (raw PromQL reads what it likes and is not checked)."""
     if isinstance(slo, Recovery):
         return set().union(*(c.indicator.metric_names() for c in slo.conditions))
+    if isinstance(slo, OnAir):
+        return {slo.metric}
     return slo.indicator.metric_names()

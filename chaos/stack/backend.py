@@ -10,7 +10,7 @@ also offers ``start_proxy()`` because its stack cannot reach the harness's loopb
 from __future__ import annotations
 
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
@@ -18,12 +18,16 @@ from chaos.errors import InvalidInput
 from chaos.experiment.stack import StackSpec
 from chaos.faults.client.models import ProxySpec
 from chaos.stack.capabilities import require
+from chaos.stack.ledger import ledger_path
 from chaos.stack.local import LocalProcessBackend, RunningStack
 from chaos.stack.plan import StackPlan
 from chaos.stack.processes import ProcessRef
 
 
 class StackBackend(Protocol):
+    on_waiting: Callable[[list[str]], None]
+    """Told, at each readiness check of ``start``, which replicas it still waits for."""
+
     def plan(self) -> StackPlan: ...
 
     @property
@@ -116,13 +120,17 @@ def make_backend(
     health_timeout: float | None = None,
     images: Mapping[str, str] | None = None,
     fault_kinds: tuple[str, ...] = (),
+    params: Mapping[str, str] | None = None,
 ) -> StackBackend:
     """The backend called ``name``, after checking it runs here and can make ``fault_kinds``.
 
     ``images`` (component → image) applies to Docker only; ``tied`` to processes (local and
-    namespaces), which die with the harness; containers are removed by run id instead.
+    namespaces), which die with the harness and are listed by run id (``chaos.stack.ledger``);
+    containers are removed by run id instead.
+    ``params``: values for the spec's `params` (its defaults otherwise).
     """
     require(name, fault_kinds)
+    listed = ledger_path(run_id) if tied else None  # what `stack down --run-id` finds
     if images and name != "docker":
         raise InvalidInput(
             f"--image applies to the docker backend, not {name}", fix="add --backend docker"
@@ -131,12 +139,30 @@ def make_backend(
         from chaos.stack.docker import DockerBackend
 
         return DockerBackend(
-            spec, run_dir, run_id, images=images, health_timeout=health_timeout or 60.0
+            spec,
+            run_dir,
+            run_id,
+            images=images,
+            health_timeout=health_timeout or 60.0,
+            params=params,
         )
     if name == "netns":
         from chaos.stack.netns import NamespaceBackend
 
         return NamespaceBackend(
-            spec, run_dir, run_id, tied=tied, health_timeout=health_timeout or 20.0
+            spec,
+            run_dir,
+            run_id,
+            tied=tied,
+            health_timeout=health_timeout or 20.0,
+            params=params,
+            ledger=listed,
         )
-    return LocalProcessBackend(spec, run_dir, tied=tied, health_timeout=health_timeout or 20.0)
+    return LocalProcessBackend(
+        spec,
+        run_dir,
+        tied=tied,
+        health_timeout=health_timeout or 20.0,
+        params=params,
+        ledger=listed,
+    )

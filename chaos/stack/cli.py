@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,13 +12,16 @@ import httpx
 import typer
 from rich.console import Console
 
+from chaos.cli_options import alias, duration_seconds, positive_duration_seconds
 from chaos.errors import InfrastructureError, InvalidInput
 from chaos.experiment.loader import load_stack_spec
 from chaos.report.journal import new_run_id
 from chaos.stack import processes, state
 from chaos.stack.backend import make_backend
 from chaos.stack.cleanup import cleanup_run
+from chaos.stack.ledger import WORKDIR_PREFIX
 from chaos.stack.local import RunningStack
+from chaos.stack.readiness import CHECK_TIMEOUT, answers
 from chaos.stack.specfile import spec_path, with_replicas
 
 stack_app = typer.Typer(help="Start and stop the stack under test.", no_args_is_help=True)
@@ -45,16 +49,22 @@ def up(
     replicas: Annotated[
         list[str], typer.Option("--replicas", help="COMPONENT=N, repeatable.")
     ] = [],  # noqa: B006 - typer reads the default, it is never mutated
-    run_dir: Annotated[
+    out: Annotated[
         Path | None, typer.Option(help="Where logs go (default .gameday/stacks/TIME).")
     ] = None,
+    run_dir: Annotated[Path | None, typer.Option(hidden=True)] = None,
     state_file: Annotated[Path, typer.Option("--state", help="State file.")] = state.DEFAULT_STATE,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for health.")] = 20.0,
+    timeout: Annotated[
+        str, typer.Option(metavar="DURATION", help="How long to wait for health, e.g. 30s.")
+    ] = "20s",
     backend_name: Annotated[
         str, typer.Option("--backend", help="local, docker or netns (see `gameday backends`).")
     ] = "local",
     images: Annotated[
         list[str], typer.Option("--image", help="COMPONENT=IMAGE for docker, repeatable.")
+    ] = [],  # noqa: B006 - typer reads the default, it is never mutated
+    params: Annotated[
+        list[str], typer.Option("--param", help="NAME=VALUE for one of the spec's params.")
     ] = [],  # noqa: B006 - typer reads the default, it is never mutated
 ) -> None:
     """Start a stack, wait until healthy, and exit: local processes on free loopback ports,
@@ -66,7 +76,11 @@ def up(
       gameday stack up my-stack.yaml --replicas worker=3
       gameday stack up --backend docker --image api=registry.local/api:1.4
       gameday stack up --backend netns
+      gameday stack up spaces --param cache_lock=off
+      gameday stack up --timeout 1m --out .gameday/stacks/mine
     """
+    health_timeout = positive_duration_seconds(timeout, "--timeout")
+    logs = alias(out, run_dir, name="--out", old_name="--run-dir")
     listed = state.read_processes(state_file)
     if listed and any(processes.alive(p) for p in listed):
         raise InvalidInput(
@@ -76,15 +90,16 @@ def up(
     overrides = _replica_overrides(edges, replicas)
     if overrides:
         loaded = with_replicas(loaded, overrides)
-    directory = run_dir or Path(".gameday") / "stacks" / time.strftime("%Y%m%d-%H%M%S")
+    directory = logs or Path(".gameday") / "stacks" / time.strftime("%Y%m%d-%H%M%S")
     run_id = new_run_id()
     backend = make_backend(
         backend_name,
         loaded,
         directory.resolve(),
         run_id,
-        health_timeout=timeout,
+        health_timeout=health_timeout,
         images=_pairs(images, "--image", "COMPONENT=IMAGE, e.g. api=myorg/api:1.4"),
+        params=_pairs(params, "--param", "NAME=VALUE, e.g. cache_lock=off"),
     )
     stack = asyncio.run(backend.start())
     state.write(state_file, stack, backend=backend_name, run_id=run_id)
@@ -117,21 +132,28 @@ def _print(stack: RunningStack, state_file: Path) -> None:
 @stack_app.command()
 def down(
     state_file: Annotated[Path, typer.Option("--state", help="State file.")] = state.DEFAULT_STATE,
-    grace: Annotated[float, typer.Option(help="Seconds between SIGTERM and SIGKILL.")] = 5.0,
+    grace: Annotated[
+        str, typer.Option(metavar="DURATION", help="Time between SIGTERM and SIGKILL, e.g. 5s.")
+    ] = "5s",
     run_id: Annotated[
         str | None,
-        typer.Option(help="Remove this run's containers, networks and namespaces (no state)."),
+        typer.Option(
+            help="Stop this run's processes, remove its containers, networks and namespaces "
+            "(no state file needed)."
+        ),
     ] = None,
 ) -> None:
     """Stop the stack the state file lists (SIGTERM, then SIGKILL after --grace); idempotent.
 
-    With --run-id, remove every container, network and namespace of that run instead, e.g.
-    after a killed `gameday run --backend docker`.
+    With --run-id, stop every process group and remove every container, network and
+    namespace of that run instead, e.g. after a killed `gameday run`.
 
     [b]Examples[/b]:
       gameday stack down
       gameday stack down --run-id 20261124T150000Z-1a2b3c4d
+      gameday stack down --grace 10s
     """
+    grace_seconds = duration_seconds(grace, "--grace")
     if run_id is not None:
         for line in cleanup_run(run_id):
             console.print(line)
@@ -146,8 +168,11 @@ def down(
     if listed is None:
         console.print(f"no stack is up ({state_file} does not exist)")
         return
-    running = [p for p in listed if processes.alive(p)]
-    killed = asyncio.run(processes.stop_all(running, grace))
+    running = [p for p in listed if processes.group_running(p)]  # a wrapper's child too
+    killed = asyncio.run(processes.stop_all(running, grace_seconds))
+    workdir = state.workdir_of(data or {})
+    if workdir is not None and workdir.name.startswith(WORKDIR_PREFIX):
+        shutil.rmtree(workdir, ignore_errors=True)
     state_file.unlink(missing_ok=True)
     console.print(f"stopped {len(running)} process(es)" + (f"; killed {killed}" if killed else ""))
 
@@ -187,7 +212,8 @@ def status(
 
 
 def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
+    async def check() -> bool:
+        async with httpx.AsyncClient(timeout=CHECK_TIMEOUT) as client:
+            return await answers(client, url)
+
+    return asyncio.run(check())

@@ -21,26 +21,29 @@ with the spec's command (``python`` as the first word runs the image's ``python`
 from __future__ import annotations
 
 import asyncio
+import io
 import ipaddress
 import signal
+import tarfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from chaos.errors import InfrastructureError, InvalidInput
 from chaos.experiment.stack import StackSpec
 from chaos.stack.docker_engine import COMPONENT_LABEL, RUN_LABEL, client
 from chaos.stack.images import default_image
-from chaos.stack.local import RunningStack, answers
+from chaos.stack.local import RunningStack
 from chaos.stack.netns_topology import choose_subnet, run_key, used_networks
-from chaos.stack.plan import StackPlan, plan_stack
-from chaos.stack.processes import ProcessRef, start_ticks
+from chaos.stack.plan import StackPlan, plan_stack, run_params
+from chaos.stack.processes import ENDING_SIGNALS, ProcessRef, ending, start_ticks
+from chaos.stack.readiness import wait_for_external, wait_until_ready
 
 POOL = ipaddress.IPv4Network("10.214.0.0/16")
+WORKDIR = "/gameday"
+"""Each container's replica directory is ``WORKDIR/REPLICA`` (`{dir}`), files copied in."""
 FIRST_PORT = 8000
 PROXY_API_PORT = 8474
 PROXY = "fault-proxy"
@@ -57,8 +60,10 @@ class DockerBackend:
         images: Mapping[str, str] | None = None,
         health_timeout: float = 60.0,
         grace: float = 5.0,
+        params: Mapping[str, str] | None = None,
     ) -> None:
         self.spec = spec
+        self.params = run_params(spec, params)
         self.run_dir = run_dir
         self.run_id = run_id
         self.key = run_key(run_id)
@@ -78,6 +83,8 @@ class DockerBackend:
         self._subnet: ipaddress.IPv4Network | None = None
         self._network: Any = None
         self._containers: dict[str, Any] = {}
+        self.on_waiting: Callable[[list[str]], None] = lambda names: None
+        """Told which containers start-up still waits for, at each check (the live view)."""
         self._stack: RunningStack | None = None
 
     # ------------------------------------------------------------------ plan
@@ -94,12 +101,12 @@ class DockerBackend:
             return self._plan
         counter = [FIRST_PORT - 1]
 
-        def allocate(host: str, protocol: str, port: int) -> int:
+        def allocate(host: str, protocol: str, port: int, count: int) -> int:
             del host, protocol
             if port:
                 return port
-            counter[0] += 1
-            return counter[0]
+            counter[0] += count
+            return counter[0] - count + 1
 
         draft = plan_stack(self.spec, allocate)
         started = [r for r in draft.replicas if r.command is not None]
@@ -109,7 +116,10 @@ class DockerBackend:
         addresses = {r.name: str(subnet[i + 2]) for i, r in enumerate(started)}
         self._plan = StackPlan(
             draft.spec,
-            tuple(replace(r, host=addresses[r.name]) if r.command else r for r in draft.replicas),
+            tuple(
+                replace(r, host=addresses[r.name], interface=None) if r.command else r
+                for r in draft.replicas
+            ),
         )
         return self._plan
 
@@ -173,6 +183,8 @@ class DockerBackend:
         command: list[str],
         address: str,
         env: dict[str, str],
+        files: Mapping[str, str] | None = None,
+        user: str | None = None,
     ) -> Any:
         import docker.errors
 
@@ -191,14 +203,18 @@ class DockerBackend:
                 labels={RUN_LABEL: self.run_id, COMPONENT_LABEL: component},
                 host_config=api.create_host_config(network_mode=self._network.name, init=True),
                 networking_config=networking,
+                user=user or "",
             )
         except docker.errors.ImageNotFound:
             raise InfrastructureError(
-                f"no image {image!r} for {name}",
+                part="stack",
+                what=f"no image {image!r} for {name}",
                 fix="run `gameday images build`, or give your own image (--image COMPONENT=IMAGE)",
             ) from None
         container = self.engine.containers.get(created["Id"])
         self._containers[name] = container
+        if files is not None:
+            await asyncio.to_thread(container.put_archive, "/", _directory_tar(name, files))
         await asyncio.to_thread(container.start)
         return container
 
@@ -241,22 +257,33 @@ class DockerBackend:
         )
         try:
             await self._ensure_network()
-            for replica in started:
-                await self._run(
-                    replica.name,
-                    replica.component,
-                    self._image_for(replica.component),
-                    plan.command(replica, proxies, "python"),
-                    replica.host,
-                    replica.env,
-                )
-            await self._wait_healthy(stack.health, [r.name for r in started])
+            await wait_for_external(plan, stack.health, self.health_timeout, self.on_waiting)
+            for wave in plan.waves():
+                for replica in wave:
+                    workdir = f"{WORKDIR}/{replica.name}"
+                    await self._run(
+                        replica.name,
+                        replica.component,
+                        self._image_for(replica.component),
+                        plan.command(replica, proxies, "python", workdir, self.params),
+                        replica.host,
+                        replica.env,
+                        plan.files(replica, proxies, workdir, self.params),
+                        self.spec.components[replica.component].user,
+                    )
+                await self._wait_healthy(stack.health, [r.name for r in wave])
         except BaseException:
             await self.stop()
             raise
         stack.processes = [self._ref(r.name) for r in started]
         self._stack = stack
         return stack
+
+    def _ending(self, name: str) -> None:
+        """The run ends this replica's container itself: its exit is no crash to report."""
+        for ref in self._stack.processes if self._stack is not None else []:
+            if ref.name == name:
+                ending(ref)
 
     def _ref(self, name: str) -> ProcessRef:
         container = self._container(name)
@@ -268,42 +295,44 @@ class DockerBackend:
         container = self._containers.get(name)
         if container is None:
             known = ", ".join(n for n in self._containers if n != PROXY) or "none"
-            raise InfrastructureError(f"no running replica {name!r}", fix=f"running: {known}")
+            raise InfrastructureError(
+                part="stack", what=f"no running replica {name!r}", fix=f"running: {known}"
+            )
         return container
 
     async def _wait_healthy(self, health: Mapping[str, str], names: list[str]) -> None:
-        deadline = time.monotonic() + self.health_timeout
-        pending = list(names)
-        async with httpx.AsyncClient(timeout=1.0) as http:
-            while pending:
-                for name in list(pending):
-                    container = self._container(name)
-                    await asyncio.to_thread(container.reload)
-                    if container.status in ("exited", "dead"):
-                        tail = container.logs(tail=15).decode(errors="replace")
-                        raise InfrastructureError(
-                            f"{name} exited during start-up; last lines of its log:\n{tail}",
-                            where=f"container {container.name}",
-                            fix="correct the component's command, configuration or image",
-                        )
-                    if container.status == "running" and (
-                        name not in health or await answers(http, health[name])
-                    ):
-                        pending.remove(name)
-                if pending and time.monotonic() > deadline:
-                    raise InfrastructureError(
-                        f"{', '.join(pending)} not healthy after {self.health_timeout:g}s",
-                        where=", ".join(self.name_of(n) for n in pending),
-                        fix="`docker logs` the containers; raise the health timeout",
-                    )
-                if pending:
-                    await asyncio.sleep(0.1)
+        async def up(name: str) -> bool:
+            container = self._container(name)
+            await asyncio.to_thread(container.reload)
+            if container.status in ("exited", "dead"):
+                tail = container.logs(tail=15).decode(errors="replace")
+                raise InfrastructureError(
+                    part="stack",
+                    what=f"{name} exited during start-up; last lines of its log:\n{tail}",
+                    where=f"container {container.name}",
+                    fix="correct the component's command, configuration or image",
+                )
+            return bool(container.status == "running")
+
+        await wait_until_ready(
+            names,
+            health,
+            timeout=self.health_timeout,
+            up=up,
+            where=lambda pending: ", ".join(self.name_of(n) for n in pending),
+            fix="`docker logs` the containers; for slow starts raise it: "
+            "`gameday run --health-timeout 2m`, `gameday stack up --timeout 2m`",
+            on_waiting=self.on_waiting,
+            poll=0.1,
+        )
 
     # ------------------------------------------------------------------ faults
 
     def send_signal(self, name: str, sig: signal.Signals) -> None:
         """SIGSTOP/SIGCONT pause and unpause the whole container; other signals are sent."""
         container = self._container(name)
+        if sig in ENDING_SIGNALS:
+            self._ending(name)
         container.reload()
         if sig is signal.SIGSTOP:
             if container.status == "running":
@@ -318,6 +347,7 @@ class DockerBackend:
         """Stop the replica's container (if it runs) and start it again, same address."""
         assert self._stack is not None, "start() the stack first"
         container = self._container(name)
+        self._ending(name)
         await asyncio.to_thread(container.reload)
         if container.status == "paused":
             await asyncio.to_thread(container.unpause)
@@ -378,6 +408,25 @@ class DockerBackend:
             return killed
         finally:
             await asyncio.to_thread(container.remove, force=True)
+
+
+def _directory_tar(replica: str, files: Mapping[str, str]) -> bytes:
+    """A tar of ``WORKDIR/REPLICA`` with the rendered files, writable by any user: the
+    component may run as its own (`user`), whose id the image decides."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path in (WORKDIR.strip("/"), f"{WORKDIR.strip('/')}/{replica}"):
+            entry = tarfile.TarInfo(path)
+            entry.type = tarfile.DIRTYPE
+            entry.mode = 0o1777
+            archive.addfile(entry)
+        for name, text in files.items():
+            data = text.encode()
+            entry = tarfile.TarInfo(f"{WORKDIR.strip('/')}/{replica}/{name}")
+            entry.size = len(data)
+            entry.mode = 0o644
+            archive.addfile(entry, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 async def cleanup(run_id: str, grace: float = 5.0) -> list[str]:

@@ -3,7 +3,8 @@
 Two layers, each cached by a content hash so a test (or a second build) never rebuilds what
 it has: a base image imported from a ``debootstrap`` root filesystem (Debian's own
 ``python3`` and ``python3-venv``; keyed by suite, mirror and packages), and the application
-image (keyed by the base and every source file of chaos/ and soundstage/ plus pyproject.toml),
+image (keyed by the base and every source file of chaos/, soundstage/ and spaces/ plus
+pyproject.toml),
 whose venv is installed offline (``--no-index``) from wheels this machine builds with its own
 pip. Users who ship their own images do not need any of it: see ``DockerBackend(images=…)``.
 """
@@ -71,7 +72,7 @@ def project_root() -> Path:
 
 def _sources(root: Path) -> list[Path]:
     files = [root / "pyproject.toml"]
-    for package in ("chaos", "soundstage"):
+    for package in ("chaos", "soundstage", "spaces"):
         files += [
             p
             for p in (root / package).rglob("*")

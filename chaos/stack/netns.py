@@ -45,9 +45,18 @@ class NamespaceBackend(LocalProcessBackend):
         grace: float = 5.0,
         python: str = sys.executable,
         tied: bool = False,
+        params: Mapping[str, str] | None = None,
+        ledger: Path | None = None,
     ) -> None:
         super().__init__(
-            spec, run_dir, health_timeout=health_timeout, grace=grace, python=python, tied=tied
+            spec,
+            run_dir,
+            health_timeout=health_timeout,
+            grace=grace,
+            python=python,
+            tied=tied,
+            params=params,
+            ledger=ledger,
         )
         self.run_id = run_id
         self._topology: Topology | None = None
@@ -62,18 +71,19 @@ class NamespaceBackend(LocalProcessBackend):
     def _make_plan(self) -> StackPlan:
         if os.geteuid() != 0:
             raise InfrastructureError(
-                "netns backend unavailable: network namespaces need root",
+                part="stack",
+                what="netns backend unavailable: network namespaces need root",
                 fix="run gameday as root (or in a container with CAP_NET_ADMIN and "
                 "CAP_SYS_ADMIN), or choose --backend local or docker",
             )
         counters: dict[str, int] = {}
 
-        def allocate(host: str, protocol: str, port: int) -> int:
+        def allocate(host: str, protocol: str, port: int, count: int) -> int:
             del host, protocol
             if port:
                 return port
-            counters["n"] = counters.get("n", FIRST_PORT - 1) + 1
-            return counters["n"]
+            counters["n"] = counters.get("n", FIRST_PORT - 1) + count
+            return counters["n"] - count + 1
 
         draft = plan_stack(self.spec, allocate)
         names = [r.name for r in draft.replicas if r.command is not None]
@@ -84,7 +94,9 @@ class NamespaceBackend(LocalProcessBackend):
         return StackPlan(
             draft.spec,
             tuple(
-                dataclasses.replace(r, host=topology.address(r.name)) if r.command else r
+                dataclasses.replace(r, host=topology.address(r.name), interface=None)
+                if r.command
+                else r
                 for r in draft.replicas
             ),
         )
@@ -175,7 +187,8 @@ class NamespaceBackend(LocalProcessBackend):
         self._check_new(name)
         if not has_netem():
             raise InfrastructureError(
-                "this kernel has no netem (sch_netem), so no kernel-level delay",
+                part="stack",
+                what="this kernel has no netem (sch_netem), so no kernel-level delay",
                 where=f"fault {name!r}",
                 fix="use a latency fault: it goes through the fault proxy on every backend",
             )

@@ -38,6 +38,7 @@ def to_json(
         "metrics": stack.metrics,
         "health": stack.health,
         "logs": {name: str(path) for name, path in stack.logs.items()},
+        "workdir": None if stack.workdir is None else str(stack.workdir),
     }
 
 
@@ -78,6 +79,12 @@ def processes_of(data: dict[str, Any], path: Path) -> list[ProcessRef]:
         ]
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(f"malformed stack state: {exc}", where=str(path)) from None
+
+
+def workdir_of(data: dict[str, Any]) -> Path | None:
+    """The replicas' directories a local stack made (removed once its processes stopped)."""
+    workdir = data.get("workdir")
+    return Path(workdir) if isinstance(workdir, str) and workdir else None
 
 
 def read_processes(path: Path) -> list[ProcessRef] | None:

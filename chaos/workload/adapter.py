@@ -2,8 +2,8 @@
 
 An ``Adapter`` is what differs between stream protocols. The HTTP adapter covers one long GET
 (Icecast progressive audio, soundstage's chunked framed stream); the format is the probe's
-``StreamDecoder``. An HLS adapter would implement ``open`` by polling a playlist and feeding each
-segment's bytes to the same probe.
+``StreamDecoder``. The HLS adapter (``chaos.workload.hls``) implements ``open`` by following a
+playlist and playing each segment through the same probe.
 
 Connections use asyncio protocols, not streams: a callback per socket read is the cheapest thing
 asyncio offers, and at 10,000 listeners per core the per-read cost is the budget. The loop's own
@@ -36,11 +36,17 @@ class Session(Protocol):
 class Adapter(Protocol):
     """How one listener attempt talks to the stack."""
 
-    def decoder(self) -> StreamDecoder:
-        """A fresh decoder for the body format this adapter expects."""
+    def decoder(self, ear: bool = False) -> StreamDecoder | None:
+        """A fresh decoder for the body format this adapter expects; ``ear``: for an ear's
+        listener, whose frames carry what they decode to (``chaos.audio.ear``). None when the
+        adapter makes the probe's frames itself (HLS: one per segment)."""
 
-    async def open(self, probe: Probe, sink: EventSink, source: str | None) -> Session:
-        """Connect and start feeding ``probe``; events it produces go to ``sink``."""
+    async def open(
+        self, probe: Probe, sink: EventSink, source: str | None, listener: str = ""
+    ) -> Session:
+        """Connect and start feeding ``probe``; events it produces go to ``sink``.
+        ``listener``: who is joining, the same across a listener's attempts (a join API
+        keeps an admitted listener's place)."""
 
 
 def spreads_sources(host: str) -> bool:
@@ -112,12 +118,14 @@ class HttpStreamAdapter:
     """One HTTP GET whose endless body is decoded by ``decoder_factory``'s decoder."""
 
     target: Target
-    decoder_factory: Callable[[], StreamDecoder]
+    decoder_factory: Callable[[bool], StreamDecoder]
 
-    def decoder(self) -> StreamDecoder:
-        return self.decoder_factory()
+    def decoder(self, ear: bool = False) -> StreamDecoder:
+        return self.decoder_factory(ear)
 
-    async def open(self, probe: Probe, sink: EventSink, source: str | None) -> Session:
+    async def open(
+        self, probe: Probe, sink: EventSink, source: str | None, listener: str = ""
+    ) -> Session:
         loop = asyncio.get_running_loop()
         request = self.target.request()
         transport, _ = await loop.create_connection(

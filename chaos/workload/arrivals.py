@@ -129,8 +129,12 @@ def _crossings(t0: float, n0: float, t1: float, n1: float) -> Iterable[tuple[flo
 
 
 def _between(t0: float, t1: float, frac: float) -> float:
-    """t0 + frac·(t1 − t0), exactly t1 from frac 1 on (no float overshoot past the point)."""
-    return t1 if frac >= 1.0 else min(t1, t0 + frac * (t1 - t0))
+    """t0 + frac·(t1 − t0) within (t0, t1]: exactly t1 from frac 1 on (no float overshoot past
+    the point), and never t0 itself, where the count is still the point's (a step of a few
+    subnormal seconds rounds the product to nothing)."""
+    if frac >= 1.0:
+        return t1
+    return min(t1, max(t0 + frac * (t1 - t0), math.nextafter(t0, math.inf)))
 
 
 Phase = Storm | Ramp | Paced | Curve
@@ -243,6 +247,15 @@ def load_curve(path: Path) -> Curve:
     """Read ``time,listeners`` rows (seconds, count; a header row is allowed) from a CSV file."""
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raw = path.read_bytes()
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InvalidInput(
+            f"not UTF-8: byte 0x{raw[exc.start]:02x} at line {line}, column {column}",
+            where=f"{path}:{line}:{column}",
+            fix="save the CSV as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+        ) from None
     except OSError as exc:
         raise InvalidInput(
             f"cannot read the arrival curve: {exc.strerror}",

@@ -33,4 +33,4 @@ class FramedDecoder:
 
     def _frame(self, audio: AudioFrame) -> Frame:
         seq = self._sequences.unwrap(audio.sequence, bool(audio.flags & Flags.DISCONTINUITY))
-        return Frame(seq, audio.duration, audio)
+        return Frame(seq, audio.duration, audio, audio.capture_us / 1e6)

@@ -3,7 +3,9 @@
 Streaming servers answer one GET with an endless body, so the parser is a sans-IO state machine
 fed whatever the socket delivered: the head once, then body bytes as they come (de-chunked when
 the server uses ``Transfer-Encoding: chunked``, as soundstage does; Icecast sends a plain
-HTTP/1.0 body). A full HTTP client would cost more per byte than the probe it serves.
+HTTP/1.0 body). HLS listeners ask many questions over one keep-alive connection, so the parser
+also knows where a ``Content-Length`` or chunked body ends (``complete``). A full HTTP client
+would cost more per byte than the probe it serves.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class Target:
 class ResponseHead:
     status: int
     headers: dict[str, str]
+    keep_alive: bool = True
+    """The connection may carry another request (HTTP/1.1 without ``Connection: close``)."""
 
 
 @dataclass(slots=True)
@@ -64,6 +68,7 @@ class ResponseParser:
 
     head: ResponseHead | None = None
     _pending: bytearray = field(default_factory=bytearray)
+    _length: int | None = None  # body bytes still due by Content-Length
     _chunked: bool = False
     _chunk_left: int = 0  # body bytes left in the current chunk
     _chunk_state: str = "size"  # size | data | crlf | done
@@ -77,11 +82,34 @@ class ResponseParser:
                 if len(self._pending) > MAX_HEAD_BYTES:
                     raise ProtocolError(f"response head larger than {MAX_HEAD_BYTES} bytes")
                 return b""
-            self.head = _parse_head(bytes(self._pending[:end]))
-            self._chunked = "chunked" in self.head.headers.get("transfer-encoding", "").lower()
+            self.head = head = _parse_head(bytes(self._pending[:end]).lstrip(b"\r\n"))
+            self._chunked = "chunked" in head.headers.get("transfer-encoding", "").lower()
+            if head.status in (204, 304) or 100 <= head.status < 200:
+                self._length = 0
+            elif not self._chunked and "content-length" in head.headers:
+                self._length = _content_length(head.headers["content-length"])
             data = bytes(self._pending[end + 4 :])
             self._pending.clear()
-        return self._dechunk(data) if self._chunked else data
+        if self._chunked:
+            return self._dechunk(data)
+        if self._length is not None:
+            data = data[: self._length]
+            self._length -= len(data)
+        return data
+
+    @property
+    def complete(self) -> bool:
+        """The whole body has arrived (a body without a length ends with the connection)."""
+        if self.head is None:
+            return False
+        return self._chunk_state == "done" if self._chunked else self._length == 0
+
+    @property
+    def declared_length(self) -> int | None:
+        """The body's size as the server announced it (``Content-Length``), if it did."""
+        if self.head is None or self._chunked or "content-length" not in self.head.headers:
+            return None
+        return _content_length(self.head.headers["content-length"])
 
     def _dechunk(self, data: bytes) -> bytes:
         out = bytearray()
@@ -137,4 +165,15 @@ def _parse_head(raw: bytes) -> ResponseHead:
         name, sep, value = line.partition(":")
         if sep:
             headers[name.strip().lower()] = value.strip()
-    return ResponseHead(status, headers)
+    connection = headers.get("connection", "").lower()
+    keep_alive = "close" not in connection and (
+        parts[0] == "HTTP/1.1" or "keep-alive" in connection
+    )
+    return ResponseHead(status, headers, keep_alive)
+
+
+def _content_length(value: str) -> int:
+    value = value.strip()
+    if not value.isdigit() or not value.isascii():
+        raise ProtocolError(f"bad Content-Length {value[:40]!r}")
+    return int(value)

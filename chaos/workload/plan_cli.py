@@ -22,7 +22,9 @@ def plan_command(
     console: Console,
 ) -> int:
     if engine not in ("native", "locust"):
-        raise InvalidInput(f"--engine {engine!r}", where="gameday plan", fix="native or locust")
+        raise InvalidInput(
+            f"--load-engine {engine!r}", where="gameday plan", fix="native or locust"
+        )
     try:
         bits = BitRate.parse(bitrate).bits_per_second
     except UnitError as exc:

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chaos.audio.frames import AudioFrame
 from chaos.audio.playout import Frame, PlayoutModel, PlaySink
 from chaos.workload.http import ProtocolError, ResponseParser
 
@@ -54,13 +53,34 @@ class Failed:
 
 @dataclass(frozen=True, slots=True)
 class Dropped:
-    """The stream ended after audio had played, without the listener choosing to leave."""
+    """The stream ended after audio had played, without the listener choosing to leave;
+    ``detail`` says what happened, where the probe knows more than the reason's label."""
 
     at: float
     reason: str
+    detail: str = ""
 
 
-ProbeEvent = Connected | FirstAudio | Failed | Dropped
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Media the listener never heard because it was gone or left behind when the listener
+    came to it (an HLS segment deleted, or out of the playlist's window): ``seconds`` of
+    audio in ``segments`` segments (or parts), for ``reason``."""
+
+    at: float
+    reason: str
+    segments: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """The stream stopped growing: no new media listed for 1.5 target durations (HLS)."""
+
+    at: float
+
+
+ProbeEvent = Connected | FirstAudio | Failed | Dropped | Skipped | Stale
 Events = tuple[ProbeEvent, ...]
 _NONE: Events = ()  # most feeds produce no event
 
@@ -69,7 +89,8 @@ _NONE: Events = ()  # most feeds produce no event
 class Probe:
     """A single connection attempt, from the join request to its end."""
 
-    decoder: StreamDecoder
+    decoder: StreamDecoder | None
+    """None: the adapter makes the frames itself and calls ``received`` (HLS)."""
     requested_at: float
     target_delay: float
     on_play: PlaySink | None = None
@@ -81,6 +102,8 @@ class Probe:
     drop: str | None = None
     bytes_received: int = 0
     status: int | None = None
+    requests: int = 0
+    stale: bool = False  # the stream is not growing now (see ``Stale``)
     playout: PlayoutModel = field(init=False)
     _parser: ResponseParser = field(default_factory=ResponseParser)
 
@@ -102,17 +125,21 @@ class Probe:
 
     def latency(self) -> float | None:
         """How far behind live the listener hears: when the newest played frame began playing
-        minus when it was captured (framed streams carry capture times; same-host clocks)."""
+        minus when it was captured (framed capture times, HLS program date-times; the same
+        clock on both hosts)."""
         frame = self.playout.last_played
-        if frame is None or self.wall_offset is None or not isinstance(frame.payload, AudioFrame):
+        if frame is None or self.wall_offset is None or frame.captured_at is None:
             return None
-        return self.playout.last_played_at + self.wall_offset - frame.payload.capture_us / 1e6
+        return self.playout.last_played_at + self.wall_offset - frame.captured_at
 
     def connected(self, now: float) -> Events:
         self.connected_at = now
         return (Connected(now),)
 
     def feed(self, now: float, data: bytes) -> Events:
+        """Bytes of the one HTTP response this probe's decoder reads."""
+        decoder = self.decoder
+        assert decoder is not None, "an adapter without a decoder feeds frames itself"
         if self.ended_at is not None:
             return _NONE
         self.bytes_received += len(data)
@@ -124,19 +151,26 @@ class Probe:
                     return _NONE
                 self.status = head.status
                 if not 200 <= head.status < 300:
-                    wait = _retry_after(head.headers.get("retry-after"))
-                    return self.fail(now, f"http_{head.status}", retry_after=wait)
-                self.decoder.start(head.headers)
+                    wait = retry_after_seconds(head.headers.get("retry-after"))
+                    said = f"answered HTTP {head.status}" + (
+                        f" with Retry-After {wait:g}s" if wait is not None else ""
+                    )
+                    return self.fail(now, f"http_{head.status}", said, retry_after=wait)
+                decoder.start(head.headers)
             else:
                 body = self._parser.feed(data)
             if not body:
                 return _NONE
             if self.first_byte_at is None:
                 self.first_byte_at = now
-            frames = self.decoder.feed(body)
+            frames = decoder.feed(body)
         except ProtocolError as exc:
             return self.fail(now, "protocol", str(exc))
-        if not frames:
+        return self.received(now, frames)
+
+    def received(self, now: float, frames: list[Frame]) -> Events:
+        """Media arrived at ``now``: play it through the playout model."""
+        if not frames or self.ended_at is not None:
             return _NONE
         before = self.playout.first_audio_at
         playout = self.playout
@@ -148,9 +182,12 @@ class Probe:
 
     def overdue(self, now: float, join_timeout: float) -> str | None:
         """Why this join counts as failed at ``now`` (no audio within ``join_timeout``), or None:
-        ``connect_timeout`` if the TCP connection was not even up, else ``timeout``."""
+        ``connect_timeout`` if the TCP connection was not even up, ``stale_playlist`` if the
+        stream is not growing, else ``timeout``."""
         if self.playout.first_audio_at is not None or now - self.requested_at < join_timeout:
             return None
+        if self.stale:
+            return "stale_playlist"
         return "timeout" if self.connected_at is not None else "connect_timeout"
 
     def tick(self, now: float) -> None:
@@ -164,22 +201,22 @@ class Probe:
         if self.ended_at is not None:
             return _NONE
         if self.playout.first_audio_at is not None:
-            return self.closed(now, reason)
+            return self.closed(now, reason, detail)
         self.ended_at = now
         self.failure = reason
         self.playout.finish(now)
         return (Failed(now, reason, detail, retry_after),)
 
-    def closed(self, now: float, reason: str = "closed") -> Events:
+    def closed(self, now: float, reason: str = "closed", detail: str = "") -> Events:
         """The connection ended without the listener asking: a failure or a drop."""
         if self.ended_at is not None:
             return _NONE
         if self.playout.first_audio_at is None:
-            return self.fail(now, reason)
+            return self.fail(now, reason, detail)
         self.ended_at = now
         self.drop = reason
         self.playout.finish(now)
-        return (Dropped(now, reason),)
+        return (Dropped(now, reason, detail),)
 
     def leave(self, now: float) -> None:
         """The listener chose to leave (session over, or the run ended): not a failure."""
@@ -199,6 +236,7 @@ class Probe:
             "failure": self.failure,
             "drop": self.drop,
             "bytes": self.bytes_received,
+            "requests": self.requests,
             "played_seconds": p.played_seconds,
             "stalls": len(p.stalls),
             "stall_seconds": sum(p.stalls),
@@ -215,7 +253,7 @@ def _since(t: float | None, origin: float) -> float | None:
     return None if t is None else t - origin
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """``Retry-After`` in delay-seconds form; an HTTP-date (rare from streaming servers) is
     ignored and the reconnect policy alone decides."""
     if value is None or not value.strip().isdigit():

@@ -27,9 +27,10 @@ from functools import partial
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from chaos.audio.howl_monitor import HowlMonitor
+from chaos.audio.ear import Ear, EarEvent
+from chaos.audio.segments import EdgeSegments
 from chaos.errors import InfrastructureError, InvalidInput
-from chaos.stack.processes import die_with_parent
+from chaos.stack.processes import die_with_parent, done_with, reap_with_harness
 from chaos.workload.adapter import (
     Adapter,
     HttpStreamAdapter,
@@ -39,8 +40,13 @@ from chaos.workload.adapter import (
     spreads_sources,
 )
 from chaos.workload.arrivals import Join, Schedule
+from chaos.workload.cohorts import Attempt
 from chaos.workload.framed import FramedDecoder
+from chaos.workload.hls.adapter import HlsAdapter
+from chaos.workload.hls.player import HlsOptions
+from chaos.workload.hls.variant import VariantPolicy
 from chaos.workload.http import Target
+from chaos.workload.join import JoinAdapter
 from chaos.workload.limits import raise_fd_limit
 from chaos.workload.probe import (
     Dropped,
@@ -53,6 +59,7 @@ from chaos.workload.probe import (
 from chaos.workload.progressive import ProgressiveDecoder
 from chaos.workload.reconnect import ReconnectPolicy
 from chaos.workload.stats import ListenerStats
+from chaos.workload.wanting import Wanting
 
 #: How long the parent gives spawned workers to import and report ready.
 _READY_TIMEOUT = 60.0
@@ -60,11 +67,18 @@ _READY_TIMEOUT = 60.0
 _SILENCE_TIMEOUT = 30.0
 #: Attempt summaries kept per sampled listener (a reconnect storm can make hundreds).
 _ATTEMPTS_KEPT = 20
+#: Ears per edge unless the stack spec or the experiment says: a few listeners decoding is
+#: enough to hear what all of them hear, at ~1 % of a core each.
+DEFAULT_EARS = 4
+
+EarSink = Callable[[list[dict[str, Any]]], None]
+"""Receives what ears heard, as journal records (``ear_record``)."""
 
 
 class StreamFormat(StrEnum):
     PROGRESSIVE = "progressive"
     FRAMED = "framed"
+    HLS = "hls"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +86,19 @@ class ListenerConfig:
     """How every listener of the swarm connects and what it counts as a failed join.
 
     ``stream``: ``progressive`` (Icecast-style bytes at ``bitrate`` bit/s, None reads
-    ``icy-br``) or ``framed`` (soundstage's sequenced frames). ``target_delay``: the jitter
+    ``icy-br``), ``framed`` (soundstage's sequenced frames) or ``hls`` (a playlist URL;
+    ``variant``: ``lowest``, ``highest`` or a bandwidth in bit/s; ``low_latency``: use LL-HLS
+    parts and blocking reloads where the playlist offers them). ``target_delay``: the jitter
     buffer's target, which for progressive streams is the decoder's start-up buffer.
     ``join_timeout``: a join that has not played audio by then fails, with reason
     ``connect_timeout`` if the TCP connection was not even up, else ``timeout`` (checked at
-    every sweep, so within one ``snapshot_interval``).
+    every sweep, so within one ``snapshot_interval``). ``edge``: the name of the target (the
+    ``edge`` label of what its ears heard); ``ears``: how many of its listeners are ears, or
+    ``ear_share``: which share of them (0.01: 1 %, at least one). ``join_url``: the join
+    API every attempt POSTs to first (``chaos.workload.join``), which names one of
+    ``announced`` (the edges as the API knows them, ``http://HOST:PORT``); the listener plays
+    the same position of ``edge_urls`` (the stream URLs it dials: the same proxies, or a
+    control cohort's own); its ears are labelled by the same position of ``edge_names``.
     """
 
     url: str
@@ -85,14 +107,56 @@ class ListenerConfig:
     target_delay: float = 0.5
     join_timeout: float = 30.0
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    edge: str = ""
+    ears: int = DEFAULT_EARS
+    ear_share: float | None = None
+    variant: str = "highest"
+    low_latency: bool = True
+    join_url: str | None = None
+    announced: tuple[str, ...] = ()
+    edge_urls: tuple[str, ...] = ()
+    edge_names: tuple[str, ...] = ()
 
     def adapter(self) -> Adapter:
-        decoder: Callable[[], StreamDecoder] = (
-            FramedDecoder
-            if self.stream is StreamFormat.FRAMED
-            else partial(ProgressiveDecoder, self.bitrate)
+        if self.join_url is None:
+            return self._stream(self.url)
+        if len(self.announced) != len(self.edge_urls) or not self.announced:
+            raise InvalidInput(
+                "a join API needs the edges it may name, one stream URL each",
+                where="listeners: join",
+            )
+        edges = {a: self._stream(u) for a, u in zip(self.announced, self.edge_urls, strict=True)}
+        names = dict(zip(self.announced, self.edge_names, strict=False))
+        return JoinAdapter(Target.parse(self.join_url), edges, names)
+
+    def _stream(self, url: str) -> Adapter:
+        if self.stream is StreamFormat.HLS:
+            try:
+                variant = VariantPolicy.parse(self.variant)
+            except ValueError as exc:
+                raise InvalidInput(str(exc), where="listeners: variant") from None
+            options = HlsOptions(variant=variant, low_latency=self.low_latency)
+            return HlsAdapter(Target.parse(url), options)
+        decoder: Callable[[bool], StreamDecoder] = (
+            _framed if self.stream is StreamFormat.FRAMED else partial(_progressive, self.bitrate)
         )
-        return HttpStreamAdapter(Target.parse(self.url), decoder)
+        return HttpStreamAdapter(Target.parse(url), decoder)
+
+    def ear_count(self, listeners: int) -> int:
+        """How many of ``listeners`` are ears: the count, or the share (at least one)."""
+        if self.ear_share is None:
+            return min(listeners, self.ears)
+        if self.ear_share <= 0:
+            return 0
+        return min(listeners, max(1, round(listeners * self.ear_share)))
+
+
+def _framed(ear: bool) -> StreamDecoder:
+    return FramedDecoder()  # an ear decodes framed payloads itself, as they play
+
+
+def _progressive(bitrate: float | None, ear: bool) -> StreamDecoder:
+    return ProgressiveDecoder(bitrate, ear=ear)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +169,22 @@ class WorkerJob:
     duration: float
     sampled: frozenset[int]
     snapshot_interval: float
-    howl_monitored: frozenset[int] = frozenset()
-    """Listeners whose played audio runs through the howling detector."""
+    ears: frozenset[int] = frozenset()
+    """Listeners who are ears: they decode what they receive and the detectors judge it."""
+    attempts: bool = False
+    """Record every listener attempt (``chaos.workload.cohorts.Attempt``): differential SLOs
+    bootstrap over them."""
+
+
+@dataclass
+class _Workers:
+    """A swarm's worker processes and what the harness shares with them: their message queue,
+    the go signal and the start time (T0 on ``time.monotonic()``) they read once it is set."""
+
+    messages: Any
+    go: Any
+    start: Any
+    procs: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +194,16 @@ class SwarmResult:
     workers: int
     started_at: float  # time.monotonic() of T0
     ended_at: float
+    attempts: list[Attempt] = field(default_factory=list)
+    """Every listener attempt, when the swarm was asked to record them."""
 
 
 class _Listener:
     """One scheduled listener across its attempts (the first join and any reconnects)."""
 
     __slots__ = (
-        "connecting", "index", "join", "left", "probe", "retries", "rng", "session", "summary", "w",
+        "began", "connecting", "index", "join", "left", "probe", "retries", "rng", "session",
+        "summary", "w", "want",
     )  # fmt: skip
 
     def __init__(self, worker: _Worker, index: int, join: Join, sampled: bool) -> None:
@@ -134,6 +215,9 @@ class _Listener:
         self.session: Session | None = None
         self.connecting: asyncio.Task[Any] | None = None
         self.retries = 0
+        self.began = False
+        self.want: Wanting | None = None
+        """From its first attempt: how long it wanted audio and heard none."""
         self.rng: random.Random | None = None
         self.summary: dict[str, Any] | None = (
             {"listener": index, "arrival": join.at, "leave": join.leave, "attempts": []}
@@ -154,12 +238,20 @@ class _Listener:
             now = w.loop.time()
             if self.left or now >= w.end:
                 return
-            monitor = HowlMonitor() if self.index in w.job.howl_monitored else None
+            ear = w.ear(self.index)
+            if ear is not None and not self.began:
+                # The load generator's own lateness (workers still starting at T0, a loaded
+                # machine): the on-air delay leaves it out, it is not the stack's.
+                ear.late_seconds = max(0.0, now - (w.base + self.join.at))
+            if not self.began:
+                self.want = Wanting(now)
+                w.wanting.add(self)
+            self.began = True
             probe = Probe(
-                w.adapter.decoder(),
+                w.adapter.decoder(ear is not None),
                 requested_at=now,
                 target_delay=w.cfg.target_delay,
-                on_play=monitor,
+                on_play=ear,
                 wall_offset=w.wall_offset,
             )
             self.probe = probe
@@ -168,7 +260,9 @@ class _Listener:
             task = asyncio.current_task()
             self.connecting = task  # the sweep cancels it past join_timeout
             try:
-                session = await w.adapter.open(probe, self.on_events, w.source(self.index))
+                session = await w.adapter.open(
+                    probe, self.on_events, w.source(self.index), f"{w.job.seed}-{self.index}"
+                )
             except OSError as exc:
                 self.on_events(probe.fail(w.loop.time(), connect_failure(exc), str(exc)))
                 return
@@ -203,9 +297,16 @@ class _Listener:
         self.probe = None
         w = self.w
         w.active.discard(self)
-        if isinstance(probe.playout.on_play, HowlMonitor):
-            probe.playout.on_play.finish()
-        w.stats.add_playout(probe, probe.ended_at if probe.ended_at is not None else w.loop.time())
+        ear = probe.playout.on_play
+        if isinstance(ear, Ear):
+            ear.finish()
+            w.heard(ear)
+        ended = probe.ended_at if probe.ended_at is not None else w.loop.time()
+        w.stats.add_playout(probe, ended)
+        if self.want is not None:
+            self.want.attempt_ended(probe.playout.played_seconds)
+        if w.attempts is not None:
+            w.attempts.append(attempt_of(self.index, probe, w.base, ended))
         if self.summary is not None and len(self.summary["attempts"]) < _ATTEMPTS_KEPT:
             attempt = probe.summary()
             attempt["requested_at"] -= w.base
@@ -226,6 +327,8 @@ class _Listener:
         if delay is not None:
             w.stats.reconnects += 1
             w.loop.call_later(max(delay, at_least), self.begin)
+        else:
+            self.stop_wanting()  # the policy gave up: this listener went away unheard
 
     def leave(self) -> None:
         self.left = True
@@ -233,6 +336,13 @@ class _Listener:
         if probe is not None:
             probe.leave(self.w.loop.time())
             self.end_attempt()
+        self.stop_wanting()
+
+    def stop_wanting(self) -> None:
+        w = self.w
+        if self.want is not None and self in w.wanting:
+            w.wanting.discard(self)
+            w.stats.add_wanted(self.want, min(w.loop.time(), w.end))
 
 
 class _Worker:
@@ -249,9 +359,23 @@ class _Worker:
         self.stop = stop
         self.stats = ListenerStats()
         self.active: set[_Listener] = set()
+        self.wanting: set[_Listener] = set()
+        """Listeners that have tried to join and still want audio (attempting or waiting)."""
         self.gates = {g: asyncio.Semaphore(n) for g, n in job.gate_limits.items()}
         self.tasks: set[asyncio.Task[None]] = set()
         self._spread_sources = spreads_sources(Target.parse(job.config.url).host)
+        self.segments = EdgeSegments()  # this edge's decoded HLS segments, shared by its ears
+        self.heard_records: list[dict[str, Any]] = []
+        self.attempts: list[Attempt] | None = [] if job.attempts else None
+
+    def ear(self, index: int) -> Ear | None:
+        if index not in self.job.ears:
+            return None
+        return Ear(self.cfg.edge, index, self.segments)
+
+    def heard(self, ear: Ear) -> None:
+        """Collect what ``ear`` heard since last asked, for the journal."""
+        self.heard_records += [ear_record(ear, e, self.wall_offset) for e in ear.drain()]
 
     def spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
@@ -293,12 +417,56 @@ class _Worker:
             reason = probe.overdue(now, timeout)
             if reason is not None:
                 connecting = listener.connecting
-                listener.on_events(probe.fail(now, reason))
+                waited = f"no first audio {timeout:g}s after the join request"
+                never = " (never connected)" if probe.connected_at is None else ""
+                listener.on_events(probe.fail(now, reason, waited + never))
                 if connecting is not None:
                     connecting.cancel()
             else:
                 self.stats.sample(probe, now)
-        return self.stats.snapshot((x.probe for x in self.active if x.probe is not None), now)
+                if isinstance(probe.playout.on_play, Ear):
+                    self.heard(probe.playout.on_play)
+        out = self.stats.snapshot((x.probe for x in self.active if x.probe is not None), now)
+        for listener in self.wanting:
+            if listener.want is not None:
+                out.add_wanting(listener.want, listener.probe, now)
+        return out
+
+    def take_heard(self) -> list[dict[str, Any]]:
+        records, self.heard_records = self.heard_records, []
+        return records
+
+
+def attempt_of(listener: int, probe: Probe, base: float, now: float) -> Attempt:
+    """One ended attempt as a differential SLO samples it (``ATTEMPT_FIELDS``)."""
+    p = probe.playout
+    ttfa = probe.ttfa
+    return (
+        listener,
+        round(probe.requested_at - base, 4),
+        -1.0 if ttfa is None else ttfa,
+        1,
+        0 if ttfa is None else 1,
+        p.stall_seconds(now),
+        p.played_seconds,
+        p.concealed_seconds,
+        len(p.stalls) + (1 if p.stalled else 0),
+        len(p.freezes),
+    )
+
+
+def ear_record(ear: Ear, event: EarEvent, wall_offset: float) -> dict[str, Any]:
+    """One thing an ear heard as a journal record (kind ``ear.<event>``): when (wall clock),
+    on which edge, by which listener, and what."""
+    return {
+        "event": event.kind,
+        "edge": ear.edge,
+        "listener": ear.listener,
+        "heard_at": round(event.at + wall_offset, 3),
+        "audio_seconds": event.audio_at,
+        **event.detail,
+        **({"late_seconds": round(ear.late_seconds, 3)} if event.kind == "on_air" else {}),
+    }
 
 
 def run_worker(
@@ -306,15 +474,27 @@ def run_worker(
     start_at: float,
     report: Callable[[ListenerStats], None],
     stop: Event | None = None,
-) -> tuple[ListenerStats, list[dict[str, Any]]]:
-    """Run one worker's share on a fresh event loop (uvloop when installed); blocking."""
+    heard: EarSink | None = None,
+) -> tuple[ListenerStats, list[dict[str, Any]], list[Attempt]]:
+    """Run one worker's share on a fresh event loop (uvloop when installed); blocking.
+    ``heard`` receives what the worker's ears heard, with each report and at the end."""
 
-    async def main() -> tuple[ListenerStats, list[dict[str, Any]]]:
+    async def main() -> tuple[ListenerStats, list[dict[str, Any]], list[Attempt]]:
         worker = _Worker(job, start_at, stop)
-        summaries = await worker.run(report)
+
+        def reported(stats: ListenerStats) -> None:
+            records = worker.take_heard()
+            if records and heard is not None:
+                heard(records)
+            report(stats)
+
+        summaries = await worker.run(reported)
+        records = worker.take_heard()
+        if records and heard is not None:
+            heard(records)
         for summary in summaries:
             summary["worker"] = job.worker
-        return worker.stats, summaries
+        return worker.stats, summaries, worker.attempts or []
 
     try:
         import uvloop
@@ -326,14 +506,20 @@ def run_worker(
 
 def _worker_process(job: WorkerJob, messages: Any, go: Event, start: Any, stop: Event) -> None:
     """Entry point of a spawned worker: report ready, wait for T0, stream snapshots."""
-    die_with_parent(signal.SIGKILL)  # a killed harness must not leave listeners behind
+    # A killed harness must not leave listeners behind, even one killed while this started.
+    parent = multiprocessing.parent_process()
+    die_with_parent(signal.SIGKILL, parent.pid if parent is not None else None)
     try:
         messages.put(("ready", job.worker, None))
         go.wait()
-        stats, summaries = run_worker(
-            job, start.value, lambda s: messages.put(("snapshot", job.worker, s)), stop
+        done = run_worker(
+            job,
+            start.value,
+            lambda s: messages.put(("snapshot", job.worker, s)),
+            stop,
+            lambda records: messages.put(("heard", job.worker, records)),
         )
-        messages.put(("done", job.worker, (stats, summaries)))
+        messages.put(("done", job.worker, done))
     except BaseException:
         messages.put(("error", job.worker, traceback.format_exc()))
 
@@ -386,10 +572,11 @@ class Swarm:
         duration: float,
         workers: int | None = None,
         sample: int = 200,
-        howl_sample: int = 20,
         snapshot_interval: float = 1.0,
         on_snapshot: Callable[[ListenerStats], None] | None = None,
+        on_heard: EarSink | None = None,
         start_at: float | None = None,
+        attempts: bool = False,
     ) -> None:
         """``start_at``: T0 on ``time.monotonic()``, shared with other timelines (a run's
         faults); default: as soon as every worker is ready. Joins due before the workers
@@ -403,13 +590,17 @@ class Swarm:
         self.duration = duration
         self.workers = max(1, min(workers or default_workers(), len(schedule.joins) or 1))
         self.sample = sample
-        self.howl_sample = howl_sample
         self.snapshot_interval = snapshot_interval
         self.on_snapshot = on_snapshot
+        self.on_heard = on_heard
         self.start_at = start_at
+        self.attempts = attempts
         self._latest: dict[int, ListenerStats] = {}
         self._ctx = multiprocessing.get_context("spawn")
         self._stop = self._ctx.Event()
+        self.ready_at: float | None = None
+        """When every worker was ready to dial (``time.monotonic()``)."""
+        self._workers: _Workers | None = None
 
     def stats(self) -> ListenerStats:
         """The latest merged totals (what ``ListenerCollector`` renders)."""
@@ -427,9 +618,8 @@ class Swarm:
         sampled = frozenset(
             random.Random(f"{self.seed}:sample").sample(range(n), min(n, self.sample))
         )
-        # Howling is judged on a few sampled listeners: at ~1,000x real time per stream the
-        # detector on every listener of a storm would cost more CPU than the storm itself.
-        howl_monitored = frozenset(sorted(sampled)[: self.howl_sample])
+        shares = partition(self.schedule, self.workers)
+        ears = self._ears(shares)
         return [
             WorkerJob(
                 worker=w,
@@ -440,46 +630,91 @@ class Swarm:
                 duration=self.duration,
                 sampled=sampled,
                 snapshot_interval=self.snapshot_interval,
-                howl_monitored=howl_monitored,
+                ears=ears,
+                attempts=self.attempts,
             )
-            for w, (share, gates) in enumerate(partition(self.schedule, self.workers))
+            for w, (share, gates) in enumerate(shares)
         ]
 
-    async def run(self) -> SwarmResult:
+    def _ears(self, shares: list[tuple[list[tuple[int, Join]], dict[int, int]]]) -> frozenset[int]:
+        """A seeded choice of ears, from the first worker's listeners first: ears of one worker
+        share its decoded segments, so the edge pays one decode per segment. Few listeners
+        are ears because decoding costs ~1 % of a core each, against ~0.01 % for a listener."""
+        wanted = self.config.ear_count(len(self.schedule.joins))
+        rng = random.Random(f"{self.seed}:ears")
+        chosen: list[int] = []
+        for share, _ in shares:
+            indices = [index for index, _ in share]
+            chosen += rng.sample(indices, min(len(indices), wanted - len(chosen)))
+            if len(chosen) >= wanted:
+                break
+        return frozenset(chosen)
+
+    async def ready(self) -> None:
+        """Spawn the workers and wait until each can dial. A run calls it before it fixes T0:
+        a spawned worker imports numpy, PyAV and aiohttp, seconds of CPU on a loaded machine,
+        and listeners that could only start after T0 would judge an audience that came late.
+        Idempotent; ``run`` calls it when nobody did."""
+        if self._workers is not None:
+            return
         jobs = self.jobs()
         raise_fd_limit(max(peak_concurrency(list(job.listeners)) for job in jobs))
-        messages = self._ctx.Queue()
-        go = self._ctx.Event()
-        start = self._ctx.Value("d", 0.0)
-        procs = [
+        workers = _Workers(self._ctx.Queue(), self._ctx.Event(), self._ctx.Value("d", 0.0))
+        workers.procs = [
             self._ctx.Process(
                 target=_worker_process,
-                args=(job, messages, go, start, self._stop),
+                args=(job, workers.messages, workers.go, workers.start, self._stop),
                 name=f"gameday-swarm-{job.worker}",
                 daemon=True,
             )
             for job in jobs
         ]
-        for proc in procs:
+        self._workers = workers
+        for proc in workers.procs:
             proc.start()
+            assert proc.pid is not None
+            reap_with_harness(proc.pid)  # PDEATHSIG is set only once the worker has imported
+        tracker = _resource_tracker()
+        if tracker is not None:  # it frees the workers' semaphores once they are gone
+            reap_with_harness(tracker, patient=True)
         try:
-            await self._await_ready(messages, procs)
+            await self._await_ready(workers.messages, workers.procs)
+        except BaseException:
+            await self._end_workers(workers.procs)
+            raise
+        self.ready_at = time.monotonic()
+
+    async def _end_workers(self, procs: list[Any]) -> None:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            await asyncio.to_thread(proc.join, 5)
+            if proc.exitcode is not None and proc.pid is not None:
+                done_with(proc.pid)
+
+    async def run(self) -> SwarmResult:
+        await self.ready()
+        workers = self._workers
+        assert workers is not None
+        procs, start = workers.procs, workers.start
+        try:
             start.value = self.start_at if self.start_at is not None else time.monotonic() + 0.1
-            go.set()
-            results = await self._collect(messages, procs)
+            workers.go.set()
+            results = await self._collect(workers.messages, procs)
         finally:
-            for proc in procs:
-                if proc.is_alive():
-                    proc.terminate()
-            for proc in procs:
-                await asyncio.to_thread(proc.join, 5)
+            await self._end_workers(procs)
         stats = ListenerStats()
         summaries: list[dict[str, Any]] = []
-        for worker_stats, worker_summaries in results:
+        attempts: list[Attempt] = []
+        for worker_stats, worker_summaries, worker_attempts in results:
             stats = stats.merged(worker_stats)
             summaries.extend(worker_summaries)
+            attempts.extend(worker_attempts)
         summaries.sort(key=lambda s: s["listener"])
-        return SwarmResult(stats, summaries, len(procs), start.value, time.monotonic())
+        return SwarmResult(
+            stats, summaries, len(procs), start.value, time.monotonic(), sorted(attempts)
+        )
 
     async def _next(self, messages: Any, procs: list[Any], timeout: float) -> tuple[str, int, Any]:
         deadline = time.monotonic() + timeout
@@ -489,13 +724,16 @@ class Swarm:
             dead = [p.name for p in procs if p.exitcode not in (None, 0)]
             if dead:
                 raise InfrastructureError(
-                    f"swarm worker(s) {', '.join(dead)} died",
+                    part="load",
+                    what=f"swarm worker(s) {', '.join(dead)} died",
                     where="workload",
                     fix="check memory and file-descriptor limits (dmesg for the OOM killer)",
                 )
             if time.monotonic() > deadline:
                 raise InfrastructureError(
-                    f"swarm workers sent nothing for {timeout:.0f}s", where="workload"
+                    part="load",
+                    what=f"swarm workers sent nothing for {timeout:.0f}s",
+                    where="workload",
                 )
 
     async def _await_ready(self, messages: Any, procs: list[Any]) -> None:
@@ -504,14 +742,14 @@ class Swarm:
             kind, worker, payload = await self._next(messages, procs, _READY_TIMEOUT)
             if kind == "error":
                 raise InfrastructureError(
-                    f"swarm worker {worker} failed:\n{payload}", where="workload"
+                    part="load", what=f"swarm worker {worker} failed:\n{payload}", where="workload"
                 )
             ready += kind == "ready"
 
     async def _collect(
         self, messages: Any, procs: list[Any]
-    ) -> list[tuple[ListenerStats, list[dict[str, Any]]]]:
-        done: dict[int, tuple[ListenerStats, list[dict[str, Any]]]] = {}
+    ) -> list[tuple[ListenerStats, list[dict[str, Any]], list[Attempt]]]:
+        done: dict[int, tuple[ListenerStats, list[dict[str, Any]], list[Attempt]]] = {}
         # Workers report every interval from the start, so a long quiet spell is a hung worker
         # (a blocked loop), however long the run.
         silence = max(_SILENCE_TIMEOUT, 10 * self.snapshot_interval)
@@ -519,8 +757,12 @@ class Swarm:
             kind, worker, payload = await self._next(messages, procs, silence)
             if kind == "error":
                 raise InfrastructureError(
-                    f"swarm worker {worker} failed:\n{payload}", where="workload"
+                    part="load", what=f"swarm worker {worker} failed:\n{payload}", where="workload"
                 )
+            if kind == "heard":
+                if self.on_heard is not None:
+                    self.on_heard(payload)
+                continue
             stats = payload if kind == "snapshot" else payload[0]
             self._latest[worker] = stats
             if kind == "done":
@@ -530,9 +772,19 @@ class Swarm:
         return [done[w] for w in sorted(done)]
 
 
+def _resource_tracker() -> int | None:
+    """The pid of multiprocessing's resource tracker, which the workers' queue and events
+    started (it lives until every process holding its pipe is gone)."""
+    from multiprocessing import resource_tracker
+
+    pid = getattr(resource_tracker._resource_tracker, "_pid", None)
+    return pid if isinstance(pid, int) else None
+
+
 def _worker_failed(worker: int, trace: str) -> InfrastructureError:
     return InfrastructureError(
-        f"swarm worker {worker} crashed; its traceback follows\n{trace}",
+        part="load",
+        what=f"swarm worker {worker} crashed; its traceback follows\n{trace}",
         where="workload",
         fix="this is a gameday bug if the traceback is not an OS limit; please report it",
     )

@@ -33,6 +33,11 @@ class AsyncToxiproxyClient:
         self.api = Api(self.url)
         self._http = httpx.AsyncClient(**client_settings(self.url, timeout))
 
+    def set_timeout(self, timeout: float) -> None:
+        """Bound every later call by ``timeout`` seconds (e.g. short, once the server is lost)."""
+        self.timeout = timeout
+        self._http.timeout = httpx.Timeout(timeout)
+
     async def __aenter__(self) -> Self:
         return self
 

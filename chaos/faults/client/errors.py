@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from chaos.answers import status_line
 from chaos.errors import GamedayError, InfrastructureError
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ class ToxiproxyError(GamedayError):
         self.status = status
         self.message = message
         super().__init__(
-            f"{method} {path} failed with HTTP {status}: {message}",
+            f"{method} {path} failed with {status_line(status)}: {message}",
             where=f"Toxiproxy at {url}",
         )
 
@@ -73,13 +74,26 @@ ERRORS_BY_STATUS: dict[int, type[ToxiproxyError]] = {
 class ToxiproxyUnreachable(InfrastructureError):
     """No conversation was possible: refused, unresolvable, reset, or no answer in time."""
 
-    def __init__(self, url: str, reason: str) -> None:
+    part = "fault-proxy"
+
+    def __init__(self, url: str, reason: str, *, source: str | None = None) -> None:
+        """``source``: what named ``url`` (``--toxiproxy``, ``TOXIPROXY_URL``, the recorded
+        run), when the user chose the server; the message then says so, since a stale
+        ``TOXIPROXY_URL`` in a shell is easy to forget."""
         self.url = url
         self.reason = reason
+        named = url if source is None else f"{url} (from {source})"
         super().__init__(
-            f"cannot reach the Toxiproxy API at {url}: {reason}",
-            fix=START_FIX,
+            f"cannot reach the Toxiproxy API at {named}: {reason}",
+            fix=START_FIX
+            if source is None
+            else f"{source} gave {url}: start a Toxiproxy there (`gameday proxy serve`), or "
+            "name one that runs with --toxiproxy URL or TOXIPROXY_URL",
         )
+
+    def named_by(self, source: str) -> ToxiproxyUnreachable:
+        """The same failure, saying what named the URL."""
+        return type(self)(self.url, self.reason, source=source)
 
 
 class ToxiproxyTimeout(ToxiproxyUnreachable):
@@ -88,6 +102,8 @@ class ToxiproxyTimeout(ToxiproxyUnreachable):
 
 class ToxiproxyProtocolError(InfrastructureError):
     """Something answered at the URL, but not in the Toxiproxy API's shape (wrong service?)."""
+
+    part = "fault-proxy"
 
     def __init__(self, url: str, what: str) -> None:
         self.url = url

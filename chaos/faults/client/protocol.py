@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from chaos.answers import quoted_body, status_line
 from chaos.errors import InvalidInput
 from chaos.faults.client.errors import (
     ERRORS_BY_STATUS,
@@ -66,15 +67,50 @@ Operation = Generator[HttpRequest, HttpResponse, T]
 """A sans-IO API call: run it with ``ToxiproxyClient.run`` or ``AsyncToxiproxyClient.run``."""
 
 
+FLAG = "--toxiproxy"
+"""The one spelling of the option naming the fault proxy, on every command and in pytest."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChosenUrl:
+    """A fault proxy a command was pointed at, and who pointed it there (for messages)."""
+
+    url: str
+    source: str
+    """``--toxiproxy``, ``TOXIPROXY_URL`` (or, for a replay, the run that recorded it)."""
+
+
+def chosen_url(flag: str | None, env: Mapping[str, str] | None = None) -> ChosenUrl | None:
+    """The fault proxy a command was pointed at: ``--toxiproxy``, else ``$TOXIPROXY_URL`` (an
+    empty one counts as unset), else None, the command's own default (the embedded proxy for
+    ``run``, the recorded one for ``replay``). A URL that is none is refused naming its source.
+    """
+    if flag is not None:
+        return ChosenUrl(_checked(flag, FLAG), FLAG)
+    given = (os.environ if env is None else env).get(URL_ENV)
+    return ChosenUrl(_checked(given, URL_ENV), URL_ENV) if given else None
+
+
 def resolve_url(url: str | None = None) -> str:
     """The API base URL: explicit argument, else ``$TOXIPROXY_URL``, else the default.
 
     Like Toxiproxy's own Go client, a bare ``host:port`` means ``http://host:port``.
     """
-    given = url if url is not None else os.environ.get(URL_ENV)
-    source = "--toxiproxy-url" if url is not None else URL_ENV
-    if not given:
-        return DEFAULT_URL
+    chosen = chosen_url(url)
+    return DEFAULT_URL if chosen is None else chosen.url
+
+
+_URL_FIX = "use http://HOST:PORT, e.g. http://127.0.0.1:8474"
+
+
+def _checked(given: str, source: str) -> str:
+    if any(c.isspace() for c in given.strip()) or not given.strip():
+        raise InvalidInput(
+            f"invalid Toxiproxy URL {given!r}: a URL has no spaces",
+            where=source,
+            fix=_URL_FIX,
+        )
+    given = given.strip()
     candidate = given if "://" in given else f"http://{given}"
     parts = urlsplit(candidate)
     try:
@@ -83,13 +119,13 @@ def resolve_url(url: str | None = None) -> str:
         raise InvalidInput(
             f"invalid Toxiproxy URL {given!r}: {exc}",
             where=source,
-            fix="use http://HOST:PORT, e.g. http://127.0.0.1:8474",
+            fix=_URL_FIX,
         ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(
             f"invalid Toxiproxy URL {given!r}: need an http(s) URL with a host",
             where=source,
-            fix="use http://HOST:PORT, e.g. http://127.0.0.1:8474",
+            fix=_URL_FIX,
         )
     return candidate.rstrip("/")
 
@@ -106,9 +142,10 @@ def _decode(url: str, response: HttpResponse) -> Any:
     try:
         return json.loads(response.body)
     except ValueError:
-        snippet = response.body[:120].decode(errors="replace")
         raise ToxiproxyProtocolError(
-            url, f"HTTP {response.status} with a body that is not JSON: {snippet!r}"
+            url,
+            f"{status_line(response.status)} with a body that is not JSON: "
+            + quoted_body(response.body),
         ) from None
 
 
@@ -131,8 +168,7 @@ def _error_message(response: HttpResponse) -> str:
         payload = None
     if isinstance(payload, dict) and isinstance(payload.get("error"), str):
         return str(payload["error"])
-    text = response.body.decode(errors="replace").strip()
-    return text or "(empty body)"
+    return quoted_body(response.body)
 
 
 def _error(url: str, request: HttpRequest, response: HttpResponse) -> ToxiproxyError:

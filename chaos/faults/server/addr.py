@@ -77,7 +77,7 @@ def parse_port(service: str) -> int:
     if service == "":
         return 0
     if service.isascii() and service.isdigit():
-        port = int(service)
+        port = int(service) if len(service) <= 6 else 0x10000
     else:
         try:
             port = socket.getservbyname(service, "tcp")

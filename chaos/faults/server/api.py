@@ -1,6 +1,6 @@
-"""Toxiproxy 2.12's HTTP API over aiohttp's low-level server, byte-compatible where it counts.
+"""Toxiproxy 2.12's HTTP API, byte-compatible where it counts.
 
-Routing is our own (not aiohttp's router) so unmatched paths, wrong methods, trailing slashes and
+Routing is our own so unmatched paths, wrong methods, trailing slashes and
 unclean paths answer exactly as gorilla/mux does behind a real Toxiproxy: 404 ``404 page not
 found``, 405 with an empty body, 301 to the cleaned path, and the request-id header and browser
 check only on matched routes.
@@ -14,17 +14,17 @@ import os
 import posixpath
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from itertools import count
 from typing import Any
 
-from aiohttp import web
-
 from chaos import __version__
 from chaos.faults.server import extensions, requests
 from chaos.faults.server.collection import ToxicEntry
-from chaos.faults.server.errors import TOXIC_NOT_FOUND, ApiError
+from chaos.faults.server.errors import ApiError, bad_request_body, toxic_not_found
 from chaos.faults.server.gojson import encode
+from chaos.faults.server.http_server import BodyError, Request, Response
 from chaos.faults.server.leases import LeaseKeeper
 from chaos.faults.server.metrics import ServerMetrics
 from chaos.faults.server.proxy import Proxy
@@ -50,7 +50,7 @@ by ``@RUNID`` toxic names), ``loss`` and ``shared_bandwidth`` (toxic types), ``u
 the proxy's toxics)."""
 _TEXT = "text/plain; charset=utf-8"
 
-Handler = Callable[[web.BaseRequest, list[str]], Awaitable[web.StreamResponse]]
+Handler = Callable[[Request, list[str]], Awaitable[Response]]
 
 
 class RequestIds:
@@ -79,23 +79,27 @@ def clean_path(path: str) -> str:
     return cleaned
 
 
-def json_response(status: int, value: object) -> web.Response:
-    return web.Response(
-        status=status, body=encode(value), headers={"Content-Type": "application/json"}
-    )
+def json_response(status: int, value: object) -> Response:
+    return Response(status, encode(value), {"Content-Type": "application/json"})
 
 
-def error_response(error: ApiError) -> web.Response:
+def error_response(error: ApiError) -> Response:
     """Go's ``http.Error``: text/plain, nosniff, and a trailing newline."""
     body = encode({"error": error.message, "status": error.status}) + b"\n"
-    return web.Response(
-        status=error.status,
-        body=body,
-        headers={"Content-Type": _TEXT, "X-Content-Type-Options": "nosniff"},
+    return Response(
+        error.status, body, {"Content-Type": _TEXT, "X-Content-Type-Options": "nosniff"}
     )
 
 
-def _populate_response(status: int, done: list[ProxyBase], error: ApiError | None) -> web.Response:
+async def read_body(request: Request) -> bytes:
+    """The body, or the ``bad request body`` error Toxiproxy gives when it cannot be read."""
+    try:
+        return await request.read()
+    except BodyError as exc:
+        raise bad_request_body(exc.message, exc.status) from None
+
+
+def _populate_response(status: int, done: list[ProxyBase], error: ApiError | None) -> Response:
     payload: dict[str, object] = {}
     if error is not None:
         payload = {"error": error.message, "status": error.status}
@@ -149,66 +153,62 @@ class Api:
                 return methods, [s for p, s in zip(pattern, segments, strict=True) if p == "*"]
         return None
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def handle(self, request: Request) -> Response:
         clean = clean_path(request.path)
         if clean != request.path:
             location = f"{clean}?{request.query_string}" if request.query_string else clean
-            return web.Response(status=301, headers={"Location": location})
+            return Response(301, headers={"Location": location})
         matched = self._match(request.path)
         if matched is None:
-            return web.Response(
-                status=404,
-                body=b"404 page not found\n",
-                headers={"Content-Type": _TEXT, "X-Content-Type-Options": "nosniff"},
+            return Response(
+                404,
+                b"404 page not found\n",
+                {"Content-Type": _TEXT, "X-Content-Type-Options": "nosniff"},
             )
         methods, params = matched
         handler = methods.get(request.method) or methods.get("*")
         if handler is None:
-            return web.Response(status=405)
+            return Response(405)
         response = await self._run(handler, request, params)
         response.headers["X-Toxiproxy-Request-Id"] = self.ids.next()
         return response
 
-    async def _run(
-        self, handler: Handler, request: web.BaseRequest, params: list[str]
-    ) -> web.StreamResponse:
-        if request.headers.get("User-Agent", "").startswith("Mozilla/"):
-            return web.Response(
-                status=403,
-                body=b"User agent not allowed\n",
-                headers={"Content-Type": _TEXT, "X-Content-Type-Options": "nosniff"},
+    async def _run(self, handler: Handler, request: Request, params: list[str]) -> Response:
+        if request.headers.get("user-agent", "").startswith("Mozilla/"):
+            return Response(
+                403,
+                b"User agent not allowed\n",
+                {"Content-Type": _TEXT, "X-Content-Type-Options": "nosniff"},
             )
         try:
             return await handler(request, params)
         except ApiError as exc:
             return error_response(exc)
-        except web.HTTPException as exc:  # e.g. a body over aiohttp's size limit
-            return error_response(ApiError(f"bad request body: {exc.reason}", exc.status))
 
     # --- handlers ---
 
-    async def version(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+    async def version(self, request: Request, params: list[str]) -> Response:
         body = f'{{"version": "{VERSION}"}}\n'.encode()
-        return web.Response(body=body, headers={"Content-Type": "application/json;charset=utf-8"})
+        return Response(200, body, {"Content-Type": "application/json;charset=utf-8"})
 
-    async def features(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+    async def features(self, request: Request, params: list[str]) -> Response:
         return json_response(
             200, {"server": "gameday", "version": __version__, "features": list(FEATURES)}
         )
 
-    async def renew_leases(self, request: web.BaseRequest, params: list[str]) -> web.Response:
-        run, lease_ms = extensions.lease_renewal(await request.read())
+    async def renew_leases(self, request: Request, params: list[str]) -> Response:
+        run, lease_ms = extensions.lease_renewal(await read_body(request))
         async with self.lock:
             renewed = self.leases.renew(run, lease_ms)
         return json_response(200, {"renewed": renewed})
 
-    async def reseed(self, request: web.BaseRequest, params: list[str]) -> web.Response:
-        seed = extensions.seed(await request.read())
+    async def reseed(self, request: Request, params: list[str]) -> Response:
+        seed = extensions.seed(await read_body(request))
         async with self.lock:
             self.registry.runtime.reseed(seed)
         return json_response(200, {"seed": seed})
 
-    async def flood_ingress(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+    async def flood_ingress(self, request: Request, params: list[str]) -> Response:
         async with self.lock:
             proxy = self.registry.get(params[0])
             if not isinstance(proxy, Proxy):
@@ -216,42 +216,48 @@ class Api:
             listen = await proxy.flood_ingress()
         return json_response(200, {"proxy": proxy.name, "listen": listen})
 
-    async def metrics_handler(self, request: web.BaseRequest, params: list[str]) -> web.Response:
-        body, content_type = self.metrics.render()
-        return web.Response(body=body, headers={"Content-Type": content_type})
+    async def metrics_handler(self, request: Request, params: list[str]) -> Response:
+        live: Counter[tuple[str, str]] = Counter()
+        for proxy in self.registry.proxies.values():
+            if isinstance(proxy, Proxy):
+                for direction, links in proxy.toxics.links.items():
+                    live[str(direction), proxy.name] += sum(link.transfer.sent for link in links)
+        body, content_type = self.metrics.render(live)
+        return Response(200, body, {"Content-Type": content_type})
 
-    async def reset(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+    async def reset(self, request: Request, params: list[str]) -> Response:
         async with self.lock:
             for proxy in self.registry.proxies.values():
                 self.leases.drop_proxy(proxy)
-            await self.registry.reset()
-        return web.Response(status=204)
+            failures = await self.registry.reset()
+        if failures:  # one is worded as Toxiproxy words it; each names its address
+            raise ApiError("; ".join(failure.message for failure in failures), 500)
+        return Response(204)
 
-    async def populate(self, request: web.BaseRequest, params: list[str]) -> web.Response:
-        body = await request.read()
+    async def populate(self, request: Request, params: list[str]) -> Response:
+        try:
+            specs = requests.populate(await read_body(request))
+        except ApiError as exc:
+            return _populate_response(exc.status, [], exc)
         async with self.lock:
-            try:
-                specs = requests.populate(body)
-            except ApiError as exc:
-                return _populate_response(exc.status, [], exc)
             done, error = await self.registry.populate(specs)
         return _populate_response(error.status if error else 201, done, error)
 
-    async def proxy_index(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+    async def proxy_index(self, request: Request, params: list[str]) -> Response:
         proxies = self.registry.proxies
         return json_response(200, {name: proxies[name].to_json() for name in sorted(proxies)})
 
-    async def proxy_create(self, request: web.BaseRequest, params: list[str]) -> web.Response:
-        spec = requests.proxy_create(await request.read())
+    async def proxy_create(self, request: Request, params: list[str]) -> Response:
+        spec = requests.proxy_create(await read_body(request))
         async with self.lock:
             proxy = await self.registry.create(spec)
         return json_response(201, proxy.to_json())
 
-    async def proxy_show(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+    async def proxy_show(self, request: Request, params: list[str]) -> Response:
         return json_response(200, self.registry.get(params[0]).to_json())
 
-    async def proxy_update(self, request: web.BaseRequest, params: list[str]) -> web.Response:
-        body = await request.read()
+    async def proxy_update(self, request: Request, params: list[str]) -> Response:
+        body = await read_body(request)
         async with self.lock:
             proxy = self.registry.get(params[0])
             current = requests.ProxyInput(proxy.name, proxy.listen, proxy.upstream, proxy.enabled)
@@ -265,18 +271,18 @@ class Api:
                 self.leases.drop((proxy, None))
         return json_response(200, proxy.to_json())
 
-    async def proxy_delete(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+    async def proxy_delete(self, request: Request, params: list[str]) -> Response:
         async with self.lock:
             self.leases.drop_proxy(self.registry.get(params[0]))
             self.registry.delete(params[0])
-        return web.Response(status=204)
+        return Response(204)
 
-    async def toxic_index(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+    async def toxic_index(self, request: Request, params: list[str]) -> Response:
         proxy = self.registry.get(params[0])
         return json_response(200, [entry.to_json() for entry in proxy.toxics.entries()])
 
-    async def toxic_create(self, request: web.BaseRequest, params: list[str]) -> web.Response:
-        body = await request.read()
+    async def toxic_create(self, request: Request, params: list[str]) -> Response:
+        body = await read_body(request)
         async with self.lock:
             proxy = self.registry.get(params[0])
             spec = requests.toxic_create(
@@ -292,14 +298,14 @@ class Api:
         proxy = self.registry.get(params[0])
         entry = proxy.toxics.find(params[1])
         if entry is None:
-            raise TOXIC_NOT_FOUND
+            raise toxic_not_found()
         return proxy, entry
 
-    async def toxic_show(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+    async def toxic_show(self, request: Request, params: list[str]) -> Response:
         return json_response(200, self._toxic(params)[1].to_json())
 
-    async def toxic_update(self, request: web.BaseRequest, params: list[str]) -> web.Response:
-        body = await request.read()
+    async def toxic_update(self, request: Request, params: list[str]) -> Response:
+        body = await read_body(request)
         async with self.lock:
             proxy, entry = self._toxic(params)
             toxic, toxicity, lease_ms = requests.toxic_update(body, entry.toxic, entry.toxicity)
@@ -308,9 +314,9 @@ class Api:
                 self.leases.grant((proxy, entry), lease_ms)
         return json_response(200, entry.to_json())
 
-    async def toxic_delete(self, request: web.BaseRequest, params: list[str]) -> web.Response:
+    async def toxic_delete(self, request: Request, params: list[str]) -> Response:
         async with self.lock:
             proxy, entry = self._toxic(params)
             self.leases.drop((proxy, entry))
             await proxy.toxics.remove(entry)
-        return web.Response(status=204)
+        return Response(204)

@@ -3,7 +3,10 @@
 ``EmbeddedToxiproxy(port=0).start()`` returns once the API answers; ``.url`` is then the address
 to give a client; ``.stop()`` (or leaving the ``with`` block) closes every proxy and connection.
 The thread runs its own event loop (uvloop when installed) so the data path never competes with
-the caller's loop.
+the caller's loop, and at real-time priority when the system allows it (``priority``; the
+thread alone, ``realtime=False`` to keep the default): it still shares the interpreter lock with
+the caller, so a caller busy in Python delays it by up to ``sys.getswitchinterval()``; a
+separate process (``gameday proxy serve``, what runs use) does not.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
+from chaos.faults.server import priority
+from chaos.faults.server.http_server import Limits
 from chaos.faults.server.server import DEFAULT_PORT, ToxiproxyServer
 
 
@@ -35,9 +40,17 @@ class EmbeddedToxiproxy:
         seed: int | None = None,
         proxy_metrics: bool = False,
         runtime_metrics: bool = False,
+        limits: Limits | None = None,
+        realtime: bool = True,
     ) -> None:
+        self.realtime = realtime
         self.server = ToxiproxyServer(
-            host, port, seed=seed, proxy_metrics=proxy_metrics, runtime_metrics=runtime_metrics
+            host,
+            port,
+            seed=seed,
+            proxy_metrics=proxy_metrics,
+            runtime_metrics=runtime_metrics,
+            limits=limits,
         )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -67,6 +80,8 @@ class EmbeddedToxiproxy:
                 await self.server.close()
 
         def run() -> None:
+            if self.realtime:
+                priority.raise_priority()
             try:
                 with asyncio.Runner(loop_factory=loop_factory()) as runner:
                     runner.run(main())

@@ -1,4 +1,8 @@
-"""API errors with Toxiproxy's exact messages and status codes."""
+"""API errors with Toxiproxy's exact messages and status codes.
+
+Each failure raises a new instance: a shared, module-level exception object would gather a
+traceback entry per raise and keep every failing request's frames and body alive.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ class ApiError(Exception):
         self.status = status
 
 
-def bad_request_body(detail: str) -> ApiError:
-    return ApiError(f"bad request body: {detail}", 400)
+def bad_request_body(detail: str, status: int = 400) -> ApiError:
+    return ApiError(f"bad request body: {detail}", status)
 
 
 def missing_field(field: str) -> ApiError:
@@ -25,9 +29,25 @@ def internal(message: str) -> ApiError:
     return ApiError(message, 500)
 
 
-PROXY_NOT_FOUND = ApiError("proxy not found", 404)
-PROXY_EXISTS = ApiError("proxy already exists", 409)
-INVALID_STREAM = ApiError("stream was invalid, can be either upstream or downstream", 400)
-INVALID_TOXIC_TYPE = ApiError("invalid toxic type", 400)
-TOXIC_EXISTS = ApiError("toxic already exists", 409)
-TOXIC_NOT_FOUND = ApiError("toxic not found", 404)
+def proxy_not_found() -> ApiError:
+    return ApiError("proxy not found", 404)
+
+
+def proxy_exists() -> ApiError:
+    return ApiError("proxy already exists", 409)
+
+
+def invalid_stream() -> ApiError:
+    return ApiError("stream was invalid, can be either upstream or downstream", 400)
+
+
+def invalid_toxic_type() -> ApiError:
+    return ApiError("invalid toxic type", 400)
+
+
+def toxic_exists() -> ApiError:
+    return ApiError("toxic already exists", 409)
+
+
+def toxic_not_found() -> ApiError:
+    return ApiError("toxic not found", 404)

@@ -31,6 +31,12 @@ class ProxyExtensions:
 NO_EXTENSIONS = ProxyExtensions()
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """A bad value as JSON, cut short: a message names it, it does not echo a megabyte."""
+    text = "null" if value is None else gojson.encode(value).decode()
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _members(value: object) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
@@ -39,17 +45,14 @@ def _lease_ms(members: dict[str, object], where: str) -> int | None:
     value = members.get("lease_ms")
     if value is None:
         return None
-    if (
-        not isinstance(value, gojson.GoNumber)
-        or any(c in value for c in ".eE")
-        or not 0 < int(value) <= MAX_LEASE_MS
-    ):
+    lease = gojson.as_int64(value)
+    if lease is None or not 0 < lease <= MAX_LEASE_MS:
         raise ApiError(
             f"{where}lease_ms must be a whole number of milliseconds from 1 to {MAX_LEASE_MS} "
-            f"(got {gojson.encode(value).decode()})",
+            f"(got {shown(value)})",
             400,
         )
-    return int(value)
+    return lease
 
 
 def _run(members: dict[str, object], where: str) -> str | None:
@@ -59,7 +62,7 @@ def _run(members: dict[str, object], where: str) -> str | None:
     if not isinstance(value, str) or isinstance(value, gojson.GoNumber) or not valid_run(value):
         raise ApiError(
             f"{where}run must be a run id: letters, digits, '_', '.', '-' (max 64), starting "
-            f"with a letter or digit (got {gojson.encode(value).decode()})",
+            f"with a letter or digit (got {shown(value)})",
             400,
         )
     return value
@@ -83,7 +86,7 @@ def proxy_extensions(value: object, *, where: str = "", patch: bool = False) -> 
         raise ApiError(
             f"{where}protocol cannot change on an existing proxy; delete and create it again"
             if patch
-            else f'{where}protocol must be "tcp" or "udp" (got {gojson.encode(protocol).decode()})',
+            else f'{where}protocol must be "tcp" or "udp" (got {shown(protocol)})',
             400,
         )
     lease = _lease_ms(members, where)
@@ -111,13 +114,12 @@ def lease_renewal(body: bytes) -> tuple[str, int]:
 def seed(body: bytes) -> int:
     """``POST /gameday/seed`` ``{"seed": N}``: any int64, as ``-seed``."""
     value = _members(_decoded(body)).get("seed")
-    if (
-        not isinstance(value, gojson.GoNumber)
-        or any(c in value for c in ".eE")
-        or not -(2**63) <= int(value) < 2**63
-    ):
-        raise ApiError('seed needs {"seed": N} with N a whole number (int64)', 400)
-    return int(value)
+    seed_value = gojson.as_int64(value)
+    if seed_value is None:
+        raise ApiError(
+            f'seed needs {{"seed": N}} with N a whole number (int64) (got {shown(value)})', 400
+        )
+    return seed_value
 
 
 def _decoded(body: bytes) -> object:

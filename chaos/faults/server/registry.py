@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaos.faults.server.errors import PROXY_EXISTS, PROXY_NOT_FOUND, ApiError
+from chaos.faults.server.errors import ApiError, proxy_exists, proxy_not_found
 from chaos.faults.server.proxy import Proxy
 from chaos.faults.server.proxy_base import ProxyBase
 from chaos.faults.server.requests import ProxyInput
@@ -18,7 +18,7 @@ class ProxyRegistry:
     def get(self, name: str) -> ProxyBase:
         proxy = self.proxies.get(name)
         if proxy is None:
-            raise PROXY_NOT_FOUND
+            raise proxy_not_found()
         return proxy
 
     def _new(self, spec: ProxyInput) -> ProxyBase:
@@ -27,7 +27,7 @@ class ProxyRegistry:
 
     async def create(self, spec: ProxyInput) -> ProxyBase:
         if spec.name in self.proxies:
-            raise PROXY_EXISTS
+            raise proxy_exists()
         proxy = self._new(spec)
         if spec.enabled:
             await proxy.start()
@@ -66,12 +66,23 @@ class ProxyRegistry:
         self.proxies[spec.name] = proxy
         return proxy
 
-    async def reset(self) -> None:
-        """Re-enable every proxy and remove every toxic; other connections stay open."""
+    async def reset(self) -> list[ApiError]:
+        """Remove every toxic, then re-enable every proxy; what could not listen again.
+
+        Toxiproxy re-enables and clears proxy by proxy and stops at the first that cannot
+        re-bind, leaving every fault in place: for a chaos tool the worst outcome. Here the
+        faults go first, everywhere, and each proxy that cannot listen is reported (in name
+        order) while the others are enabled. Connections without toxics stay open.
+        """
         for name in sorted(self.proxies):
-            proxy = self.proxies[name]
-            await proxy.start()
-            await proxy.toxics.reset()
+            await self.proxies[name].toxics.reset()
+        failures: list[ApiError] = []
+        for name in sorted(self.proxies):
+            try:
+                await self.proxies[name].start()
+            except ApiError as exc:
+                failures.append(exc)
+        return failures
 
     def close(self) -> None:
         for proxy in self.proxies.values():

@@ -12,17 +12,18 @@ from dataclasses import dataclass
 
 from chaos.faults.server import gojson
 from chaos.faults.server.errors import (
-    INVALID_STREAM,
-    INVALID_TOXIC_TYPE,
-    TOXIC_EXISTS,
     ApiError,
     bad_request_body,
+    invalid_stream,
+    invalid_toxic_type,
     missing_field,
+    toxic_exists,
 )
 from chaos.faults.server.extensions import (
     NO_EXTENSIONS,
     ProxyExtensions,
     proxy_extensions,
+    shown,
     toxic_lease,
 )
 from chaos.faults.toxics import TOXIC_TYPES, ToxicSchema
@@ -74,6 +75,22 @@ class ToxicInput:
     """Our extension: remove the toxic when this lease runs out unless renewed."""
 
 
+MAX_NAME_BYTES = 4096
+"""Longer names would not fit a request line once percent-encoded (Toxiproxy takes any)."""
+
+
+def check_name(kind: str, name: str, where: str = "") -> None:
+    """Refuse a name no URL can address: Toxiproxy creates ``a/b`` or ``..`` and then can
+    neither show nor delete it (``/proxies/a/b`` is another route, ``..`` is cleaned away)."""
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if name in (".", "..") or "/" in name or size > MAX_NAME_BYTES:
+        raise ApiError(
+            f"invalid {kind} name{where}: names go in URL paths, so a name cannot be '.' or "
+            f"'..', contain '/', or be longer than {MAX_NAME_BYTES} bytes (got {shown(name)})",
+            400,
+        )
+
+
 def _decode(body: bytes) -> object:
     try:
         return gojson.decode(body)
@@ -116,6 +133,7 @@ def proxy_create(body: bytes) -> ProxyInput:
         raise missing_field("name")
     if not fields["upstream"]:
         raise missing_field("upstream")
+    check_name("proxy", str(fields["name"]))
     return _proxy_input(fields, proxy_extensions(value))
 
 
@@ -160,6 +178,7 @@ def populate(body: bytes) -> list[ProxyInput]:
             raise missing_field(f"name at proxy {index}")
         if not fields["upstream"]:
             raise missing_field(f"upstream at proxy {index}")
+        check_name("proxy", str(fields["name"]), f" at proxy {index}")
     return [
         _proxy_input(fields, proxy_extensions(item, where=f"proxy {index}: "))
         for index, (fields, item) in enumerate(entries, start=1)
@@ -203,14 +222,15 @@ def toxic_create(
     _into(value, WRAPPER, fields, {"attributes": (gojson.Struct("NoopToxic", ()), ignored)})
     stream = str(fields["stream"])
     if stream.lower() not in ("upstream", "downstream"):
-        raise INVALID_STREAM
+        raise invalid_stream()
     toxic_type = str(fields["type"])
     name = str(fields["name"]) or f"{toxic_type}_{stream}"
     cls = types.get(toxic_type)
     if cls is None:
-        raise INVALID_TOXIC_TYPE
+        raise invalid_toxic_type()
+    check_name("toxic", name)
     if exists(name):
-        raise TOXIC_EXISTS
+        raise toxic_exists()
     attributes: dict[str, object] = {n: cls.defaults.get(n, 0) for n, _ in cls.fields}
     holder = gojson.Struct("", (gojson.Field("attributes", "object", f"toxics.{cls.go_struct}"),))
     _into(value, holder, {}, {"attributes": (_attribute_struct(cls), attributes)})

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from types import TracebackType
 
-from aiohttp import web
-
+from chaos.faults import timer
 from chaos.faults.server import addr, splice
 from chaos.faults.server.api import Api
 from chaos.faults.server.errors import ApiError
+from chaos.faults.server.http_server import HttpServer, Limits
 from chaos.faults.server.metrics import ServerMetrics
 from chaos.faults.server.registry import ProxyRegistry
 from chaos.faults.server.requests import populate
@@ -21,7 +22,8 @@ DEFAULT_PORT = 8474
 class ToxiproxyServer:
     """Run inside the current event loop: ``async with ToxiproxyServer(port=0) as s: s.url``.
 
-    ``seed`` makes every random decision (toxicity rolls, jitter, slicer cuts) reproducible.
+    ``seed`` makes every random decision (toxicity rolls, jitter, slicer cuts) reproducible;
+    ``limits`` bound the API's clients (timeouts, body size, open connections; Go's defaults).
     """
 
     def __init__(
@@ -32,6 +34,7 @@ class ToxiproxyServer:
         seed: int | None = None,
         proxy_metrics: bool = False,
         runtime_metrics: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -40,7 +43,7 @@ class ToxiproxyServer:
         self.runtime = Runtime(secrets.randbits(63) if seed is None else seed, pipes, self.metrics)
         self.registry = ProxyRegistry(self.runtime)
         self.api = Api(self.registry, self.metrics)
-        self._runner: web.ServerRunner | None = None
+        self.http = HttpServer(self.api.handle, limits)
 
     @property
     def url(self) -> str:
@@ -52,15 +55,11 @@ class ToxiproxyServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         sock = await addr.listen(f"{host}:{self.port}")
         self.port = sock.getsockname()[1]
-        runner = web.ServerRunner(web.Server(self.api.handle))
-        await runner.setup()
         try:
-            await web.SockSite(runner, sock).start()
+            await self.http.start(sock)
         except BaseException:
-            await runner.cleanup()
             sock.close()
             raise
-        self._runner = runner
 
     async def load(self, config: bytes) -> list[str]:
         """Apply a JSON array of proxies with /populate semantics; return the problems found."""
@@ -75,11 +74,10 @@ class ToxiproxyServer:
     async def close(self) -> None:
         await self.api.leases.close()
         self.registry.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self.http.close()
         if self.runtime.pipes is not None:
             self.runtime.pipes.close()
+        timer.release(asyncio.get_running_loop())
 
     async def __aenter__(self) -> ToxiproxyServer:
         await self.start()

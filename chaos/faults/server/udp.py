@@ -4,9 +4,11 @@ One socket listens; each client address gets a session — its own socket connec
 upstream, so replies find their way back — which ends after ``SESSION_IDLE_SECONDS`` without a
 datagram either way (as a NAT forgets a mapping). Every datagram is folded through the toxics of
 its direction (``chaos.faults.toxics.datagram``) as they are configured at that moment, and each
-result is sent at its due time with ``loop.call_at``. Randomness comes from one source per
-direction, derived from the server's seed, and toxic state (a burst, a queue) is per direction,
-shared by all sessions as one network path.
+result is sent at its due time on the loop's precise timer (``chaos.faults.timer``, the one the
+stream toxics sleep on): never early, tens of microseconds late rather than the loop's whole
+milliseconds, every datagram due at one wake-up sent in it, in due order. Randomness comes from
+one source per direction, derived from the server's seed, and toxic state (a burst, a queue) is
+per direction, shared by all sessions as one network path.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import asyncio
 import logging
 import random
 import socket
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from chaos.faults import timer
 from chaos.faults.server import addr
 from chaos.faults.server.collection import ToxicCollection, ToxicEntry
 from chaos.faults.server.errors import internal
@@ -33,6 +37,21 @@ SOCKET_BUFFER = 4 << 20
 """Receive buffer of the listening socket (the kernel caps it at net.core.rmem_max): a burst
 of datagrams must wait for the event loop, not be dropped by the kernel as our own loss."""
 Address = tuple[Any, ...]
+
+
+def deliver(datagrams: list[Datagram], send: Callable[[bytes], None]) -> None:
+    """Send each datagram at its due time (``time.monotonic()``), never before it.
+
+    One already due goes at once, unless one due no later still waits in the timer (a wake-up
+    the loop has not run yet, on a busy machine): then it waits behind that one, so datagrams
+    leave in due order and a session's stream is never reordered by the proxy's own lateness.
+    """
+    precise = timer.timer_for(asyncio.get_running_loop())
+    for datagram in datagrams:
+        if datagram.due <= time.monotonic() and datagram.due < precise.next_deadline():
+            send(datagram.data)
+        else:
+            precise.call_at(datagram.due, send, datagram.data)
 
 
 class _Listener(asyncio.DatagramProtocol):
@@ -151,17 +170,7 @@ class UdpProxy(ProxyBase):
             if entry not in self._states:
                 self._states[entry] = entry.toxic.new_state()
             steps.append((entry.toxic, entry.toxicity, self._states[entry]))
-        now = asyncio.get_running_loop().time()
-        return apply_all(steps, Datagram(data, now), self._rng(direction))
-
-    @staticmethod
-    def _deliver(datagrams: list[Datagram], send: Callable[[bytes], None]) -> None:
-        loop = asyncio.get_running_loop()
-        for datagram in datagrams:
-            if datagram.due <= loop.time():
-                send(datagram.data)
-            else:
-                loop.call_at(datagram.due, send, datagram.data)
+        return apply_all(steps, Datagram(data, time.monotonic()), self._rng(direction))
 
     def from_client(self, data: bytes, client: Address) -> None:
         session = self.sessions.get(client)
@@ -181,7 +190,7 @@ class UdpProxy(ProxyBase):
                 return
             self.runtime.metrics.datagram(labels, 0, len(payload))
 
-        self._deliver(self._toxicate(Direction.UPSTREAM, data), send)
+        deliver(self._toxicate(Direction.UPSTREAM, data), send)
 
     def from_upstream(self, data: bytes, session: _Session) -> None:
         listener = self._transport
@@ -192,7 +201,7 @@ class UdpProxy(ProxyBase):
                 listener.sendto(payload, session.client)
                 self.runtime.metrics.datagram(labels, 0, len(payload))
 
-        self._deliver(self._toxicate(Direction.DOWNSTREAM, data), send)
+        deliver(self._toxicate(Direction.DOWNSTREAM, data), send)
 
     async def _open(self, session: _Session) -> None:
         loop = asyncio.get_running_loop()

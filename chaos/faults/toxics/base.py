@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-MAX_SLEEP_SECONDS = 1e9
-"""Longer sleeps are clamped: attribute values are int64 milliseconds, event loops are not."""
+from chaos.faults import timer
+from chaos.faults.timer import MAX_SLEEP_SECONDS as MAX_SLEEP_SECONDS
 
 
 @dataclass(slots=True)
@@ -49,13 +48,12 @@ class Stub(Protocol):
 async def sleep_until(deadline: float) -> None:
     """Sleep until ``time.monotonic()`` reaches ``deadline`` — never return before it.
 
-    Event-loop timers can fire early: uvloop's are whole milliseconds, counted from a clock
-    cached when the loop iteration began, so a timer set late in a busy iteration fires up to a
-    millisecond or more before its time. A chunk released early is a latency error, so re-check
-    and sleep the remainder (sub-millisecond remainders take a loop iteration or two).
+    On the loop's precise timer (``chaos.faults.timer``: a ``timerfd`` woken by the kernel at
+    the deadline, tens of microseconds late), not its own: uvloop's timers are whole
+    milliseconds counted from a clock cached at the start of the loop iteration, so they fire up
+    to a millisecond early or late, and a chunk released early or late is a latency error.
     """
-    while (left := deadline - time.monotonic()) > 0:
-        await asyncio.sleep(min(left, MAX_SLEEP_SECONDS))
+    await timer.sleep_until(deadline)
 
 
 async def sleep_seconds(seconds: float) -> None:

@@ -14,7 +14,8 @@ def split(length: int, average: int, variation: int, rng: random.Random) -> list
 
     A span stays whole when it exceeds ``average`` by at most ``variation``; otherwise it is cut
     near its middle, offset by a uniform draw in [-variation, variation). Requires
-    0 <= variation < average so every cut lands strictly inside the span.
+    0 <= variation <= average: a cut then lands inside the span or at its start, where it
+    leaves an empty piece (Toxiproxy writes it too) and the span is drawn again.
     """
     ends: list[int] = []
     spans = [(0, length)]
@@ -47,10 +48,10 @@ class SlicerToxic(Toxic):
                 f"attribute average_size must be positive (got {average}); "
                 "Toxiproxy recurses until it crashes on 0"
             )
-        if not 0 <= variation < average:
+        if not 0 <= variation <= average:
             return (
-                f"attribute size_variation must be at least 0 and less than average_size "
-                f"(got {variation} with average_size {average})"
+                f"attribute size_variation must be from 0 to average_size; Toxiproxy fails on "
+                f"more (got {variation} with average_size {average})"
             )
         if self.attributes["delay"] < 0:
             return f"attribute delay must not be negative (got {self.attributes['delay']})"

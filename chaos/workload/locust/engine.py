@@ -15,16 +15,18 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from chaos.errors import InfrastructureError, InvalidInput
 from chaos.metrics.prometheus_server import free_port
+from chaos.slo.cohorts import CohortSamples
 from chaos.stack.processes import ProcessRef, alive, log_tail, spawn, stop_all
-from chaos.workload.locust.exposition import WorkerState, stats_from_text, workers_from_text
-from chaos.workload.locust.job import MASTER_PORT_FILE_ENV, LocustJob
+from chaos.workload.cohorts import ATTEMPT_FIELDS, Attempt, Cohort
+from chaos.workload.locust.exposition import WorkerState, stats_by_cohort, workers_from_text
+from chaos.workload.locust.job import ATTEMPTS_PATH, MASTER_PORT_FILE_ENV, LocustJob
 from chaos.workload.stats import ListenerStats
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -79,6 +81,9 @@ class _Watch:
     """What the harness has seen of the workers so far."""
 
     latest: dict[str, ListenerStats] = field(default_factory=dict)
+    cohorts: dict[str, dict[str, ListenerStats]] = field(default_factory=dict)  # worker → cohort →
+    attempts: dict[str, dict[str, list[Attempt]]] = field(default_factory=dict)  # read at the end
+    unread: list[str] = field(default_factory=list)  # workers whose attempts could not be read
     urls: dict[str, str] = field(default_factory=dict)  # worker → its /metrics
     seen: set[str] = field(default_factory=set)
     missing: dict[str, float] = field(default_factory=dict)  # worker → seconds from T0
@@ -134,6 +139,23 @@ class LocustEngine:
     def stop(self) -> None:
         self._stop.set()
 
+    def stats_by_cohort(self) -> dict[str, ListenerStats]:
+        """Each cohort's totals merged over the workers (empty before the first read)."""
+        out: dict[str, ListenerStats] = {}
+        for by_cohort in list(self._watch.cohorts.values()):
+            for cohort, stats in by_cohort.items():
+                out[cohort or "all"] = out.get(cohort or "all", ListenerStats()).merged(stats)
+        return out
+
+    def samples(self) -> CohortSamples:
+        """Every attempt of each cohort, read from the workers at the run's end; a worker's
+        attempts are told apart from another's by its number (listeners count per worker)."""
+        attempts: dict[Cohort, list[tuple[int, Attempt]]] = {}
+        for n, (_, by_cohort) in enumerate(sorted(self._watch.attempts.items())):
+            for cohort, recorded in by_cohort.items():
+                attempts.setdefault(Cohort(cohort), []).extend((n, a) for a in recorded)
+        return CohortSamples({c: sorted(a) for c, a in attempts.items()})
+
     def worker_totals(self) -> dict[str, tuple[str, ListenerStats]]:
         """Each worker's /metrics URL and latest totals, by Locust's worker id."""
         w = self._watch
@@ -154,6 +176,9 @@ class LocustEngine:
         reasons += [f"local Locust worker process {name} exited" for name in w.dead]
         if len(w.seen) < self.workers:
             reasons.append(f"only {len(w.seen)} of {self.workers} Locust workers reported")
+        reasons += [
+            f"the attempts of Locust worker {worker} could not be read" for worker in w.unread
+        ]
         if not reasons:
             return None
         return "load incomplete: " + "; ".join(reasons) + " — their listeners were not all there"
@@ -200,6 +225,8 @@ class LocustEngine:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stop.wait(), self.interval)
                     await self._poll(client, url, master, workers)
+                if self.job.control is not None:
+                    await self._read_attempts(client)
         finally:
             await stop_all(self._procs, grace=5.0)
 
@@ -233,9 +260,10 @@ class LocustEngine:
                     w.missing[state.id] = now
                     self._lost(f"Locust worker {state.id} went missing (no heartbeat)")
                 if state.id in w.latest:  # its counts stand; nobody is connected through it
-                    w.latest[state.id] = replace(
-                        w.latest[state.id], connected=0, playing=0, stalled=0, howling=0
-                    )
+                    w.latest[state.id] = w.latest[state.id].without_gauges()
+                    w.cohorts[state.id] = {
+                        c: stats.without_gauges() for c, stats in w.cohorts[state.id].items()
+                    }
             elif state.metrics:
                 await self._scrape(client, state)
         for ref in workers:
@@ -248,8 +276,30 @@ class LocustEngine:
             response = await client.get(state.metrics)
         except httpx.HTTPError:
             return  # a worker that stopped answering keeps its last totals, as in the swarm
-        self._watch.latest[state.id] = stats_from_text(response.text)
+        by_cohort = stats_by_cohort(response.text)
+        total = ListenerStats()
+        for stats in by_cohort.values():
+            total = total.merged(stats)
+        self._watch.latest[state.id] = total
+        self._watch.cohorts[state.id] = by_cohort
         self._watch.urls[state.id] = state.metrics
+
+    async def _read_attempts(self, client: httpx.AsyncClient) -> None:
+        """With cohorts, every worker's attempts, read once at the run's end (those going on
+        are measured until then, as the swarm ends its attempts there)."""
+        w = self._watch
+        for worker, url in sorted(w.urls.items()):
+            try:
+                response = await client.get(url.rpartition("/")[0] + ATTEMPTS_PATH)
+                document = response.json()
+                if document["fields"] != list(ATTEMPT_FIELDS):
+                    raise ValueError(f"fields {document['fields']}")
+                w.attempts[worker] = {
+                    cohort: [tuple(a) for a in attempts]
+                    for cohort, attempts in document["attempts"].items()
+                }
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                w.unread.append(f"{worker} ({exc})")
 
     def _lost(self, what: str) -> None:
         if self.on_lost is not None:
@@ -258,7 +308,8 @@ class LocustEngine:
     def _master_failed(self, what: str) -> InfrastructureError:
         log = self.logs / "locust-master.log"
         return InfrastructureError(
-            f"{what}; the end of its log:\n{log_tail(log)}",
+            part="load",
+            what=f"{what}; the end of its log:\n{log_tail(log)}",
             where=str(log),
             fix="check that locust is installed (pip install 'chaos-gameday[locust]') and that "
             "--locust-workers workers can reach the master",

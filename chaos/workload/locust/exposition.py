@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from chaos.workload.metrics import EAR_METRICS
 from chaos.workload.stats import LATENCY_BUCKETS, TTFA_BUCKETS, ListenerStats
 
 #: ListenerStats field ← the sample ListenerCollector renders it as.
@@ -25,17 +26,23 @@ _SCALARS = {
     "freezes": "gameday_listener_freezes_total",
     "stall_seconds": "gameday_listener_stall_seconds_total",
     "played_seconds": "gameday_listener_played_seconds_total",
+    "wanted_seconds": "gameday_listener_wanted_seconds_total",
+    "unheard_seconds": "gameday_listener_unheard_seconds_total",
     "concealed_seconds": "gameday_listener_concealed_seconds_total",
     "received_bytes": "gameday_listener_received_bytes_total",
-    "howls": "gameday_listener_howls_total",
-    "howl_seconds": "gameday_listener_howl_seconds_total",
-    "howl_monitored": "gameday_listener_howl_monitored_total",
-    "howl_longest_seconds": "gameday_listener_howl_longest_seconds",
-    "howl_worst_listener_seconds": "gameday_listener_howl_worst_seconds",
+    "requests": "gameday_listener_requests_total",
+    "skipped_seconds": "gameday_listener_skipped_seconds_total",
+    "stale_playlists": "gameday_listener_stale_playlists_total",
     "connected": "gameday_listeners_connected",
     "playing": "gameday_listeners_playing",
     "stalled": "gameday_listeners_stalled",
-    "howling": "gameday_listeners_howling",
+    "stuck": "gameday_listeners_stuck",
+    "unheard": "gameday_listeners_unheard",
+}
+#: EarTotals field ← its per-edge sample.
+_EARS = {
+    (f"{name}_total" if kind == "counter" else name): attribute
+    for name, kind, _, attribute in EAR_METRICS
 }
 _FRAMES = {
     "late": "late_frames",
@@ -50,25 +57,53 @@ _HISTOGRAMS = {
 WORKER_METRIC = "gameday_locust_worker"
 
 
-def stats_from_text(text: str) -> ListenerStats:
-    """The ``ListenerStats`` a worker's ``/metrics`` text was rendered from."""
+Sample = tuple[str, dict[str, str], float]
+
+
+def stats_by_cohort(text: str) -> dict[str, ListenerStats]:
+    """The ``ListenerStats`` a worker's ``/metrics`` text was rendered from, by cohort
+    (``CohortCollector``'s ``cohort`` label; a worker without cohorts gives one, ``""``)."""
+    grouped: dict[str, list[Sample]] = {}
+    for name, labels, value in _samples(text):
+        cohort = labels.pop("cohort", "")
+        grouped.setdefault(cohort, []).append((name, labels, value))
+    return {cohort: _stats(samples) for cohort, samples in grouped.items()}
+
+
+def _samples(text: str) -> list[Sample]:
+    return [
+        (s.name, dict(s.labels), s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    ]
+
+
+def _stats(samples: list[Sample]) -> ListenerStats:
     stats = ListenerStats()
     by_sample = {sample: field for field, sample in _SCALARS.items()}
     cumulative: dict[str, dict[float, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for name, labels, value in (s[:3] for s in family.samples):
-            if name in by_sample:
-                field = by_sample[name]
-                kind = type(getattr(stats, field))
-                setattr(stats, field, kind(round(value)) if kind is int else value)
-            elif name == "gameday_listener_join_failures_total":
-                stats.failures[labels["reason"]] = round(value)
-            elif name == "gameday_listener_drops_total":
-                stats.drops[labels["reason"]] = round(value)
-            elif name == "gameday_listener_frames_total" and labels.get("kind") in _FRAMES:
-                setattr(stats, _FRAMES[labels["kind"]], round(value))
-            elif name in _HISTOGRAMS:
-                cumulative.setdefault(name, {})[float(labels["le"])] = value
+    for name, labels, value in samples:
+        if name in by_sample:
+            field = by_sample[name]
+            kind = type(getattr(stats, field))
+            setattr(stats, field, kind(round(value)) if kind is int else value)
+        elif name == "gameday_listener_join_failures_total":
+            stats.failures[labels["reason"]] = round(value)
+        elif name == "gameday_listener_drops_total":
+            stats.drops[labels["reason"]] = round(value)
+        elif name in _EARS and "edge" in labels:
+            totals = stats.ear(labels["edge"])
+            field = _EARS[name]
+            kind = type(getattr(totals, field))
+            setattr(totals, field, kind(round(value)) if kind is int else value)
+        elif name == "gameday_listener_glitches_total" and "edge" in labels:
+            stats.ear(labels["edge"]).glitches[labels["kind"]] = round(value)
+        elif name == "gameday_listener_skipped_segments_total":
+            stats.skipped[labels["reason"]] = round(value)
+        elif name == "gameday_listener_frames_total" and labels.get("kind") in _FRAMES:
+            setattr(stats, _FRAMES[labels["kind"]], round(value))
+        elif name in _HISTOGRAMS:
+            cumulative.setdefault(name, {})[float(labels["le"])] = value
     for name, (field, bounds) in _HISTOGRAMS.items():
         seen = cumulative.get(name, {})
         counts, below = [], 0

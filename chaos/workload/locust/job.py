@@ -25,13 +25,17 @@ from chaos.workload.swarm import ListenerConfig, StreamFormat
 ENV = "GAMEDAY_LOCUST_JOB"
 #: Where the master writes the port of its worker-state ``/metrics``.
 MASTER_PORT_FILE_ENV = "GAMEDAY_LOCUST_MASTER_PORT_FILE"
+ATTEMPTS_PATH = "/attempts"
+"""Where a worker serves its cohorts' attempts as JSON (beside ``/metrics``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class LocustJob:
     """``listeners``: one config per target (an edge replica); users are dealt round-robin.
     ``metrics_host``: the address each worker's ``/metrics`` binds and reports to the master.
-    ``howl_sample``: users per worker whose audio runs through the howling detector."""
+    Which users are ears is each listener config's ``ears``. With cohorts, ``control`` is the
+    control share and ``cohorts`` the cohort of each config (``chaos.workload.cohorts.Cohort``):
+    each user is dealt a cohort, then one of that cohort's targets, round-robin."""
 
     listeners: tuple[ListenerConfig, ...]
     shape: LoadShape
@@ -39,7 +43,8 @@ class LocustJob:
     seed: int
     metrics_host: str = "127.0.0.1"
     snapshot_interval: float = 1.0
-    howl_sample: int = 10
+    control: float | None = None
+    cohorts: tuple[str, ...] = ()
 
     def encode(self) -> str:
         """Compressed JSON in base64: one command-line-safe word, small for long shapes."""
@@ -59,7 +64,8 @@ class LocustJob:
             seed=data["seed"],
             metrics_host=data["metrics_host"],
             snapshot_interval=data["snapshot_interval"],
-            howl_sample=data["howl_sample"],
+            control=data.get("control"),
+            cohorts=tuple(data.get("cohorts", ())),
         )
 
     def env(self) -> dict[str, str]:
@@ -74,6 +80,9 @@ def _listener(data: Mapping[str, Any]) -> ListenerConfig:
             **data,
             "stream": StreamFormat(data["stream"]),
             "reconnect": ReconnectPolicy(**reconnect),
+            "announced": tuple(data.get("announced", ())),
+            "edge_urls": tuple(data.get("edge_urls", ())),
+            "edge_names": tuple(data.get("edge_names", ())),
         }
     )
 

@@ -20,10 +20,12 @@ from gevent import socket
 from locust import User, task
 
 from chaos.workload.adapter import connect_failure, source_address, spreads_sources
+from chaos.workload.hls.adapter import HlsAdapter
 from chaos.workload.http import Target
-from chaos.workload.locust.worker import WorkerListeners
+from chaos.workload.locust.hls import GeventHlsSession
+from chaos.workload.locust.worker import StartedUser, WorkerListeners
 from chaos.workload.probe import Events, Failed, FirstAudio, Probe
-from chaos.workload.swarm import ListenerConfig
+from chaos.workload.stats import ListenerStats
 
 RECV_BYTES = 65536
 _PARKED = 3600.0
@@ -38,42 +40,55 @@ class ListenerUser(User):
     def listen(self) -> None:
         w = ListenerUser.listeners
         assert w is not None, "the locustfile sets up the worker's listeners at test start"
-        n, config = w.next_user()
+        user = w.next_user()
+        config = user.config
         target = Target.parse(config.url)
-        source = source_address(w.index * 100_003 + n) if spreads_sources(target.host) else None
-        rng = random.Random(f"{w.job.seed}:reconnect:{w.index}:{n}")
+        source = (
+            source_address(w.index * 100_003 + user.n) if spreads_sources(target.host) else None
+        )
+        rng = random.Random(f"{w.job.seed}:reconnect:{w.index}:{user.n}")
         retries = 0
-        while True:
-            heard, wait = self._attempt(w, config, target, source, n)
-            retries = 0 if heard else retries
-            retries += 1
-            delay = config.reconnect.next_delay(retries, rng)
-            if delay is None:  # the policy gave up: stay, silent, until Locust stops the user
-                while True:
-                    gevent.sleep(_PARKED)
-            w.stats.reconnects += 1
-            gevent.sleep(max(delay, wait))
+        try:
+            while True:
+                heard, wait = self._attempt(w, user, target, source)
+                retries = 0 if heard else retries
+                retries += 1
+                delay = config.reconnect.next_delay(retries, rng)
+                if delay is None:  # the policy gave up: stay, silent, until Locust stops it
+                    w.stop_wanting(user)
+                    while True:
+                        gevent.sleep(_PARKED)
+                w.stats[user.cohort].reconnects += 1
+                gevent.sleep(max(delay, wait))
+        finally:  # Locust stopped the user (it left, or the test ended)
+            w.stop_wanting(user)
 
     def _attempt(
-        self, w: WorkerListeners, config: ListenerConfig, target: Target, source: str | None, n: int
+        self, w: WorkerListeners, user: StartedUser, target: Target, source: str | None
     ) -> tuple[bool, float]:
         """One connection from the join request to its end: (heard audio, Retry-After)."""
+        config = user.config
+        ear = w.ear(user)
+        adapter = w.adapter(config)
         probe = Probe(
-            config.adapter().decoder(),
+            adapter.decoder(ear is not None),
             requested_at=time.monotonic(),
             target_delay=config.target_delay,
-            on_play=w.howl_monitor(n),
+            on_play=ear,
             wall_offset=w.wall_offset,
         )
         retry_after = [0.0]
-        sink = self._sink(w, probe, target, retry_after)
+        sink = self._sink(w.stats[user.cohort], probe, target, retry_after)
+        if isinstance(adapter, HlsAdapter):
+            self._hls(w, user, adapter, probe, sink, source)
+            return probe.playing_since is not None, retry_after[0]
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 
         def expire(reason: str) -> None:
             sink(probe.fail(time.monotonic(), reason))
             sock.close()  # wakes the greenlet blocked on it
 
-        w.begin(probe, expire)
+        w.begin(probe, expire, user)
         try:
             if source is not None:
                 sock.bind((source, 0))
@@ -95,14 +110,40 @@ class ListenerUser(User):
             w.end(probe)
         return probe.playing_since is not None, retry_after[0]
 
+    def _hls(
+        self,
+        w: WorkerListeners,
+        user: StartedUser,
+        adapter: HlsAdapter,
+        probe: Probe,
+        sink: Callable[[Events], None],
+        source: str | None,
+    ) -> None:
+        """An HLS attempt: the player over gevent sockets until it ends."""
+        session = GeventHlsSession(adapter, probe, sink, source)
+
+        def expire(reason: str) -> None:
+            sink(probe.fail(time.monotonic(), reason))
+            session.close()  # wakes the player's greenlet
+
+        w.begin(probe, expire, user)
+        try:
+            session.connect(user.config.join_timeout)
+            session.run()
+        except OSError as exc:
+            sink(probe.closed(time.monotonic(), connect_failure(exc)))
+        finally:
+            session.close()
+            w.end(probe)
+
     def _sink(
-        self, w: WorkerListeners, probe: Probe, target: Target, retry_after: list[float]
+        self, stats: ListenerStats, probe: Probe, target: Target, retry_after: list[float]
     ) -> Callable[[Events], None]:
         fire = self.environment.events.request.fire
 
         def sink(events: Events) -> None:
             for event in events:
-                w.stats.record_event(event)
+                stats.record_event(event)
                 if isinstance(event, FirstAudio):
                     fire(
                         request_type="JOIN",

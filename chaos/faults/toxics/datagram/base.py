@@ -20,7 +20,8 @@ from chaos.faults.toxics.base import ToxicSchema
 class Datagram:
     data: bytes
     due: float
-    """When it may be sent, in event-loop seconds (its arrival until a toxic delays it)."""
+    """When it may be sent, in ``time.monotonic()`` seconds, the clock of the precise timer
+    that sends it (its arrival until a toxic delays it)."""
 
 
 class DatagramToxic(ToxicSchema):

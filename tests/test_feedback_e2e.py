@@ -4,6 +4,7 @@ mixer's suppression is on, in which case they hear less than a second of it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +24,7 @@ from chaos.workload.swarm import ListenerConfig, StreamFormat, Swarm
 from soundstage.listener import join, listen
 
 LOOP_SECONDS = 8.0
+HOWL_DEADLINE = 40.0
 
 
 def harness_metrics(registry: CollectorRegistry) -> dict[str, float]:
@@ -46,7 +48,24 @@ async def hear(api: str, room: int, stop: asyncio.Event) -> Ear:
     return monitor
 
 
-@pytest.mark.timeout(90)
+async def _howl_or_suppression(registry: CollectorRegistry, origin: str, suppression: str) -> float:
+    """Keep the loop closed for ``LOOP_SECONDS``, and on until what the mode is about has
+    happened (3 s of howling without suppression; the mixer's first suppression with it), up to
+    ``HOWL_DEADLINE`` seconds: a busy machine builds a howl up more slowly. The time closed."""
+    closed = time.monotonic()
+    while (elapsed := time.monotonic() - closed) < HOWL_DEADLINE:
+        await asyncio.sleep(0.5)
+        if elapsed < LOOP_SECONDS:
+            continue
+        if suppression == "off":
+            if harness_metrics(registry)["gameday_feedback_howl_seconds_total"] > 3.0:
+                break
+        elif (await scrape(origin))["soundstage_origin_howl_suppressions_total"] >= 1:
+            break
+    return time.monotonic() - closed
+
+
+@pytest.mark.timeout(150)
 @pytest.mark.parametrize(
     ("via", "suppression"),
     [("device", "off"), ("device", "duck"), ("harness", "off"), ("harness", "duck")],
@@ -69,7 +88,9 @@ async def test_feedback_loop_howls_unless_suppressed(
         await asyncio.sleep(1.0)  # the listener is playing clean speech before the loop closes
         await loop.start()
         assert loop.closed
-        await asyncio.sleep(LOOP_SECONDS)
+        closed_for = await _howl_or_suppression(
+            registry, f"http://{stack.addresses['origin']['metrics']}/metrics", suppression
+        )
         await loop.stop()
         await loop.stop()  # idempotent
         stop.set()
@@ -81,12 +102,12 @@ async def test_feedback_loop_howls_unless_suppressed(
     if suppression == "off":
         assert heard.howl_seconds() > 2.0, heard.howl_events
         assert fault["gameday_feedback_howl_seconds_total"] > 2.0
-        assert fault["gameday_feedback_time_to_suppression_seconds"] > LOOP_SECONDS - 4
+        assert fault["gameday_feedback_time_to_suppression_seconds"] > 2.0
         assert suppressions == 0
     else:
         assert heard.howl_seconds() < 1.0, (heard.howl_events, fault, suppressions)
         assert fault["gameday_feedback_howl_seconds_total"] < 1.0
-        assert fault["gameday_feedback_time_to_suppression_seconds"] < LOOP_SECONDS - 2
+        assert fault["gameday_feedback_time_to_suppression_seconds"] < closed_for - 2
         assert suppressions >= 1, (heard.howl_events, fault, speaker)
     assert fault["gameday_feedback_loop_closed"] == 0.0
     assert loop.summary()["via"] == via

@@ -343,35 +343,44 @@ def test_datagram_types_only_on_udp_proxies_and_stream_types_only_on_tcp(
 # --- seeds -------------------------------------------------------------------------------------
 
 
-def _stall_pattern(client: ToxiproxyClient, upstream: Upstream) -> list[int]:
-    """Which of 300 one-segment messages a loss toxic stalls (seen as a round-trip jump)."""
+def _stall_pattern(client: ToxiproxyClient, upstream: Upstream) -> set[int]:
+    """Which of 300 one-segment messages a loss toxic stalls, seen as a round trip of at least
+    the toxic's timeout. A stall is never missed (it holds the message for the whole timeout);
+    a loaded machine's scheduling can add a slow round trip that was no stall."""
     proxy = client.create_proxy("s", upstream.address)
-    client.add_toxic("s", LossAttributes(probability=0.1, rto=60), stream="upstream")
-    stalled = []
+    client.add_toxic("s", LossAttributes(probability=0.1, rto=STALL_RTO_MS), stream="upstream")
+    stalled = set()
     with connect(proxy.listen) as conn:
         for i in range(300):
             start = time.monotonic()
             conn.sendall(b"x" * 100)
             recv_exactly(conn, 100)
-            if time.monotonic() - start >= 0.05:  # a stall; a loaded machine stays well below
-                stalled.append(i)
+            if time.monotonic() - start >= STALL_RTO_MS / 1000:
+                stalled.add(i)
     client.delete_proxy("s")
     return stalled
 
 
-@pytest.mark.timeout(60)
+STALL_RTO_MS = 80
+
+
+@pytest.mark.timeout(90)
 def test_same_seed_and_traffic_give_the_same_decisions(
     client: ToxiproxyClient, echo_upstream: Upstream
 ) -> None:
-    client.set_seed(1234)
-    first = _stall_pattern(client, echo_upstream)
-    client.set_seed(1234)
-    again = _stall_pattern(client, echo_upstream)
+    """Three runs with one seed stall the same messages: what two of them agree on (the seed's
+    decisions) is in all three, and each holds at most a few more (slow round trips of a busy
+    machine); another seed stalls other messages."""
+    runs = []
+    for _ in range(3):
+        client.set_seed(1234)
+        runs.append(_stall_pattern(client, echo_upstream))
+    decided = {i for i in set().union(*runs) if sum(i in run for run in runs) >= 2}
     client.set_seed(4321)
     other = _stall_pattern(client, echo_upstream)
-    assert 10 <= len(first) <= 60
-    assert first == again
-    assert first != other
+    assert 10 <= len(decided) <= 60, runs
+    assert all(decided <= run and len(run - decided) <= 3 for run in runs), runs
+    assert len(decided ^ other) > 10, (decided, other)
 
 
 # --- rollback with server tags -------------------------------------------------------------------

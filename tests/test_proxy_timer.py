@@ -43,13 +43,14 @@ def test_deadlines_are_never_early_and_come_in_order(loop: str, offsets: list[in
     """Microsecond offsets, some already past, some cancelled: each survivor wakes at or after
     its deadline, and in deadline order."""
 
-    async def scenario() -> tuple[list[tuple[float, float]], int, int, float]:
+    async def scenario() -> tuple[list[tuple[float, float, bool]], int, int]:
         start = time.monotonic()
-        woken: list[tuple[float, float]] = []
+        woken: list[tuple[float, float, bool]] = []
 
         async def sleeper(deadline: float) -> None:
+            waited = deadline > time.monotonic() + 0.002  # else it may return at once, no timer
             await timer.sleep_until(deadline)
-            woken.append((deadline, time.monotonic()))
+            woken.append((deadline, time.monotonic(), waited))
 
         tasks = [asyncio.create_task(sleeper(start + us / 1e6)) for us in offsets]
         cancelled = tasks[1::3]
@@ -60,12 +61,14 @@ def test_deadlines_are_never_early_and_come_in_order(loop: str, offsets: list[in
         await asyncio.sleep(0.03)  # past every deadline: cancelled entries are dropped by then
         pending = len(timer.timer_for(asyncio.get_running_loop()) or [])
         timer.release(asyncio.get_running_loop())
-        return woken, pending, sum(task.cancelled() for task in tasks), start
+        return woken, pending, sum(task.cancelled() for task in tasks)
 
-    woken, pending, cancelled, start = run(LOOPS[loop], scenario())  # type: ignore[misc]
+    woken, pending, cancelled = run(LOOPS[loop], scenario())  # type: ignore[misc]
     assert len(woken) == len(offsets) - cancelled
-    assert all(at >= deadline for deadline, at in woken)
-    ahead = [deadline for deadline, _ in woken if deadline > start + 0.005]  # not yet due
+    assert all(at >= deadline for deadline, at, _ in woken)
+    # the order is the timer's among the sleepers that waited for it; one whose first step came
+    # after its deadline (a busy machine's late start) returns at once, whatever waits
+    ahead = [deadline for deadline, _, waited in woken if waited]
     assert ahead == sorted(ahead)
     assert pending == 0
 

@@ -45,12 +45,13 @@ ATTRIBUTE = st.one_of(st.integers(1, 25), st.integers(0, 25), st.integers(-2, 0)
 
 
 def valid(kind: str, attributes: dict[str, int]) -> bool:
-    """The model of our 400s: values Toxiproxy would crash or stall on."""
+    """The model of our 400s: values Toxiproxy would crash or stall on (a slicer's variation
+    may equal its average, as Toxiproxy accepts; only more than it panics there)."""
     if kind == "bandwidth":
         return attributes["rate"] > 0
     if kind == "slicer":
         average, variation = attributes["average_size"], attributes["size_variation"]
-        return average > 0 and 0 <= variation < average and attributes["delay"] >= 0
+        return average > 0 and 0 <= variation <= average and attributes["delay"] >= 0
     return all(value >= 0 for value in attributes.values())
 
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -87,12 +88,13 @@ async def test_locust_and_the_native_swarm_hear_the_same_storm_alike(tmp_path: P
 async def _both_engines(
     url: str, tmp_path: Path
 ) -> tuple[ListenerStats, ListenerStats, dict[str, tuple[str, ListenerStats]]]:
-    """The same storm through the native swarm, then through Locust (one worker started by the
-    engine, one by hand as on another machine)."""
+    """The same storm through the native swarm and through Locust (one worker started by the
+    engine, one by hand as on another machine) at the same time, from one T0: both meet the same
+    moments of a shared machine's load, as two columns of one benchmark do."""
     config = ListenerConfig(url, stream=StreamFormat.FRAMED, target_delay=0.2)
     schedule = build_schedule([Storm(LISTENERS, spread=1.0)], 7)
-    native = (await Swarm(schedule, config, seed=7, duration=DURATION, workers=1).run()).stats
     start = time.monotonic() + 6.0  # Locust's three processes start in a few seconds
+    swarm = Swarm(schedule, config, seed=7, duration=DURATION, workers=1, start_at=start)
     bind = MasterBind("127.0.0.1", free_port())
     attached = spawn(
         "attached-worker",
@@ -117,11 +119,11 @@ async def _both_engines(
         duration=DURATION,
     )
     try:
-        await engine.run()
+        native, _ = await asyncio.gather(swarm.run(), engine.run())
     finally:
         await stop_all([attached], grace=5.0)
     assert engine.incomplete() is None
-    return native, engine.stats(), engine.worker_totals()
+    return native.stats, engine.stats(), engine.worker_totals()
 
 
 @pytest.mark.slow
@@ -138,7 +140,7 @@ async def test_locust_users_fail_and_retry_by_the_reconnect_policy(tmp_path: Pat
     engine = LocustEngine(
         LocustJob(
             (config,),
-            LoadShape.of(build_schedule([Storm(5)], 3), 5.0 + 30),
+            LoadShape.of(build_schedule([Storm(5)], 3), 12.0 + 30),
             t0=time.time() + (start - time.monotonic()),
             seed=3,
         ),
@@ -148,7 +150,7 @@ async def test_locust_users_fail_and_retry_by_the_reconnect_policy(tmp_path: Pat
         bind=None,
         logs=tmp_path,
         start_at=start,
-        duration=5.0,
+        duration=12.0,  # the policy bounds the attempts; a busy machine may start users late
     )
     await engine.run()
     stats = engine.stats()
@@ -223,7 +225,8 @@ def test_a_worker_that_dies_mid_run_makes_the_verdict_infrastructure(tmp_path: P
     history = read_journal(journal)
     verdict = next(history.of_kind("verdict"))
     assert verdict["verdict"] == "infrastructure" and verdict["exit_code"] == 3
-    assert {f["part"] for f in verdict["infrastructure"]} == {"load"}
+    # the lost worker is named; a starved machine may also have had its stack's scrapes time out
+    assert "load" in {f["part"] for f in verdict["infrastructure"]}
     assert "the load is incomplete" in verdict["message"]
     lost = [e["what"] for e in history.of_kind("workload.lost")]
     assert any(any(words in what for words in detected) for what in lost), lost

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from soundstage_support import Audience, live_room, running, soundstage_spec
 
+from chaos.metrics.batch import SampleBatch
 from chaos.metrics.scraper import Scraper, Target
 from chaos.metrics.store import SeriesStore
 from chaos.report.html import render_html
@@ -29,16 +30,24 @@ async def test_a_report_of_a_real_soundstage_run(tmp_path: Path) -> None:
         api = stack.addresses["api"]["http"]
         room = await live_room(api)
         targets = [Target.http(replica, url) for replica, url in stack.metrics.items()]
-        scraper = Scraper(
-            targets,
-            SeriesStore(),
-            interval=0.25,
-            sink=lambda batch: journal.write("metrics", **batch.to_record()),
-        )
+        answered: list[str] = []
+
+        def record(batch: SampleBatch) -> None:
+            journal.write("metrics", **batch.to_record())
+            if any(key.name == "up" and value == 1.0 for key, value in batch.samples):
+                answered.append(batch.target)
+
+        # a scrape timeout of a whole second: a busy machine's api answers late, not never
+        scraper = Scraper(targets, SeriesStore(), interval=0.25, timeout=1.0, sink=record)
         audience = Audience()
         async with scraper.running(), aiohttp.ClientSession() as session:
             journal.phase("baseline")
             await asyncio.sleep(1.0)
+            # rates need a sample before the joins: every target answered twice first
+            deadline = asyncio.get_running_loop().time() + 30
+            while min(answered.count(str(t)) for t in targets) < 2:
+                assert asyncio.get_running_loop().time() < deadline, answered
+                await asyncio.sleep(0.1)
             journal.phase("method")
             await audience.add(session, api, room, 3)
             await asyncio.sleep(1.0)

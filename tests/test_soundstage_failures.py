@@ -251,8 +251,10 @@ async def test_echo_path_with_gain_above_one_grows_into_feedback(tmp_path: Path)
     clean, howl = (_levels(heard[n]) for n in ("main", "howl"))
     clean_clipped = sum(bool(f.flags & Flags.CLIPPED) for f in heard["main"])
     howl_clipped = sum(bool(f.flags & Flags.CLIPPED) for f in heard["howl"])
-    # Loop gain 1.5: each trip round the loop is louder; the mix climbs towards full scale.
-    assert max(howl[-4:]) - min(howl[:2]) > 10, howl
+    # Loop gain 1.5: each trip round the loop is louder; the mix climbs towards full scale and
+    # stays there, far above the clean room (a busy machine may join us after the climb).
+    assert max(howl[-4:]) - max(clean) > 10, (howl, clean)
+    assert min(howl[-4:]) >= min(howl[:2]) - 1, howl
     assert max(howl) > -6, howl
     assert howl_clipped > 0
     # Loop gain 0.3: the echo decays; the room stays at speech level and never clips.

@@ -36,7 +36,7 @@ async def test_a_storm_of_500_listeners_records_a_time_to_first_audio_for_each(
             build_schedule([Storm(LISTENERS, spread=0.5)], 11),
             config,
             seed=11,
-            duration=10.0,
+            duration=20.0,  # on a busy machine the last of 500 joins may take several seconds
             sample=LISTENERS,
         )
         result = await swarm.run()
@@ -88,7 +88,10 @@ async def test_a_bandwidth_toxic_on_listener_to_edge_makes_listeners_stall(tmp_p
                 await asyncio.sleep(4.0)
                 during = snapshots[-1]
                 result = await run
-    assert before.stalls == 0 and before.stall_seconds == 0
-    assert during.stalls >= listeners  # every listener ran dry at least once
-    assert during.stall_ratio() > 0.1
+    # The squeeze's four seconds, against what came before it (nothing on a quiet machine; a
+    # starved harness may itself play a listener dry now and then): every listener ran dry at
+    # least once, and far more of the listening went dry than before.
+    squeezed = (during.stall_seconds - before.stall_seconds) / (listeners * 4.0)
+    assert during.stalls - before.stalls >= listeners
+    assert squeezed > 0.1 and squeezed > 2 * before.stall_ratio(), (before, during)
     assert result.stats.freezes >= listeners

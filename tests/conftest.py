@@ -54,17 +54,30 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@pytest.fixture(scope="session")
-def image() -> str:
-    """The soundstage image of this tree, built once (its tag is a hash of what goes in).
+def _built(stack: str) -> str:
+    """A built-in stack's image of this tree, built once (its tag is a hash of what goes in).
 
     Workers that need it at the same time wait for the first one's build, then find it cached.
     """
-    from chaos.stack.images import build
+    from chaos.experiment.loader import builtin_stacks, load_stack_spec
+    from chaos.stack.images import build, recipe_of
 
+    recipe = recipe_of(load_stack_spec(builtin_stacks()[stack]))
     with _locked(IMAGE_LOCK):
-        tag, _ = build()
+        tag, _ = build(recipe)
     return tag
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    """soundstage's image (Python only)."""
+    return _built("soundstage")
+
+
+@pytest.fixture(scope="session")
+def spaces_image() -> str:
+    """spaces' image: Janus, nginx, ffmpeg and the nginx exporter from Debian, aiortc."""
+    return _built("spaces")
 
 
 def _shares_a_wide_fixture(item: pytest.Item) -> bool:

@@ -49,24 +49,3 @@ def test_an_unknown_backend_and_misplaced_images_are_invalid_input(tmp_path: Pat
     assert misplaced.returncode == 2 and "--image applies to the docker backend" in misplaced.stderr
     malformed = _gameday("stack", "up", "--backend", "docker", "--image", "api", cwd=tmp_path)
     assert malformed.returncode == 2 and "COMPONENT=IMAGE" in malformed.stderr
-
-
-def test_the_image_key_follows_every_source_file_and_the_base_recipe(tmp_path: Path) -> None:
-    from chaos.stack.images import BaseRecipe, source_key
-
-    (tmp_path / "pyproject.toml").write_text("[project]\n")
-    for package in ("chaos", "soundstage"):
-        (tmp_path / package / "sub").mkdir(parents=True)
-        (tmp_path / package / "sub" / "m.py").write_text("x = 1\n")
-    base = BaseRecipe()
-    key = source_key(tmp_path, base)
-    assert source_key(tmp_path, base) == key  # stable: a second build finds its image
-    (tmp_path / "chaos" / "__pycache__").mkdir()
-    (tmp_path / "chaos" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\0")
-    assert source_key(tmp_path, base) == key  # bytecode is not source
-    (tmp_path / "soundstage" / "sub" / "m.py").write_text("x = 2\n")
-    changed = source_key(tmp_path, base)
-    assert changed != key
-    assert source_key(tmp_path, BaseRecipe(suite="trixie")) != changed
-    (tmp_path / "soundstage" / "sub" / "m.py").rename(tmp_path / "soundstage" / "sub" / "n.py")
-    assert source_key(tmp_path, base) != changed  # a rename is a change

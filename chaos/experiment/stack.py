@@ -238,6 +238,22 @@ class Audience(Model):
     """The component that plays the experiment's speakers: one replica per speaker."""
 
 
+DebianPackage = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$", max_length=100)]
+
+
+class ImageNeeds(Model):
+    """What the stack's components need in the image the Docker backend runs, beyond Debian's
+    Python and the harness (`gameday images build --stack NAME` installs it): a new stack
+    brings its servers by naming them here, never by a change to the image recipe."""
+
+    packages: list[DebianPackage] = Field(default_factory=list)
+    """Debian packages its servers come from (`janus`, `nginx`), with their dependencies and
+    without recommends; part of the base image's cache key."""
+    extras: list[Name] = Field(default_factory=list)
+    """The harness's optional extras its Python components import (`webrtc`: aiortc, for
+    the WebRTC speakers)."""
+
+
 class StackSpec(Model):
     """A system under test: what to start, where its metrics are, which links may be faulted."""
 
@@ -246,6 +262,7 @@ class StackSpec(Model):
     components: dict[Name, Component] = Field(min_length=1)
     links: dict[LinkName, Link] = Field(default_factory=dict)
     audience: Audience = Audience()
+    image: ImageNeeds = ImageNeeds()
     params: dict[Name, str] = Field(default_factory=dict)
     """Knobs of the stack with their defaults (`{param:NAME}`), changed per run without
     editing the spec (`gameday stack up --param NAME=VALUE`, or a spec that `extends` it)."""

@@ -35,6 +35,9 @@ def backends() -> None:
 
 @images_app.command()
 def build(
+    stack: Annotated[
+        str, typer.Option(help="A built-in stack name or a spec file: whose image to build.")
+    ] = "soundstage",
     suite: Annotated[str, typer.Option(help="Debian suite of the base image.")] = "bookworm",
     mirror: Annotated[
         str, typer.Option(help="Debian mirror debootstrap reads.")
@@ -45,16 +48,21 @@ def build(
     / "images",
     force: Annotated[bool, typer.Option(help="Rebuild even if the image is cached.")] = False,
 ) -> None:
-    """Build the soundstage+gameday image from a debootstrap base (cached by content hash).
+    """Build a stack's image (gameday-STACK) from a debootstrap base with the Debian packages
+    and extras its spec names under `image:`, and the harness (cached by content hash).
 
     [b]Examples[/b]:
       gameday images build
-      gameday images build --mirror http://mirror.internal/debian --force
+      gameday images build --stack spaces
+      gameday images build --stack my-stack.yaml --mirror http://mirror.internal/debian --force
     """
-    from chaos.stack.images import BaseRecipe
+    from chaos.experiment.loader import load_stack_spec
     from chaos.stack.images import build as build_image
+    from chaos.stack.images import recipe_of
+    from chaos.stack.specfile import spec_path
 
-    tag, log = build_image(recipe=BaseRecipe(suite=suite, mirror=mirror), cache=cache, force=force)
+    recipe = recipe_of(load_stack_spec(spec_path(stack)), suite=suite, mirror=mirror)
+    tag, log = build_image(recipe, cache=cache, force=force)
     for line in log:
         console.print(line)
     console.print(f"image: {tag}")

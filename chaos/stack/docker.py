@@ -14,8 +14,9 @@ connects it again at its address. Everything is labelled ``gameday.run=<run id>`
 ``cleanup(run_id)`` removes a killed run's containers and network too.
 
 Images: every component runs its own from ``images`` (component → image, `--image`), or
-``image``, or ``$GAMEDAY_IMAGE``, or what ``gameday images build`` made from this source tree,
-with the spec's command (``python`` as the first word runs the image's ``python``).
+``image``, or ``$GAMEDAY_IMAGE``, or what ``gameday images build --stack NAME`` made from this
+source tree for the stack (the Debian packages its spec's `image:` names), with the spec's
+command (``python`` as the first word runs the image's ``python``).
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class DockerBackend:
         if component in self.images:
             return self.images[component]
         if self.image is None:
-            self.image = default_image(self.engine)
+            self.image = default_image(self.engine, self.spec)
         return self.image
 
     # ------------------------------------------------------------------ start
@@ -209,7 +210,8 @@ class DockerBackend:
             raise InfrastructureError(
                 part="stack",
                 what=f"no image {image!r} for {name}",
-                fix="run `gameday images build`, or give your own image (--image COMPONENT=IMAGE)",
+                fix=f"run `gameday images build --stack {self.spec.name}` (or the spec file's "
+                "path), or give your own image (--image COMPONENT=IMAGE)",
             ) from None
         container = self.engine.containers.get(created["Id"])
         self._containers[name] = container
@@ -268,7 +270,7 @@ class DockerBackend:
                         plan.command(replica, proxies, "python", workdir, self.params),
                         replica.host,
                         replica.env,
-                        plan.files(replica, proxies, workdir, self.params),
+                        files,
                         self.spec.components[replica.component].user,
                     )
                 await self._wait_healthy(stack.health, [r.name for r in wave])

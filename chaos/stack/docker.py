@@ -36,7 +36,7 @@ from chaos.errors import InfrastructureError, InvalidInput
 from chaos.experiment.stack import StackSpec
 from chaos.stack.docker_engine import COMPONENT_LABEL, RUN_LABEL, client
 from chaos.stack.images import default_image
-from chaos.stack.local import RunningStack
+from chaos.stack.local import RunningStack, keep_files
 from chaos.stack.netns_topology import choose_subnet, run_key, used_networks
 from chaos.stack.plan import StackPlan, plan_stack, run_params
 from chaos.stack.processes import ENDING_SIGNALS, ProcessRef, ending, start_ticks
@@ -263,6 +263,8 @@ class DockerBackend:
             for wave in plan.waves():
                 for replica in wave:
                     workdir = f"{WORKDIR}/{replica.name}"
+                    files = plan.files(replica, proxies, workdir, self.params)
+                    keep_files(self.run_dir, replica.name, files)
                     await self._run(
                         replica.name,
                         replica.component,

@@ -65,6 +65,16 @@ def run_as(user: str | None, command: list[str]) -> list[str]:
     ]  # fmt: skip
 
 
+def keep_files(run_dir: Path, replica: str, files: Mapping[str, str]) -> None:
+    """A copy of a replica's rendered files under the run's ``files/REPLICA/`` (every
+    backend): what a server was started with is there for the post-mortem after the
+    replica's own directory (or container) is gone."""
+    for name, text in files.items():
+        copy = run_dir / "files" / replica / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(text)
+
+
 def _user(user: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(user)
@@ -136,11 +146,10 @@ class LocalProcessBackend:
                 continue
             directory = top / replica.name
             directory.mkdir()
-            for name, text in plan.files(replica, proxies, str(directory), self.params).items():
+            files = plan.files(replica, proxies, str(directory), self.params)
+            for name, text in files.items():
                 (directory / name).write_text(text)
-                copy = self.run_dir / "files" / replica.name / name  # kept for the post-mortem
-                copy.parent.mkdir(parents=True, exist_ok=True)
-                copy.write_text(text)
+            keep_files(self.run_dir, replica.name, files)
             user = self.spec.components[replica.component].user
             if user is not None and os.geteuid() == 0:
                 entry = _user(user)

@@ -7,6 +7,7 @@ hash: a second run of the suite reuses it); one stack serves the fault tests in 
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from chaos.stack.docker_engine import RUN_LABEL, probe_engine
 from chaos.stack.local import RunningStack
 from soundstage.listener import join, listen
 from tests.soundstage_support import live_room, scrape, soundstage_spec
+from tests.spaces_support import poll
 
 ENGINE = probe_engine()
 pytestmark = [
@@ -73,6 +75,10 @@ async def _frames(url: str, seconds: float) -> int:
     return result.watch.frames if result.watch else 0
 
 
+async def _at_least(url: str, seconds: float, frames: int) -> bool:
+    return await _frames(url, seconds) >= frames
+
+
 async def _edge_url(stack: RunningStack, edge: str, room: int) -> str:
     async with aiohttp.ClientSession() as session:
         joined = await join(session, stack.addresses["api"]["http"], room)
@@ -89,7 +95,9 @@ async def test_soundstage_in_containers_is_healthy_and_serves_audio(
     assert all(url.startswith("http://10.214.") for url in running.metrics.values())
     room = await live_room(running.addresses["api"]["http"], timeout=30)
     for edge in ("edge-1", "edge-2"):
-        assert await _frames(await _edge_url(running, edge, room), 1.5) >= 40  # 20 ms frames
+        url = await _edge_url(running, edge, room)
+        # 1.5 s of 20 ms frames, at least once in 30 s (a loaded machine may starve a window)
+        assert await poll(functools.partial(_at_least, url, 1.5, 40), timeout=30)
     origin = await scrape(running.metrics["origin"])
     assert origin["soundstage_origin_edges"] == 2
 

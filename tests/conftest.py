@@ -75,6 +75,12 @@ def image() -> str:
 
 
 @pytest.fixture(scope="session")
+def icecast_image() -> str:
+    """icecast's image: Debian's icecast2 and ffmpeg."""
+    return _built("icecast")
+
+
+@pytest.fixture(scope="session")
 def spaces_image() -> str:
     """spaces' image: Janus, nginx, ffmpeg and the nginx exporter from Debian, aiortc."""
     return _built("spaces")

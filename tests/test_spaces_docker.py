@@ -12,7 +12,6 @@ content hash: another run reuses it, a build of ~10 min when the base is new).
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,8 +24,9 @@ from chaos.faults.client import AsyncToxiproxyClient
 from chaos.report.journal import read_journal
 from chaos.stack.backend import link_proxies
 from chaos.stack.docker import DockerBackend
-from chaos.stack.docker_engine import RUN_LABEL, client, probe_engine
+from chaos.stack.docker_engine import probe_engine
 from chaos.stack.local import RunningStack
+from tests.docker_support import labelled, runs_as
 from tests.runner_support import gameday
 from tests.spaces_support import metrics, poll, spaces_spec
 
@@ -74,17 +74,6 @@ slos:
 uplink through the UDP proxy loses 3 % (its RTCP must say so) and the edge link slows."""
 
 
-def _labelled(run_id: str) -> list[str]:
-    out = []
-    for kind in (["ps", "-a"], ["network", "ls"]):
-        listed = subprocess.run(
-            ["docker", *kind, "-q", "--filter", f"label={RUN_LABEL}={run_id}"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        out += listed.stdout.split()
-    return out
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(
     spaces_image: str, tmp_path_factory: pytest.TempPathFactory
@@ -104,7 +93,7 @@ async def stack(
         yield backend, running, proxies
     finally:
         await backend.stop()
-        assert _labelled(run_id) == [], "containers or networks left after stop"
+        assert labelled(run_id) == [], "containers or networks left after stop"
 
 
 def _total(samples: dict[str, float], name: str) -> float:
@@ -132,11 +121,8 @@ async def test_spaces_in_containers_is_healthy_and_serves_the_room_through_the_p
     assert {p.name for p in running.processes} == COMPONENTS
     assert all(url.startswith("http://10.214.") for url in running.health.values())
     # Janus and nginx run as their users (the spec's `user:`), in their own containers.
-    engine = client()
     for name, user in (("janus", "nobody"), ("origin", "www-data"), ("edge-1", "www-data")):
-        top = engine.containers.get(backend.name_of(name)).top(ps_args="-o pid,user,comm")
-        users = {row[top["Titles"].index("USER")] for row in top["Processes"]}
-        assert user in users and "root" not in users - {user}, (name, top)
+        assert runs_as(backend.name_of(name), user)
     # What each server was started with is kept for the post-mortem, as on local processes.
     assert "rtp_port_range" in (backend.run_dir / "files" / "janus" / "janus.jcfg").read_text()
     # The room's mix, packaged by ffmpeg, served by an edge through the listener->edge proxy.
@@ -173,4 +159,4 @@ def test_a_short_launch_runs_on_the_docker_backend_to_its_verdict(
     proxies = {e["name"]: {t["proxy"] for t in e["toxics"]} for e in journal.of_kind("fault.start")}
     assert proxies["slow-edge"] == {"listener->edge#1", "listener->edge#2"}
     assert len(proxies["lossy-host"]) == 16  # one UDP proxy per port of Janus's RTP range
-    assert journal.run_id is not None and _labelled(journal.run_id) == []
+    assert journal.run_id is not None and labelled(journal.run_id) == []

@@ -23,9 +23,10 @@ import pytest_asyncio
 from chaos.errors import InfrastructureError
 from chaos.runner.exits import ExitWatch
 from chaos.stack.docker import DockerBackend, cleanup
-from chaos.stack.docker_engine import RUN_LABEL, probe_engine
+from chaos.stack.docker_engine import probe_engine
 from chaos.stack.local import RunningStack
 from soundstage.listener import join, listen
+from tests.docker_support import labelled
 from tests.soundstage_support import live_room, scrape, soundstage_spec
 from tests.spaces_support import poll
 
@@ -38,18 +39,6 @@ pytestmark = [
 
 def _run_id() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
-
-
-def _labelled(run_id: str) -> list[str]:
-    out = []
-    for kind in ("ps", "network ls"):
-        listed = subprocess.run(
-            ["docker", *kind.split(), *(["-a"] if kind == "ps" else []), "-q",
-             "--filter", f"label={RUN_LABEL}={run_id}"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        out += listed.stdout.split()
-    return out
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -65,7 +54,7 @@ async def stack(
         yield backend, running
     finally:
         await backend.stop()
-        assert _labelled(run_id) == [], "containers or networks left after stop"
+        assert labelled(run_id) == [], "containers or networks left after stop"
 
 
 async def _frames(url: str, seconds: float) -> int:
@@ -180,7 +169,7 @@ def test_a_sigkilled_harness_leaves_containers_that_rollback_removes(
     assert harness.stdout.readline().strip() == "up"
     harness.kill()
     harness.wait()
-    assert len(_labelled(run_id)) == 7  # api, origin, 2 edges, speaker, proxy + the network
+    assert len(labelled(run_id)) == 7  # api, origin, 2 edges, speaker, proxy + the network
     rollback = subprocess.run(
         [sys.executable, "-m", "chaos.cli", "rollback", "--run-id", run_id,
          "--toxiproxy", proxy_url],
@@ -188,7 +177,7 @@ def test_a_sigkilled_harness_leaves_containers_that_rollback_removes(
     )  # fmt: skip
     assert rollback.returncode == 0, rollback.stdout + rollback.stderr
     assert "removed container" in rollback.stdout
-    assert _labelled(run_id) == []
+    assert labelled(run_id) == []
     down = subprocess.run(
         [sys.executable, "-m", "chaos.cli", "stack", "down", "--run-id", run_id],
         capture_output=True, text=True,
@@ -203,7 +192,7 @@ async def test_a_missing_image_is_an_infrastructure_error_and_leaves_nothing(
     backend = DockerBackend(soundstage_spec(), tmp_path, run_id, image="gameday-absent:none")
     with pytest.raises(InfrastructureError, match="gameday images build"):
         await backend.start()
-    assert _labelled(run_id) == []
+    assert labelled(run_id) == []
     assert await cleanup(run_id) == []
 
 
@@ -221,4 +210,4 @@ def test_the_demo_experiment_passes_on_the_docker_backend(image: str, tmp_path: 
     assert "verdict: pass" in done.stdout and "rollback problem" not in done.stdout
     journal = read_journal(tmp_path / "run" / "journal.jsonl")
     assert next(journal.of_kind("proxy"))["url"].startswith("http://10.214.")
-    assert journal.run_id is not None and _labelled(journal.run_id) == []
+    assert journal.run_id is not None and labelled(journal.run_id) == []

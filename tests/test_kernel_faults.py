@@ -241,7 +241,7 @@ def test_sigint_during_a_capacity_fault_rolls_it_back_out_of_the_kernel(tmp_path
 
 @pytest.mark.skipif(not probe_engine().ok, reason=f"docker: {probe_engine().reason}")
 @pytest.mark.xdist_group("docker")
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(900)  # the first test of a worker to ask for the image may build it
 @pytest.mark.usefixtures("image")  # the run's default image is this tree's
 def test_a_partition_runs_on_docker_and_leaves_no_container(tmp_path: Path) -> None:
     from tests.test_stack_docker import _labelled

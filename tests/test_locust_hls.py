@@ -38,22 +38,17 @@ async def test_locust_and_the_native_swarm_play_the_same_hls_storm_alike(
     config = ListenerConfig(origin.url, stream=StreamFormat.HLS, join_timeout=10, edge="edge")
     schedule = build_schedule([Storm(LISTENERS, spread=1.0)], 3)
     native = (await Swarm(schedule, config, seed=3, duration=DURATION, workers=1).run()).stats
-    start = time.monotonic() + 5.0
     engine = LocustEngine(
-        LocustJob(
-            (config,),
-            LoadShape.of(schedule, DURATION + 30),
-            t0=time.time() + (start - time.monotonic()),
-            seed=3,
-        ),
+        LocustJob((config,), LoadShape.of(schedule, DURATION + 30), t0=None, seed=3),
         listeners=LISTENERS,
         workers=1,
         local_workers=1,
         bind=None,
         logs=tmp_path / "locust",
-        start_at=start,
         duration=DURATION,
     )
+    await engine.ready()  # T0 once its worker is connected, however long that takes
+    engine.begin_at(time.monotonic() + 0.5)
     await engine.run()
     assert engine.incomplete() is None
     locust = engine.stats()

@@ -27,7 +27,7 @@ from chaos.faults.client.models import BandwidthAttributes
 from chaos.faults.server.embedded import EmbeddedToxiproxy
 from chaos.metrics.prometheus_server import free_port
 from chaos.report.journal import read_journal
-from chaos.stack.processes import spawn, stop_all
+from chaos.stack.processes import ProcessRef, spawn, stop_all
 from chaos.workload.arrivals import Storm, build_schedule
 from chaos.workload.locust.engine import LocustEngine, MasterBind, worker_command
 from chaos.workload.locust.job import LocustJob
@@ -42,6 +42,9 @@ DURATION = 12.0
 #: histogram bucket, and stall ratios within 5 percentage points.
 TTFA_MEAN_TOLERANCE = 0.3
 STALL_TOLERANCE = 0.05
+#: Seconds after the engine's own worker the hand-started one is started (Locust's processes
+#: start in a few seconds on a quiet machine: T0 must wait for it).
+ATTACH_LATE = 8.0
 
 
 def _mean_ttfa(stats: ListenerStats) -> float:
@@ -93,35 +96,44 @@ async def _both_engines(
     moments of a shared machine's load, as two columns of one benchmark do."""
     config = ListenerConfig(url, stream=StreamFormat.FRAMED, target_delay=0.2)
     schedule = build_schedule([Storm(LISTENERS, spread=1.0)], 7)
-    start = time.monotonic() + 6.0  # Locust's three processes start in a few seconds
-    swarm = Swarm(schedule, config, seed=7, duration=DURATION, workers=1, start_at=start)
+    swarm = Swarm(schedule, config, seed=7, duration=DURATION, workers=1)
     bind = MasterBind("127.0.0.1", free_port())
-    attached = spawn(
-        "attached-worker",
-        worker_command(bind.dial, bind.port),
-        tmp_path / "attached-worker.log",
-        {"GAMEDAY_LOCUST_METRICS_HOST": "127.0.0.7"},
-        tied=True,
-    )
     engine = LocustEngine(
-        LocustJob(
-            (config,),
-            LoadShape.of(schedule, DURATION + 30),
-            t0=time.time() + (start - time.monotonic()),
-            seed=7,
-        ),
+        LocustJob((config,), LoadShape.of(schedule, DURATION + 30), t0=None, seed=7),
         listeners=LISTENERS,
         workers=2,
         local_workers=1,
         bind=bind,
         logs=tmp_path / "locust",
-        start_at=start,
         duration=DURATION,
     )
+    attached: list[ProcessRef] = []
+
+    async def attach_late() -> float:
+        """The hand-started worker comes well after the engine's own (a slow machine)."""
+        await asyncio.sleep(ATTACH_LATE)
+        attached.append(
+            spawn(
+                "attached-worker",
+                worker_command(bind.dial, bind.port),
+                tmp_path / "attached-worker.log",
+                {"GAMEDAY_LOCUST_METRICS_HOST": "127.0.0.7"},
+                tied=True,
+            )
+        )
+        return time.monotonic()
+
     try:
+        # T0 once both engines are ready: Locust's only when its master counts both workers
+        # connected, however late one attaches (and the master starts nobody before T0)
+        _, _, attached_at = await asyncio.gather(swarm.ready(), engine.ready(), attach_late())
+        start = time.monotonic() + 0.5
+        assert start > attached_at + 0.5
+        swarm.start_at = start
+        engine.begin_at(start)
         native, _ = await asyncio.gather(swarm.run(), engine.run())
     finally:
-        await stop_all([attached], grace=5.0)
+        await stop_all(attached, grace=5.0)
     assert engine.incomplete() is None
     return native.stats, engine.stats(), engine.worker_totals()
 

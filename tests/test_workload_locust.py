@@ -28,7 +28,7 @@ from chaos.workload.framed import FramedDecoder
 from chaos.workload.locust.engine import MasterBind
 from chaos.workload.locust.exposition import stats_by_cohort, workers_from_text
 from chaos.workload.locust.job import LocustJob, parse_job
-from chaos.workload.locust.master import WorkerStates
+from chaos.workload.locust.master import T0_KNOWN_KEY, T0Relay, WorkerStates
 from chaos.workload.locust.shape import GRID, TICK, LoadShape
 from chaos.workload.metrics import CohortCollector, ListenerCollector
 from chaos.workload.probe import Probe
@@ -338,3 +338,28 @@ def test_a_join_is_overdue_only_without_audio_past_its_timeout(
         assert reason is None
     else:
         assert reason == ("timeout" if connected else "connect_timeout")
+
+
+def test_the_master_learns_t0_from_the_harness_and_sends_it_to_every_worker(
+    tmp_path: Path,
+) -> None:
+    """No T0 until the harness writes it (the shape starts nobody); then one message to all
+    workers, once; a worker that reports it lacks T0 (it reconnected) is sent it alone."""
+    sent: list[tuple[float, str | None]] = []
+    path = tmp_path / "locust-t0"
+    relay = T0Relay(None, path, lambda t0, client: sent.append((t0, client)))
+    assert relay.t0() is None and sent == []
+    path.write_text("1796323031.5")
+    assert relay.t0() == 1796323031.5 and relay.t0() == 1796323031.5
+    assert sent == [(1796323031.5, None)]
+    relay.on_report("w1", {T0_KNOWN_KEY: True})
+    relay.on_report("w2", {T0_KNOWN_KEY: False})
+    assert sent == [(1796323031.5, None), (1796323031.5, "w2")]
+    fixed = T0Relay(42.0, None, lambda t0, client: sent.append((t0, client)))
+    assert fixed.t0() == 42.0 and len(sent) == 2  # the job's own T0: nothing to send
+
+
+def test_a_job_without_t0_round_trips() -> None:
+    config = ListenerConfig("http://127.0.0.1:1/stream/1", stream=StreamFormat.FRAMED)
+    job = LocustJob((config,), LoadShape(((0.0, 1),), 10.0), t0=None, seed=1)
+    assert parse_job(job.encode()).t0 is None

@@ -48,6 +48,12 @@ class ListenerLoad(Protocol):
 
     def stop(self) -> None: ...
 
+    async def ready(self) -> None:
+        """The load generator started and able to meet T0 (a run waits for it, then fixes T0)."""
+
+    def begin_at(self, t0: float) -> None:
+        """The listeners' T0 on ``time.monotonic()``, once the run has fixed it."""
+
     async def run(self) -> object: ...
 
     def incomplete(self) -> str | None:
@@ -123,7 +129,7 @@ def locust_load(
     *,
     seed: int,
     base_dir: Path,
-    start_at: float,
+    start_at: float | None,
     duration: float,
     logs: Path,
     interval: float,
@@ -157,7 +163,7 @@ def locust_load(
     job = LocustJob(
         configs,
         LoadShape.of(whole, duration + LINGER),
-        t0=time.time() + (start_at - time.monotonic()),
+        t0=None if start_at is None else time.time() + (start_at - time.monotonic()),
         seed=seed,
         snapshot_interval=interval,
         control=cohorts.control if cohorts is not None else None,

@@ -715,30 +715,46 @@ class GameDay:
             await asyncio.sleep(delay)
 
     async def _ready_audience(self) -> None:
-        """The native swarm's workers spawned and ready before T0 is fixed: on a loaded machine
-        spawning them takes seconds, and a T0 they cannot meet would judge an audience that
-        arrived late (or, past the run's end, none). Locust's engine waits for its own workers
-        against the T0 it is given."""
+        """The load generator started and ready before T0 is fixed (the native swarm's workers
+        spawned, or every Locust worker connected to its master): on a loaded machine that
+        takes seconds, and a T0 they cannot meet would judge an audience that arrived late (or,
+        past the run's end, none)."""
         assert self.stack is not None
         entry = self.stack_spec.audience.listeners
         listeners = entry is not None and self.experiment.workload.listeners
-        if self.options.load.engine == Engine.LOCUST and listeners:
-            return
         dialled = self.stack.dialled.get(entry.link, []) if entry is not None else []
-        audience = Audience(
-            self.experiment,
-            self.stack_spec,
-            dialled,
-            seed=self.seed,
-            base_dir=self.loaded.path.parent,
-            start_at=None,
-            duration=self.timeline.run_end,
-            on_heard=self._heard,
-            cohorts=self._cohort_plan(),
-            join_via=self.stack.dialled.get(entry.join.link) if entry and entry.join else None,
-        )
+        audience: ListenerLoad
+        if self.options.load.engine == Engine.LOCUST and listeners:
+            assert entry is not None
+            audience = locust_load(
+                self.options.load,
+                self.experiment,
+                self.stack_spec,
+                dialled,
+                seed=self.seed,
+                base_dir=self.loaded.path.parent,
+                start_at=None,
+                duration=self.timeline.run_end,
+                logs=self.run_dir / "logs",
+                interval=self.options.scrape_interval,
+                on_lost=self._load_lost,
+                cohorts=self._cohort_plan(),
+            )
+        else:
+            audience = Audience(
+                self.experiment,
+                self.stack_spec,
+                dialled,
+                seed=self.seed,
+                base_dir=self.loaded.path.parent,
+                start_at=None,
+                duration=self.timeline.run_end,
+                on_heard=self._heard,
+                cohorts=self._cohort_plan(),
+                join_via=self.stack.dialled.get(entry.join.link) if entry and entry.join else None,
+            )
         self.audience = audience
-        if audience.swarms:
+        if audience.count:
             self.snapshot.waiting_for = ["the listeners' load generator to be ready"]
             await audience.ready()
 
@@ -751,25 +767,8 @@ class GameDay:
         self.snapshot.t0_wall = self.t0_wall
         self.snapshot.waiting_for = []
         self.view.event(f"run {self.run_id}: T0 is {utc(self.t0_wall)}, {baseline:g}s from now")
-        if isinstance(self.audience, Audience):
-            self.audience.begin_at(self.t0_mono)
-            return
-        entry = self.stack_spec.audience.listeners  # Locust's: the rest was made ready
-        assert entry is not None
-        self.audience = locust_load(
-            self.options.load,
-            self.experiment,
-            self.stack_spec,
-            self.stack.dialled.get(entry.link, []),
-            seed=self.seed,
-            base_dir=self.loaded.path.parent,
-            start_at=self.t0_mono,
-            duration=self.timeline.run_end,
-            logs=self.run_dir / "logs",
-            interval=self.options.scrape_interval,
-            on_lost=self._load_lost,
-            cohorts=self._cohort_plan(),
-        )
+        assert self.audience is not None
+        self.audience.begin_at(self.t0_mono)
 
     def _cohort_plan(self) -> CohortPlan | None:
         return CohortPlan(self.control, self.control_dialled) if self.control is not None else None

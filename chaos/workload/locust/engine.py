@@ -26,7 +26,7 @@ from chaos.slo.cohorts import CohortSamples
 from chaos.stack.processes import ProcessRef, alive, log_tail, spawn, stop_all
 from chaos.workload.cohorts import ATTEMPT_FIELDS, Attempt, Cohort
 from chaos.workload.locust.exposition import WorkerState, stats_by_cohort, workers_from_text
-from chaos.workload.locust.job import ATTEMPTS_PATH, MASTER_PORT_FILE_ENV, LocustJob
+from chaos.workload.locust.job import ATTEMPTS_PATH, MASTER_PORT_FILE_ENV, T0_FILE_ENV, LocustJob
 from chaos.workload.stats import ListenerStats
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -103,13 +103,14 @@ class LocustEngine:
         local_workers: int,
         bind: MasterBind | None,
         logs: Path,
-        start_at: float,
+        start_at: float | None = None,
         duration: float,
         interval: float = 1.0,
         on_lost: Callable[[str], None] | None = None,
     ) -> None:
-        """``on_lost`` hears, once each, of a worker gone missing or a local worker process
-        that exited (the runner journals it and shows it as it happens)."""
+        """``start_at``: T0 on ``time.monotonic()``, if known now (else ``begin_at``, once
+        ``ready``). ``on_lost`` hears, once each, of a worker gone missing or a local worker
+        process that exited (the runner journals it and shows it as it happens)."""
         if workers < 1 or not 0 <= local_workers <= workers:
             raise InvalidInput(
                 f"{workers} Locust workers ({local_workers} local)",
@@ -129,6 +130,10 @@ class LocustEngine:
         self._watch = _Watch()
         self._stop = asyncio.Event()
         self._procs: list[ProcessRef] = []
+        self._workers: list[ProcessRef] = []
+        self._url: str | None = None
+        """The master's worker list, once ``ready``."""
+        self._t0_file = logs / "locust-t0"
 
     def stats(self) -> ListenerStats:
         total = ListenerStats()
@@ -183,10 +188,17 @@ class LocustEngine:
             return None
         return "load incomplete: " + "; ".join(reasons) + " — their listeners were not all there"
 
-    async def run(self) -> None:
+    async def ready(self) -> None:
+        """Start the master and the local workers, and wait until every expected worker has
+        connected (those attaching from other machines too): a run fixes T0 only once its
+        listeners can meet it, as it waits for the native swarm's workers. The master starts
+        no user before ``begin_at`` has given T0 (unless the job fixed it)."""
+        if self._url is not None:
+            return
         bind = self.bind or MasterBind("127.0.0.1", free_port())
         port_file = self.logs / "locust-master.port"
         port_file.unlink(missing_ok=True)
+        self._t0_file.unlink(missing_ok=True)
         master = spawn(
             "locust-master",
             [
@@ -203,11 +215,15 @@ class LocustEngine:
                 str(bind.port),
             ],
             self.logs / "locust-master.log",
-            {**self.job.env(), MASTER_PORT_FILE_ENV: str(port_file)},
+            {
+                **self.job.env(),
+                MASTER_PORT_FILE_ENV: str(port_file),
+                T0_FILE_ENV: str(self._t0_file),
+            },
             tied=True,
         )
         self._procs = [master]
-        workers = [
+        self._workers = [
             spawn(
                 f"locust-worker-{n}",
                 worker_command(bind.dial, bind.port),
@@ -216,19 +232,74 @@ class LocustEngine:
             )
             for n in range(self.local_workers)
         ]
-        self._procs += workers
+        self._procs += self._workers
         try:
             url = await self._master_url(master, port_file)
+            await self._await_workers(url, master, bind)
+        except BaseException:
+            await stop_all(self._procs, grace=5.0)
+            raise
+        self._url = url
+        if self.start_at is not None:
+            self.begin_at(self.start_at)
+
+    def begin_at(self, t0: float) -> None:
+        """The listeners' T0 (``time.monotonic()``), once the run has fixed it: the master
+        follows the shape from then (as wall-clock time, which other machines share)."""
+        self.start_at = t0
+        if self.job.t0 is None and self._url is not None:
+            tmp = self._t0_file.with_suffix(".tmp")
+            tmp.write_text(repr(time.time() + (t0 - time.monotonic())))
+            tmp.replace(self._t0_file)
+
+    async def run(self) -> None:
+        await self.ready()
+        if self.start_at is None:
+            raise ValueError("LocustEngine.run needs T0: begin_at() first")
+        url, master = self._url, self._procs[0]
+        assert url is not None
+        try:
             async with httpx.AsyncClient(timeout=max(1.0, self.interval)) as client:
                 end = self.start_at + self.duration
                 while time.monotonic() < end and not self._stop.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stop.wait(), self.interval)
-                    await self._poll(client, url, master, workers)
+                    await self._poll(client, url, master, self._workers)
                 if self.job.control is not None:
                     await self._read_attempts(client)
         finally:
             await stop_all(self._procs, grace=5.0)
+
+    async def _await_workers(self, url: str, master: ProcessRef, bind: MasterBind) -> None:
+        """Until the master lists every expected worker as connected."""
+        deadline = time.monotonic() + EXPECT_WORKERS_WAIT
+        connected: set[str] = set()
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while len(connected) < self.workers:
+                if not alive(master):
+                    raise self._master_failed("the Locust master exited waiting for its workers")
+                dead = [ref.name for ref in self._workers if not alive(ref)]
+                if dead:
+                    log = self.logs / f"{dead[0]}.log"
+                    raise InfrastructureError(
+                        part="load",
+                        what=f"local Locust worker process {dead[0]} exited while starting; "
+                        f"the end of its log:\n{log_tail(log)}",
+                        where=str(log),
+                    )
+                if time.monotonic() > deadline:
+                    raise InfrastructureError(
+                        part="load",
+                        what=f"{len(connected)} of {self.workers} Locust workers connected to "
+                        f"the master at {bind.dial}:{bind.port} in {EXPECT_WORKERS_WAIT}s",
+                        where="gameday run --locust-workers",
+                        fix="start the missing workers (see `gameday plan`) so they reach "
+                        "that address, or ask for fewer with --locust-workers",
+                    )
+                with contextlib.suppress(httpx.HTTPError):
+                    states = workers_from_text((await client.get(url)).text)
+                    connected = {s.id for s in states if s.state != "missing"}
+                await asyncio.sleep(0.2)
 
     async def _master_url(self, master: ProcessRef, port_file: Path) -> str:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -252,6 +323,7 @@ class LocustEngine:
             states = workers_from_text(response.text)
         except httpx.HTTPError:
             return  # the next poll asks again; the master's liveness is checked above
+        assert self.start_at is not None  # polled only while running, from T0 on
         now = time.monotonic() - self.start_at
         for state in states:
             w.seen.add(state.id)

@@ -6,6 +6,11 @@ from ``GAMEDAY_LOCUST_JOB`` (a custom Locust option, ``--gameday-job``), and Loc
 custom options to every worker with its spawn message, so a worker started by hand on another
 machine needs only the locustfile. T0 is wall-clock time: machines share no monotonic clock
 (keep them in NTP sync).
+
+A run fixes T0 only once every worker has connected (a busy machine takes seconds to start
+Locust's processes), so a job may leave ``t0`` unset: the harness then writes it to the file
+``GAMEDAY_LOCUST_T0_FILE`` names on the master's machine, and the master sends it on to each
+worker (``T0_MESSAGE``) before it starts any user.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from chaos.workload.swarm import ListenerConfig, StreamFormat
 ENV = "GAMEDAY_LOCUST_JOB"
 #: Where the master writes the port of its worker-state ``/metrics``.
 MASTER_PORT_FILE_ENV = "GAMEDAY_LOCUST_MASTER_PORT_FILE"
+#: Where the harness writes T0 (wall clock) for the master, when the job leaves it unset.
+T0_FILE_ENV = "GAMEDAY_LOCUST_T0_FILE"
+#: The custom Locust message that carries T0 from the master to a worker.
+T0_MESSAGE = "gameday_t0"
 ATTEMPTS_PATH = "/attempts"
 """Where a worker serves its cohorts' attempts as JSON (beside ``/metrics``)."""
 
@@ -39,7 +48,8 @@ class LocustJob:
 
     listeners: tuple[ListenerConfig, ...]
     shape: LoadShape
-    t0: float
+    t0: float | None
+    """None: the harness gives T0 once the workers are there (``T0_FILE_ENV``)."""
     seed: int
     metrics_host: str = "127.0.0.1"
     snapshot_interval: float = 1.0

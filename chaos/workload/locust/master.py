@@ -8,7 +8,7 @@ incomplete. Workers put the URL of their ``/metrics`` in every report to the mas
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,38 @@ from chaos.workload.locust.exposition import WORKER_METRIC
 
 #: The key under which a worker reports the URL of its ``/metrics`` to the master.
 REPORT_KEY = "gameday_metrics"
+#: The key under which a worker reports whether it has the run's T0.
+T0_KNOWN_KEY = "gameday_t0_known"
+
+
+class T0Relay:
+    """The run's T0 as the master learns it, and sent on to every worker.
+
+    ``fixed``: the job's own T0 (nothing to learn). Otherwise the harness writes T0 to ``path``
+    once every worker is there; the shape asks ``t0()`` each tick, and the first time it finds
+    the file it sends T0 to all workers (before any user starts: Locust delivers a worker's
+    messages in order). A worker that reports it still lacks T0 (one that reconnected) is sent
+    it again. ``send(data, client_id)``: ``MasterRunner.send_message`` for ``T0_MESSAGE``."""
+
+    def __init__(
+        self, fixed: float | None, path: Path | None, send: Callable[[float, str | None], None]
+    ) -> None:
+        self._t0 = fixed
+        self._path = path
+        self._send = send
+
+    def t0(self) -> float | None:
+        if self._t0 is None and self._path is not None:
+            try:
+                self._t0 = float(self._path.read_text())
+            except (OSError, ValueError):  # not yet written (or being replaced)
+                return None
+            self._send(self._t0, None)
+        return self._t0
+
+    def on_report(self, client_id: str, data: dict[str, Any]) -> None:
+        if self._t0 is not None and data.get(T0_KNOWN_KEY) is False:
+            self._send(self._t0, client_id)
 
 
 class WorkerStates(Collector):

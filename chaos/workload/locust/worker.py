@@ -57,7 +57,11 @@ class StartedUser:
 class WorkerListeners:
     """``index``: Locust's worker index, so workers deal users to targets differently."""
 
-    def __init__(self, job: LocustJob, index: int, metrics_host: str) -> None:
+    def __init__(
+        self, job: LocustJob, index: int, metrics_host: str, t0: float | None = None
+    ) -> None:
+        """``t0``: the run's T0 (wall clock) when the master already sent it; else the job's,
+        or later by ``set_t0``."""
         self.job = job
         self.index = index
         self.cohorts = job.cohorts or ("",) * len(job.listeners)
@@ -76,8 +80,10 @@ class WorkerListeners:
         self._adapters: dict[str, Adapter] = {}
         self.join_timeout = job.listeners[0].join_timeout  # one experiment: the same for all
         self.wall_offset = time.time() - time.monotonic()
-        self.base = job.t0 - self.wall_offset
-        """The run's T0 on this machine's monotonic clock (attempts count from it)."""
+        self._base: float | None = None
+        given = t0 if t0 is not None else job.t0
+        if given is not None:
+            self.set_t0(given)
         self.attempts: list[tuple[str, Attempt]] = []
         try:
             raise_fd_limit(job.shape.peak)
@@ -94,6 +100,27 @@ class WorkerListeners:
         self._server.start()
         self.url = f"http://{metrics_host}:{self._server.server_port}/metrics"
         self._sweeper = gevent.spawn(self._sweep_forever)
+
+    def set_t0(self, t0: float) -> None:
+        """The run's T0 (wall clock), as the master sends it once the harness has fixed it."""
+        self._base = t0 - self.wall_offset
+
+    @property
+    def t0_known(self) -> bool:
+        return self._base is not None
+
+    @property
+    def base(self) -> float:
+        """The run's T0 on this machine's monotonic clock (attempts count from it). The master
+        sends T0 before it starts any user, so an attempt without it is a harness bug."""
+        if self._base is None:
+            raise InfrastructureError(
+                part="load",
+                what="a Locust user started before its worker learned the run's T0",
+                where="chaos/workload/locust/worker.py",
+                fix="this is a gameday bug; please report it with the worker's log",
+            )
+        return self._base
 
     def next_user(self) -> StartedUser:
         """A newly started user: its cohort (dealt as users start, with cohorts), then one of

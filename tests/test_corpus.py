@@ -18,6 +18,7 @@ from rich.console import Console
 
 from chaos.errors import GamedayError
 from chaos.experiment.validate import validate_files
+from chaos.experiment.yamldoc import MAX_BYTES
 from chaos.runner.cli import run_command
 from chaos.runner.run import RunOptions
 
@@ -85,7 +86,9 @@ def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
     )
     code, lines = _validate(path)
     assert code == 2 and len(lines) == 1, lines
-    assert "bytes: gameday reads experiment and stack files of at most 1,000,000" in lines.pop()
+    assert (
+        f"bytes: gameday reads experiment and stack files of at most {MAX_BYTES:,}" in lines.pop()
+    )
     assert _run(path, tmp_path, dry_run=True)[0] == 2
 
 

@@ -14,5 +14,7 @@ Modules, one concept each:
 - ``checks``: cross-references against the stack spec and the timeline
 - ``tagged``: unions chosen by which key a mapping sets
 - ``yamldoc``, ``errors``: YAML 1.2 with positions; pydantic errors as located issues
+- ``yamlfast``, ``yamlexact``, ``yamlspots``: the two YAML readers (libyaml's, read first;
+  ruamel.yaml's, the reference) and the places they record
 - ``loader``, ``validate``: loading, and ``gameday validate``
 """

@@ -44,7 +44,7 @@ def field_error(field: str, message: str) -> PydanticCustomError:
 
 
 def _kinds_present(value: Mapping[Any, Any], keys: Mapping[str, str]) -> list[str]:
-    return sorted({keys[k] for k in value if isinstance(k, str) and k in keys})
+    return sorted({keys[k] for k in keys.keys() & value.keys()})
 
 
 def _guess(value: Mapping[Any, Any], keys: Mapping[str, str], shared: frozenset[str]) -> str | None:
@@ -89,7 +89,8 @@ def by_key(
     choices = ", ".join(keys)
 
     def discriminate(value: Any) -> str | None:
-        if isinstance(value, BaseModel):
+        # a dict (what YAML gives) is told first: the checks against the ABCs cost µs each
+        if not isinstance(value, dict) and isinstance(value, BaseModel):
             kind = getattr(value, "kind", None)
             return f"<{kind}>" if isinstance(kind, str) else None
         if not isinstance(value, Mapping):
@@ -99,7 +100,7 @@ def by_key(
         return f"<{kind}>" if kind else None
 
     def precheck(value: Any) -> Any:
-        if isinstance(value, BaseModel):
+        if not isinstance(value, dict) and isinstance(value, BaseModel):
             return value
         if not isinstance(value, Mapping):
             raise PydanticCustomError(
@@ -107,11 +108,11 @@ def by_key(
                 "expected a {what} as a mapping, e.g. {example}",
                 {"what": what, "example": example},
             )
-        present = [k for k in keys if k in value]
         kinds = _kinds_present(value, keys)
         if not kinds and bare_name is not None:
             reject_bare_names(value, shared, bare_name)
         if len(kinds) > 1:
+            present = [k for k in keys if k in value]
             raise PydanticCustomError(
                 "several_kinds",
                 "a {what} has exactly one kind, but this one sets {present}; "

@@ -1,9 +1,13 @@
 """YAML documents that remember where every value was written.
 
-Files are read with ruamel.yaml's round-trip loader as YAML 1.2, so `off`, `no` and `1:500`
-stay strings, and every mapping and sequence keeps the line and column of its children. The
-plain data (dicts, lists, scalars) goes to pydantic; the tree stays here to turn an error path
+Files are read as YAML 1.2, so `off`, `no` and `1:500` stay strings. The plain data (dicts,
+lists, scalars) goes to pydantic; the places (``yamlspots``) stay here to turn an error path
 such as ``("faults", 1, "lateny")`` back into ``FILE:LINE:COL``.
+
+Two readers agree on what a file means (tests/test_yaml_readers.py holds them to it): the fast
+one (``yamlfast``, libyaml in C, about 0.4 µs a byte) reads every file first; what it refuses
+(a syntax error, a tag, a duplicate key) goes to the exact one (``yamlexact``, ruamel.yaml,
+about 13 µs a byte), which decides and words the error, for files up to ``EXACT_BYTES``.
 """
 
 from __future__ import annotations
@@ -13,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from chaos.experiment import yamlexact, yamlspots
 from chaos.experiment.errors import Issue, Position
-from chaos.experiment.tagged import is_tag
+from chaos.experiment.yamlfast import Refused, read_fast
 
 Loc = Sequence[str | int]
 
@@ -33,89 +36,15 @@ class YamlSyntaxError(Exception):
 
 @dataclass(frozen=True)
 class YamlDocument:
-    """One parsed file: the plain data for validation and the tree for locating errors."""
+    """One parsed file: the plain data for validation and the places for locating errors."""
 
     source: Path
-    tree: Any
     data: Any
+    root: tuple[int, int, yamlspots.Spots]
 
     def locate(self, loc: Loc, *, at_key: bool = False) -> Position:
-        """Where the value at `loc` was written; its key when `at_key` (an unknown field).
-
-        Path segments that are union tags are skipped; a path leading to a missing value is
-        located at the nearest enclosing node that exists.
-        """
-        node = self.tree
-        here = _start(node)
-        segments = [s for s in loc if not is_tag(s)]
-        for index, segment in enumerate(segments):
-            following = segments[index + 1] if index + 1 < len(segments) else None
-            owner = _owner(node, segment) if isinstance(node, CommentedMap) else None
-            if owner is not None:
-                if following == "[key]" or (following is None and at_key):
-                    return _position(owner.lc.key(segment))
-                here = _position(owner.lc.value(segment))
-                node = owner[segment]
-            elif (
-                isinstance(node, CommentedSeq)
-                and isinstance(segment, int)
-                and 0 <= segment < len(node)
-            ):
-                here = _position(node.lc.item(segment))
-                node = node[segment]
-            else:
-                return here
-        return here
-
-
-def _owner(mapping: CommentedMap, key: Any) -> CommentedMap | None:
-    """The mapping that spells out `key`: this one, or one merged into it with `<<: *anchor`."""
-    if key in (mapping.lc.data or {}):
-        return mapping
-    for merged in getattr(mapping, "merge", None) or []:
-        source = merged[1] if isinstance(merged, tuple) else merged  # ruamel 0.18: (index, map)
-        found = _owner(source, key) if isinstance(source, CommentedMap) else None
-        if found is not None:
-            return found
-    return None
-
-
-def _position(pair: Any) -> Position:
-    line, column = pair
-    return Position(line + 1, column + 1)
-
-
-def _start(node: Any) -> Position:
-    lc = getattr(node, "lc", None)
-    if lc is None or lc.line is None:
-        return Position(1, 1)
-    return Position(lc.line + 1, lc.col + 1)
-
-
-def _plain(node: Any, memo: dict[int, Any]) -> Any:
-    """Ruamel's round-trip types as builtins; aliases stay shared, cycles stay cycles."""
-    if id(node) in memo:
-        return memo[id(node)]
-    if isinstance(node, dict):
-        plain: dict[Any, Any] = {}
-        memo[id(node)] = plain
-        for key, value in node.items():
-            plain[_plain(key, memo)] = _plain(value, memo)
-        return plain
-    if isinstance(node, list):
-        items: list[Any] = []
-        memo[id(node)] = items
-        items.extend(_plain(item, memo) for item in node)
-        return items
-    if isinstance(node, bool):
-        return bool(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    return node
+        """Where the value at `loc` was written; its key when `at_key` (an unknown field)."""
+        return yamlspots.locate(self.root, loc, at_key=at_key)
 
 
 def _hint(problem: str) -> str:
@@ -128,55 +57,48 @@ def _hint(problem: str) -> str:
     return ""
 
 
+EXACT_BYTES = 1_000_000
+"""The largest file the exact reader is asked about (13 s of CPU at most); a larger file the
+fast reader refuses gets the fast reader's word and place for it."""
+
+
 def parse_yaml(text: str, source: Path) -> YamlDocument:
     """Parse one YAML 1.2 document; a syntax error raises `YamlSyntaxError` with its place."""
-    yaml = YAML(typ="rt")
-    yaml.version = (1, 2)
-    yaml.allow_duplicate_keys = False
     try:
-        tree = _load_separated_by_tabs(yaml, text)
+        data, root = read_fast(text)
+    except Exception as refused:  # hostile text raises assorted errors: all are bad input
+        if len(text) <= EXACT_BYTES:
+            data, root = _read_exactly(text, source)
+        elif isinstance(refused, Refused):
+            raise _syntax(source, refused.line, refused.column, refused.problem) from None
+        else:
+            raise _syntax(source, 0, 0, f"{type(refused).__name__}: {refused}") from None
+    return YamlDocument(source, data, root)
+
+
+def _read_exactly(text: str, source: Path) -> tuple[Any, tuple[int, int, yamlspots.Spots]]:
+    try:
+        return yamlexact.read_exact(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
-        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise YamlSyntaxError(
-            Issue(source, where, "", f"not valid YAML: {problem or exc}" + _hint(problem))
+        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p) or str(exc)
+        raise _syntax(
+            source, mark.line if mark else 0, mark.column if mark else 0, problem
         ) from None
     except Exception as exc:  # ruamel raises assorted errors on hostile text; all are bad input
-        raise YamlSyntaxError(
-            Issue(source, Position(1, 1), "", f"not valid YAML: {type(exc).__name__}: {exc}")
-        ) from None
-    return YamlDocument(source, tree, _plain(tree, {}))
+        raise _syntax(source, 0, 0, f"{type(exc).__name__}: {exc}") from None
 
 
-TAB_RETRIES = 64
-"""Tabs between tokens that ``_load_separated_by_tabs`` turns into spaces, at most."""
+def _syntax(source: Path, line: int, column: int, problem: str) -> YamlSyntaxError:
+    where = Position(line + 1, column + 1)
+    return YamlSyntaxError(Issue(source, where, "", f"not valid YAML: {problem}{_hint(problem)}"))
 
 
-def _load_separated_by_tabs(yaml: YAML, text: str) -> Any:
-    """YAML 1.2 allows a tab to separate tokens within a line (``seed:\t42``), which ruamel's
-    scanner refuses. Where it stops at such a tab (after the line's indentation, so never one
-    indenting, and never inside a quoted scalar, where the scanner does not look for tokens),
-    the tab becomes a space and the text is read again."""
-    for _ in range(TAB_RETRIES):
-        try:
-            return yaml.load(text)
-        except MarkedYAMLError as exc:
-            mark = exc.problem_mark
-            if mark is None or "'\\t'" not in str(exc.problem) or text[mark.index] != "\t":
-                raise
-            start = text.rfind("\n", 0, mark.index) + 1
-            if not text[start : mark.index].strip():
-                raise  # a tab indenting: refused by YAML 1.2 too
-            text = text[: mark.index] + " " + text[mark.index + 1 :]
-    return yaml.load(text)
-
-
-MAX_BYTES = 1_000_000
-"""The largest file read (about 10,000 faults): reading YAML with positions costs about 12 µs
-of CPU a byte on the 2-core test machine (benchmarks/validate_cost.py; linear, the checks
-little beside it), so this bounds a validation at seconds where 10 MB would take two minutes;
-a larger schedule is a search's output or several experiments, not one file a person reads."""
+MAX_BYTES = 10 * 2**20
+"""The largest file read (10 MiB, about 140,000 faults): reading costs about 0.3 µs of CPU a
+byte and the models and checks about as much again, so a validation at this limit takes
+seconds (benchmarks/validate_cost.py); a larger schedule is a search's output or several
+experiments, not one file a person reads."""
 
 
 def read_text(path: Path) -> str:
@@ -191,7 +113,7 @@ def read_text(path: Path) -> str:
                     Position(1, 1),
                     "",
                     f"{size:,} bytes: gameday reads experiment and stack files of at most "
-                    f"{MAX_BYTES:,} bytes (about 10,000 faults); split the schedule into "
+                    f"{MAX_BYTES:,} bytes (about 140,000 faults); split the schedule into "
                     "several experiments, or let `gameday search` find the faults that matter",
                 )
             )
@@ -217,3 +139,9 @@ def read_text(path: Path) -> str:
 def read_yaml(path: Path) -> YamlDocument:
     """Read and parse a file."""
     return parse_yaml(read_text(path), path)
+
+
+def read_round_trip(path: Path) -> Any:
+    """A file as ruamel.yaml's round-trip tree, comments kept, to be edited and written back
+    (``gameday search`` writes its candidates so)."""
+    return yamlexact.round_trip(read_text(path))

@@ -17,7 +17,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from chaos.experiment.loader import LoadedExperiment, builtin_stacks, parse_experiment
-from chaos.experiment.yamldoc import read_yaml
+from chaos.experiment.yamldoc import read_round_trip
 from chaos.search.schedule import Schedule
 
 
@@ -51,7 +51,7 @@ def candidate(
 ) -> Candidate:
     """The experiment with ``schedule`` as its faults (and ``seed``, if given); ``portable``
     makes paths absolute and says in the title what the file is."""
-    tree = read_yaml(loaded.path).tree
+    tree = read_round_trip(loaded.path)
     if seed is not None:
         tree["seed"] = seed
     original = {f.name for f in loaded.experiment.faults}

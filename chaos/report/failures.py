@@ -4,12 +4,13 @@ A reason is a metric label (`protocol`, `http_503`, `reset`), enough to count by
 act on: the probe that recorded it knows more ("a VBR Ogg Vorbis stream announces no icy-br,
 so ..."). The run journals every reason with the first few distinct details
 (``ListenerStats.examples``) as one ``listeners.failures`` record; summary.md shows them
-beside the SLOs, so a fail says what listeners met, not only how many.
+beside the SLOs and junit.xml beside each SLO that did not pass, so a fail says what listeners
+met, not only how many.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,9 +60,15 @@ def _row(entry: Mapping[str, Any]) -> FailureRow | None:
 def failure_rows(journal: Journal) -> list[FailureRow]:
     """The run's reasons, from its last ``listeners.failures`` record (none in older runs)."""
     records = list(journal.of_kind(FAILURES_KIND))
-    if not records:
-        return []
-    entries = records[-1].get("reasons")
+    return _rows(records[-1].get("reasons")) if records else []
+
+
+def failure_rows_of(stats: ListenerStats) -> list[FailureRow]:
+    """The reasons as the journal records them, from the listeners' totals."""
+    return _rows(failures_record(stats)["reasons"])
+
+
+def _rows(entries: Any) -> list[FailureRow]:
     if not isinstance(entries, list):
         return []
     rows = (_row(e) for e in entries if isinstance(e, Mapping))
@@ -72,3 +79,14 @@ def describe(row: FailureRow) -> str:
     """``join failed, protocol ×40: <first detail>`` (one line, for the console)."""
     first = f": {row.examples[0]}" if row.examples else ""
     return f"{KINDS[row.kind]}, {row.reason} ×{row.count}{first}"
+
+
+def detail_text(rows: Sequence[FailureRow]) -> str:
+    """Every reason with all its details, one per line (JUnit's ``system-out``); "" if none."""
+    if not rows:
+        return ""
+    lines = ["why listeners failed:"]
+    for row in rows:
+        lines.append(f"  {KINDS[row.kind]}, {row.reason} ×{row.count}")
+        lines += [f"    {example}" for example in row.examples]
+    return "\n".join(lines)

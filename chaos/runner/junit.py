@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from xml.etree import ElementTree
 
+from chaos.report.failures import FailureRow, detail_text
 from chaos.slo.evaluate import SloResult, Status
 
 
@@ -34,16 +35,20 @@ def junit_xml(
     duration: float,
     problem: str | None = None,
     infrastructure: Sequence[str] = (),
+    listener_failures: Sequence[FailureRow] = (),
 ) -> bytes:
     """The JUnit document. ``problem`` (an abort) adds one failed case; ``infrastructure`` (the
     harness-side failures of a run) adds one *error* case per failure, and the SLOs that did not
-    pass are then skipped, not failed: they measured our parts, not the stack."""
+    pass are then skipped, not failed: they measured our parts, not the stack. Each SLO that did
+    not pass carries why listeners failed (``listener_failures``) as its ``system-out``."""
     cases = ElementTree.Element("testsuite", name=suite)
     failures = errors = skipped = 0
+    unpassed: list[ElementTree.Element] = []
     for result in results:
         case = ElementTree.SubElement(cases, "testcase", classname=suite, name=result.name)
         if result.status is Status.PASS:
             continue
+        unpassed.append(case)
         if infrastructure:
             skipped += 1
             ElementTree.SubElement(
@@ -61,6 +66,9 @@ def junit_xml(
             case, "failure", message=failure_message(result, t0), type=kind
         )
         node.text = result.detail
+    why = detail_text(listener_failures)
+    for case in unpassed if why else ():
+        ElementTree.SubElement(case, "system-out").text = why  # after the verdict, as JUnit has it
     if problem is not None:
         failures += 1
         case = ElementTree.SubElement(cases, "testcase", classname=suite, name="run")

@@ -49,7 +49,7 @@ from chaos.faults.feedback import FeedbackLoop, target_in
 from chaos.metrics.backend import choose_prometheus
 from chaos.report.clock import utc
 from chaos.report.experiment import EXPERIMENT_KIND, experiment_record
-from chaos.report.failures import FAILURES_KIND, failures_record
+from chaos.report.failures import FAILURES_KIND, failure_rows_of, failures_record
 from chaos.report.journal import JournalWriter, new_run_id
 from chaos.report.summary import SLO_KIND, VERDICT_KIND
 from chaos.report.timeseries import FAULT_PROXY_JOB, PROXIES_KIND
@@ -1180,6 +1180,7 @@ class GameDay:
             problem=None if judged or infrastructure else outcome.message,
             infrastructure=[f.describe() for f in outcome.failures]
             or ([outcome.message or "infrastructure failure"] if infrastructure else []),
+            listener_failures=failure_rows_of(self._listener_stats()),
         )
         (self.run_dir / "junit.xml").write_bytes(junit)
         if self.options.junit is not None:

@@ -2,10 +2,10 @@
 
 Harness side: Locust is only ever a child process here (``python -m locust -f locustfile.py``),
 never imported. The master follows the job's shape from T0; every interval the harness reads
-the master's list of workers, then each worker's ``/metrics``, and keeps the latest totals of
-each worker, merged as the swarm merges its workers. A worker Locust reports ``missing``, a
-local worker process that died, or fewer workers than expected make the load *incomplete*:
-the run is still judged to the end, but its verdict cannot be a pass.
+the master's list of workers, then each worker's ``/metrics`` and failure details, and keeps the
+latest totals of each worker, merged as the swarm merges its workers. A worker Locust reports
+``missing``, a local worker process that died, or fewer workers than expected make the load
+*incomplete*: the run is still judged to the end, but its verdict cannot be a pass.
 """
 
 from __future__ import annotations
@@ -25,8 +25,19 @@ from chaos.metrics.prometheus_server import free_port
 from chaos.slo.cohorts import CohortSamples
 from chaos.stack.processes import ProcessRef, alive, log_tail, spawn, stop_all
 from chaos.workload.cohorts import ATTEMPT_FIELDS, Attempt, Cohort
-from chaos.workload.locust.exposition import WorkerState, stats_by_cohort, workers_from_text
-from chaos.workload.locust.job import ATTEMPTS_PATH, MASTER_PORT_FILE_ENV, T0_FILE_ENV, LocustJob
+from chaos.workload.locust.exposition import (
+    WorkerState,
+    examples_by_cohort,
+    stats_by_cohort,
+    workers_from_text,
+)
+from chaos.workload.locust.job import (
+    ATTEMPTS_PATH,
+    FAILURES_PATH,
+    MASTER_PORT_FILE_ENV,
+    T0_FILE_ENV,
+    LocustJob,
+)
 from chaos.workload.stats import ListenerStats
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -349,12 +360,25 @@ class LocustEngine:
         except httpx.HTTPError:
             return  # a worker that stopped answering keeps its last totals, as in the swarm
         by_cohort = stats_by_cohort(response.text)
+        examples = await self._examples(client, state)
         total = ListenerStats()
-        for stats in by_cohort.values():
+        for cohort, stats in by_cohort.items():
+            stats.examples = examples.get(cohort, {})
             total = total.merged(stats)
         self._watch.latest[state.id] = total
         self._watch.cohorts[state.id] = by_cohort
         self._watch.urls[state.id] = state.metrics
+
+    async def _examples(
+        self, client: httpx.AsyncClient, state: WorkerState
+    ) -> dict[str, dict[str, list[str]]]:
+        """The worker's failure details by cohort; those read before if it does not answer."""
+        try:
+            response = await client.get(state.metrics.rpartition("/")[0] + FAILURES_PATH)
+            return examples_by_cohort(response.json())
+        except (httpx.HTTPError, ValueError):
+            known = self._watch.cohorts.get(state.id, {})
+            return {cohort: stats.examples for cohort, stats in known.items()}
 
     async def _read_attempts(self, client: httpx.AsyncClient) -> None:
         """With cohorts, every worker's attempts, read once at the run's end (those going on

@@ -1,5 +1,5 @@
-"""Read back what Locust's processes expose: a worker's ``gameday_listener*`` metrics as
-``ListenerStats``, and the master's list of workers with their states.
+"""Read back what Locust's processes expose: a worker's ``gameday_listener*`` metrics (and its
+failure details) as ``ListenerStats``, and the master's list of workers with their states.
 
 Each worker renders its totals with the native swarm's ``ListenerCollector``; parsing that text
 back into ``ListenerStats`` lets the harness merge workers exactly as it merges swarm workers
@@ -113,6 +113,22 @@ def _stats(samples: list[Sample]) -> ListenerStats:
             below = total
         setattr(stats, field, counts)
     return stats
+
+
+def examples_by_cohort(document: object) -> dict[str, dict[str, list[str]]]:
+    """A worker's ``/failures`` document (each cohort's first details per failure reason) as
+    ``ListenerStats.examples`` by cohort; what is not text is left out."""
+    if not isinstance(document, dict):
+        return {}
+    return {
+        cohort: {
+            key: [detail for detail in details if isinstance(detail, str)]
+            for key, details in examples.items()
+            if isinstance(key, str) and isinstance(details, list)
+        }
+        for cohort, examples in document.items()
+        if isinstance(cohort, str) and isinstance(examples, dict)
+    }
 
 
 @dataclass(frozen=True, slots=True)

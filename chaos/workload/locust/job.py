@@ -36,6 +36,9 @@ T0_FILE_ENV = "GAMEDAY_LOCUST_T0_FILE"
 T0_MESSAGE = "gameday_t0"
 ATTEMPTS_PATH = "/attempts"
 """Where a worker serves its cohorts' attempts as JSON (beside ``/metrics``)."""
+FAILURES_PATH = "/failures"
+"""Where a worker serves the first details of each reason its listeners failed or dropped for,
+by cohort, as JSON: a metric label carries the reason, not what the listener met."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ scrape of the worker's ``/metrics`` renders ``ListenerStats.snapshot`` through t
 ``ListenerCollector`` (``CohortCollector``, with its ``cohort`` label, for cohorts), so the
 harness reads the same ``gameday_listener*`` families from a Locust worker as from the native
 swarm. With cohorts, the worker also records every attempt of each cohort, as the swarm does,
-and serves them as JSON on ``/attempts`` for the harness's differential SLOs.
+and serves them as JSON on ``/attempts`` for the harness's differential SLOs; the first details
+of each failure reason (what a metric label cannot carry) are on ``/failures``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from chaos.errors import InfrastructureError
 from chaos.workload.adapter import Adapter
 from chaos.workload.cohorts import ATTEMPT_FIELDS, Attempt, Cohort, dealt_cohort
 from chaos.workload.limits import raise_fd_limit
-from chaos.workload.locust.job import ATTEMPTS_PATH, LocustJob
+from chaos.workload.locust.job import ATTEMPTS_PATH, FAILURES_PATH, LocustJob
 from chaos.workload.metrics import CohortCollector, ListenerCollector
 from chaos.workload.probe import Probe
 from chaos.workload.stats import ListenerStats
@@ -232,13 +233,20 @@ class WorkerListeners:
         self._sweeper.kill(block=False)
         self._server.stop(timeout=1)
 
+    def failures_document(self) -> dict[str, dict[str, list[str]]]:
+        """Each cohort's first details per failure reason (``ListenerStats.examples``)."""
+        return {cohort: stats.examples for cohort, stats in self.stats.items()}
+
     def _app(self, metrics: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-        """``/metrics`` (any path, as prometheus-client serves it) and ``/attempts``."""
+        """``/metrics`` (any path, as prometheus-client serves it), ``/attempts`` and
+        ``/failures``."""
+        documents = {ATTEMPTS_PATH: self.attempts_document, FAILURES_PATH: self.failures_document}
 
         def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            if environ.get("PATH_INFO") != ATTEMPTS_PATH:
+            document = documents.get(environ.get("PATH_INFO", ""))
+            if document is None:
                 return metrics(environ, start_response)
-            body = json.dumps(self.attempts_document(), separators=(",", ":")).encode()
+            body = json.dumps(document(), separators=(",", ":")).encode()
             headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
             start_response("200 OK", headers)
             return [body]

@@ -1,7 +1,8 @@
 """Every failure reason a probe records carries its detail to the journal, summary.md and
 junit.xml, whichever load engine ran the listeners: a reason is a metric label (`protocol`),
 the detail says what the listener met (a stream that announces no bitrate and is no format the
-ears know, and what to set)."""
+ears know, and what to set). The same run has an SLO whose selector matches none of its
+metric's series, which the run must say, not pass."""
 
 from __future__ import annotations
 
@@ -87,7 +88,12 @@ workload:
     - {arrival: storm, count: 5, at: 0s, spread: 1s}
 slos:
   - {name: joins, ratio: joins_ok/joins, above: 99%}
+  - {name: lost-frames, increase: 'gameday_listener_frames_total{kind="lost"}', below: 1}
 """
+UNMATCHED = (
+    'gameday_listener_frames_total{kind="lost"} matched none of the 3 series of '
+    'gameday_listener_frames_total (kind: "duplicate", "late", "out_of_order")'
+)
 
 
 ENGINES = {"native": (), "locust": ("--load-engine", "locust", "--locust-workers", "1")}
@@ -123,6 +129,11 @@ def test_a_run_journals_and_summarises_why_listeners_failed(tmp_path: Path, engi
     case = ElementTree.parse(out / "junit.xml").find(".//testcase[@name='joins']")
     assert case is not None and case.find("failure") is not None
     assert "no icy-br header" in (case.findtext("system-out") or ""), ElementTree.tostring(case)
+    # a selector matching none of its metric's series: said at the first scrape, and again
+    # by the SLO's no-data result, never a pass
+    assert f"no series matches yet: lost-frames: {UNMATCHED}" in done.stdout, output
+    (lost,) = [e for e in journal.of_kind("slo") if e["name"] == "lost-frames"]
+    assert lost["status"] == "no-data" and UNMATCHED in lost["detail"], lost
 
 
 def _result(name: str, status: Status) -> SloResult:

@@ -10,11 +10,14 @@ import re
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
 from chaos.experiment.errors import ExperimentError
 from chaos.experiment.loader import load_experiment
+from chaos.metrics.prometheus_server import free_port
+from chaos.metrics.scraper import Scraper, Target
 from chaos.metrics.selectors import (
     Matcher,
     ParsedSelector,
@@ -25,9 +28,19 @@ from chaos.metrics.selectors import (
 from chaos.metrics.series import SeriesKey
 from chaos.metrics.store import SeriesStore
 from chaos.runner.guards import indicator
+from chaos.runner.metrics import unmatched_at_start
 from chaos.slo.adapt import objectives_from_experiment
-from chaos.slo.objective import Context, Gauge, GaugeAggregation, Objective, Selector
-from chaos.slo.window import Interval
+from chaos.slo.evaluate import SloResult, Status, evaluate
+from chaos.slo.objective import (
+    Comparison,
+    Context,
+    Gauge,
+    GaugeAggregation,
+    Objective,
+    Selector,
+    Threshold,
+)
+from chaos.slo.window import Anchor, Interval, Timeline, WindowSpec
 
 names = st.from_regex(r"\A[a-zA-Z_:][a-zA-Z0-9_:]{0,12}\Z")
 labels = st.from_regex(r"\A[a-zA-Z_][a-zA-Z0-9_]{0,8}\Z")
@@ -237,3 +250,74 @@ def test_an_unquoted_selector_in_a_flow_mapping_says_to_quote_it(tmp_path: Path)
         load_experiment(path)
     (issue,) = caught.value.issues
     assert "must be quoted" in issue.message and str(issue).endswith("above: 0}")
+
+
+ICECAST_METRICS = (
+    "# TYPE icecast_source_up gauge\n"
+    'icecast_source_up{mount="/live"} 1\n'
+    'icecast_source_up{mount="/backup"} 0\n'
+)
+
+
+async def _scraped(body: str, scrapes: int) -> tuple[SeriesStore, Interval]:
+    """A real /metrics endpoint on loopback, scraped by the run's scraper ``scrapes`` times."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(text=body)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    store = SeriesStore()
+    times = iter(range(1000, 1000 + scrapes))
+    target = Target.http("icecast", f"http://127.0.0.1:{port}/metrics")
+    scraper = Scraper([target], store, clock=lambda: float(next(times)))
+    try:
+        for _ in range(scrapes):
+            await scraper.scrape_all()
+    finally:
+        await runner.cleanup()
+    return store, Interval(1000.0, 1000.0 + scrapes - 1)
+
+
+async def test_a_selector_matching_no_series_says_so_and_what_there_is() -> None:
+    store, window = await _scraped(ICECAST_METRICS, 5)
+    timeline = Timeline(window)
+    above = Threshold(Comparison.ABOVE, 0.0)
+    spec = WindowSpec(Anchor.RUN)
+
+    def judged(text: str) -> SloResult:
+        up = Gauge(Selector.parse(text), GaugeAggregation.MAX)
+        return evaluate(Objective("up", up, above, spec), timeline, Context(store.range))
+
+    nope = judged('icecast_source_up{mount="/nope"}')
+    assert nope.status is Status.NO_DATA and not nope.passed
+    assert (
+        'icecast_source_up{mount="/nope"} matched none of the 2 series of icecast_source_up '
+        '(mount: "/backup", "/live")'
+    ) in nope.detail
+    assert judged('icecast_source_up{mount="/live"}').status is Status.PASS
+    # no note where the metric has no series at all, or where the selector matched
+    assert judged('icecast_sources{mount="/nope"}').detail == "no data run"
+    assert "matched none" not in judged('icecast_source_up{mount="/backup"}').detail
+
+
+async def test_the_runs_first_scrape_names_slos_and_guards_whose_selector_matches_nothing(
+    tmp_path: Path,
+) -> None:
+    store, _ = await _scraped(ICECAST_METRICS, 1)
+    path = tmp_path / "nope.yaml"
+    path.write_text(EXPERIMENT.replace('mount="/live.mp3"', 'mount="/nope"'))
+    loaded = load_experiment(path)
+    guards = [
+        Objective(f"abort guard {g.label}", indicator(g), Threshold(Comparison.BELOW, 0.0))
+        for g in loaded.experiment.abort
+    ]
+    notes = unmatched_at_start([*objectives_from_experiment(loaded.experiment), *guards], store)
+    assert notes == [
+        'source-on-air: icecast_source_up{mount="/nope"} matched none of the 2 series of '
+        'icecast_source_up (mount: "/backup", "/live")'
+    ]

@@ -91,6 +91,9 @@ class Matcher:
         return f"{self.label}{self.op}{quote(self.value)}"
 
 
+Labels = Sequence[tuple[str, str]]
+"""A series' label pairs, as ``SeriesKey.labels`` holds them."""
+
 MatcherSpec = Mapping[str, str] | Sequence[Matcher] | None
 """What reads series accept: equality matchers as a mapping, or any matchers."""
 
@@ -120,6 +123,25 @@ def render(name: str, matchers: Sequence[Matcher]) -> str:
     """``name{a="b",c=~"d"}``, or the bare name without matchers."""
     inner = ",".join(map(str, matchers))
     return f"{name}{{{inner}}}" if inner else name
+
+
+SHOWN_VALUES = 8
+"""Label values a note on an unmatched selector lists, at most (then a count)."""
+
+
+def unmatched_note(selected: str, matchers: Sequence[Matcher], seen: Sequence[Labels]) -> str:
+    """Why ``selected`` has no data although its metric has ``seen`` series: the values each
+    matched label has there, e.g. ``icecast_source_up{mount="/nope"} matched none of the 2
+    series of icecast_source_up (mount: "/backup", "/live")``."""
+    name = selected.partition("{")[0]
+    parts = []
+    for label in sorted({m.label for m in matchers}):
+        values = sorted({dict(labels).get(label, "") for labels in seen})
+        shown = ", ".join(quote(v) for v in values[:SHOWN_VALUES])
+        more = f" and {len(values) - SHOWN_VALUES} more" if len(values) > SHOWN_VALUES else ""
+        parts.append(f"{label}: {shown}{more}")
+    count = f"the {len(seen)} series" if len(seen) > 1 else "the one series"
+    return f"{selected} matched none of {count} of {name} ({'; '.join(parts)})"
 
 
 class _Reader:

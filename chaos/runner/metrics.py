@@ -5,13 +5,15 @@ interval into an in-memory store (guards and the live view read it) and into the
 the run re-evaluates from its journal alone). With a Prometheus (``--prometheus URL|local``) the
 verdict is judged on what Prometheus scraped instead; the harness's registry is then served on
 loopback so Prometheus can scrape it too. Before the baseline, every objective's and guard's
-metric must exist and every endpoint must answer.
+metric must exist and every endpoint must answer; a selector whose labels match none of its
+metric's series is said then (the run goes on: such a series may still appear).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,8 +29,17 @@ from chaos.metrics.store import SeriesStore
 from chaos.report.journal import JournalWriter
 from chaos.runner.guards import indicator
 from chaos.slo.names import check_metric_names
-from chaos.slo.objective import Comparison, Objective, Slo, Threshold, metric_names
-from chaos.slo.window import Anchor, WindowSpec
+from chaos.slo.objective import (
+    Comparison,
+    Context,
+    Objective,
+    Slo,
+    Threshold,
+    indicators,
+    metric_names,
+    unmatched,
+)
+from chaos.slo.window import Anchor, Interval, WindowSpec
 
 SLOW_START_RETRIES = 2
 """Scrapes again (an interval apart) of endpoints that were late or wrong, not refused, before the
@@ -39,6 +50,21 @@ class BaselineUnhealthy(InfrastructureError):
     """The stack was not in a steady state before any fault: the faults cannot be judged."""
 
     part = "stack"
+
+
+def unmatched_at_start(objectives: Iterable[Slo], store: SeriesStore) -> list[str]:
+    """Each selector whose labels match none of the series its metric has at the first scrape
+    (``icecast_source_up{mount="/nope"}`` where only ``/live`` is on air), with the values seen.
+    Said, not refused: a series may appear later (a mount coming on air at T0, a replica's
+    listeners), and the verdict says it again if none did."""
+    ctx = Context(store.range)
+    always = Interval(-math.inf, math.inf)
+    return [
+        f"{slo.name}: {note}"
+        for slo in objectives
+        for each in indicators(slo)
+        for note in unmatched(each, ctx, always)
+    ]
 
 
 class RunMetrics:
@@ -64,6 +90,8 @@ class RunMetrics:
         self.targets = [Target.http(name, url) for name, url in endpoints.items()]
         self.targets.append(Target("gameday", "harness", registry=registry))
         self.scraper = Scraper(self.targets, self.store, interval=interval, sink=self._record)
+        self.unmatched: list[str] = []
+        """What the first scrape says of selectors matching none of their metric's series."""
 
     def _record(self, batch: SampleBatch) -> None:
         self.journal.write(RECORD_KIND, **batch.to_record())
@@ -91,6 +119,9 @@ class RunMetrics:
         ]
         check_metric_names([*slos, *watched], self.store.names() | self._harness_names())
         self.check_up(logs)
+        self.unmatched = unmatched_at_start([*slos, *watched], self.store)
+        if self.unmatched:
+            self.journal.write("metrics.unmatched", notes=self.unmatched)
 
     def _harness_names(self) -> set[str]:
         """Every series name the harness's registry declares, sampled or not yet: the ears'

@@ -683,6 +683,8 @@ class GameDay:
             resources=self.resources,
         )
         await self.metrics.start(self.slos, self.experiment.abort, self.run_dir / "logs")
+        for note in self.metrics.unmatched:
+            self.view.event(f"no series matches yet: {note}")
 
     async def _proxy_metrics(self) -> dict[str, str]:
         """The fault proxy's /metrics when it serves one (ours always does; a real Toxiproxy

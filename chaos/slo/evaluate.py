@@ -93,7 +93,8 @@ def _judge(
 ) -> SloResult:
     evidence = Evidence(window, m.samples, m.series, windows)
     if m.value is None:
-        return SloResult(name, Status.NO_DATA, None, threshold, evidence, f"no data {what}")
+        detail = f"no data {what}" + "".join(f"; {note}" for note in m.unmatched)
+        return SloResult(name, Status.NO_DATA, None, threshold, evidence, detail)
     status = Status.PASS if threshold.holds(m.value) else Status.FAIL
     detail = f"{m.value:g} {what} (must be {threshold.describe()})"
     return SloResult(name, status, m.value, threshold, evidence, detail)
@@ -111,7 +112,7 @@ def _evaluate_objective(slo: Objective, timeline: Timeline, ctx: Context) -> Slo
     ]
     with_data = [(w, m) for w, m in measured if m.value is not None]
     if not with_data:
-        nothing = Measurement(None)
+        nothing = Measurement(None, unmatched=measured[0][1].unmatched if measured else ())
         return _judge(slo.name, slo.threshold, nothing, interval, len(measured), spec.describe())
     worst_window, worst = max(with_data, key=lambda wm: slo.threshold.badness(wm[1].value or 0))
     what = f"in the worst window ({spec.describe()}: {len(with_data)} of {len(measured)} had data)"
@@ -159,7 +160,9 @@ def _evaluate_recovery(slo: Recovery, timeline: Timeline, ctx: Context) -> SloRe
         return SloResult(slo.name, status, took, limit, evidence, detail)
 
     if not any(c.has_data for c in checks):
-        return result(Status.NO_DATA, None, after, f"no data after {slo.after} to judge recovery")
+        missed = dict.fromkeys(note for c in checks for m in c.measured for note in m.unmatched)
+        detail = f"no data after {slo.after} to judge recovery" + "".join(f"; {n}" for n in missed)
+        return result(Status.NO_DATA, None, after, detail)
     for i, first in enumerate(checks):
         if checks[-1].at < first.at + slo.hold - 1e-9:
             break  # too little data left to see it hold for the whole hold period

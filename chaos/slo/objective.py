@@ -15,7 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from chaos.errors import InvalidInput
-from chaos.metrics.selectors import Matcher, MatcherSpec, as_matchers, parse_selector, render
+from chaos.metrics.selectors import (
+    Matcher,
+    MatcherSpec,
+    as_matchers,
+    parse_selector,
+    render,
+    unmatched_note,
+)
 from chaos.metrics.series import Series
 from chaos.slo import promql
 from chaos.slo.window import Interval, WindowSpec
@@ -67,6 +74,9 @@ class Measurement:
     value: float | None
     samples: int = 0
     series: tuple[str, ...] = ()
+    unmatched: tuple[str, ...] = ()
+    """Without a value: the selectors that matched none of their metric's series, and what
+    those series' labels are (``unmatched_note``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,22 +91,52 @@ def _read(ctx: Context, selector: Selector, window: Interval, suffix: str = "") 
     return ctx.read(selector.name + suffix, selector.matchers, window.start, window.end)
 
 
-def _evidence(found: list[Series], value: float | None) -> Measurement:
-    """A NaN result (e.g. a gauge that only reported NaN) is no data, as an empty one is."""
-    if value is not None and math.isnan(value):
-        value = None
-    return Measurement(value, sum(map(len, found)), tuple(str(s.key) for s in found))
+class _Reading:
+    """What an indicator reads: its selectors, each with the suffix of the series it reads
+    (``_bucket`` for a histogram)."""
+
+    __slots__ = ()
+
+    def reads(self) -> tuple[tuple[Selector, str], ...]:
+        raise NotImplementedError
+
+    def metric_names(self) -> set[str]:
+        return {selector.name + suffix for selector, suffix in self.reads()}
+
+    def _evidence(
+        self, ctx: Context, window: Interval, found: list[Series], value: float | None
+    ) -> Measurement:
+        """A NaN result (e.g. a gauge that only reported NaN) is no data, as an empty one is;
+        no data says which selectors matched none of their metric's series."""
+        if value is not None and math.isnan(value):
+            value = None
+        missed = unmatched(self, ctx, window) if value is None else ()
+        return Measurement(value, sum(map(len, found)), tuple(str(s.key) for s in found), missed)
+
+
+def unmatched(indicator: _Reading, ctx: Context, window: Interval) -> tuple[str, ...]:
+    """A note for each of ``indicator``'s selectors whose labels match none of the series its
+    metric has in ``window`` (a metric with no series at all is no data, not a mismatch)."""
+    notes = []
+    for selector, suffix in indicator.reads():
+        if not selector.matchers or _read(ctx, selector, window, suffix):
+            continue
+        seen = ctx.read(selector.name + suffix, (), window.start, window.end)
+        if seen:
+            labels = [s.key.labels for s in seen]
+            notes.append(unmatched_note(selector.promql(suffix), selector.matchers, labels))
+    return tuple(notes)
 
 
 @dataclass(frozen=True, slots=True)
-class Quantile:
+class Quantile(_Reading):
     """``histogram_quantile(q, sum by (le) (rate(<histogram>_bucket[w])))``."""
 
     histogram: Selector
     q: float
 
-    def metric_names(self) -> set[str]:
-        return {self.histogram.name + "_bucket"}
+    def reads(self) -> tuple[tuple[Selector, str], ...]:
+        return ((self.histogram, "_bucket"),)
 
     def promql(self, window: str) -> str:
         buckets = self.histogram.promql("_bucket")
@@ -105,11 +145,11 @@ class Quantile:
     def measure(self, ctx: Context, window: Interval) -> Measurement:
         found = _read(ctx, self.histogram, window, "_bucket")
         value = promql.histogram_quantile(self.q, found, window.start, window.end)
-        return _evidence(found, value)
+        return self._evidence(ctx, window, found, value)
 
 
 @dataclass(frozen=True, slots=True)
-class Ratio:
+class Ratio(_Reading):
     """``sum(increase(numerator[w])) / sum(increase(denominator[w]))`` — e.g. joins ok / joins.
 
     A window in which the denominator did not grow has no ratio: PromQL answers NaN or +Inf,
@@ -119,8 +159,8 @@ class Ratio:
     numerator: Selector
     denominator: Selector
 
-    def metric_names(self) -> set[str]:
-        return {self.numerator.name, self.denominator.name}
+    def reads(self) -> tuple[tuple[Selector, str], ...]:
+        return ((self.numerator, ""), (self.denominator, ""))
 
     def promql(self, window: str) -> str:
         return (
@@ -134,7 +174,7 @@ class Ratio:
         num = promql.sum_present(promql.increase(s, window.start, window.end) for s in top)
         den = promql.sum_present(promql.increase(s, window.start, window.end) for s in bottom)
         value = None if num is None or not den else num / den
-        return _evidence(top + bottom, value)
+        return self._evidence(ctx, window, top + bottom, value)
 
 
 class CounterFunction(enum.Enum):
@@ -143,14 +183,14 @@ class CounterFunction(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Counter:
+class Counter(_Reading):
     """``sum(increase(c[w]))`` or ``sum(rate(c[w]))`` — e.g. "howl_seconds equals 0"."""
 
     counter: Selector
     function: CounterFunction = CounterFunction.INCREASE
 
-    def metric_names(self) -> set[str]:
-        return {self.counter.name}
+    def reads(self) -> tuple[tuple[Selector, str], ...]:
+        return ((self.counter, ""),)
 
     def promql(self, window: str) -> str:
         return f"sum({self.function.value}({self.counter.promql()}[{window}]))"
@@ -162,7 +202,7 @@ class Counter:
             promql.extrapolated_delta(s, window.start, window.end, is_counter=True, is_rate=is_rate)
             for s in found
         )
-        return _evidence(found, value)
+        return self._evidence(ctx, window, found, value)
 
 
 class GaugeAggregation(enum.Enum):
@@ -179,14 +219,14 @@ _GAUGE_PROMQL = {
 
 
 @dataclass(frozen=True, slots=True)
-class Gauge:
+class Gauge(_Reading):
     """``max(max_over_time(g[w]))`` and friends; the mean is the mean of per-series means."""
 
     gauge: Selector
     aggregation: GaugeAggregation
 
-    def metric_names(self) -> set[str]:
-        return {self.gauge.name}
+    def reads(self) -> tuple[tuple[Selector, str], ...]:
+        return ((self.gauge, ""),)
 
     def promql(self, window: str) -> str:
         outer, inner = _GAUGE_PROMQL[self.aggregation]
@@ -196,25 +236,25 @@ class Gauge:
         found = _read(ctx, self.gauge, window)
         per_series = [promql.over_time(s, self.aggregation.value) for s in found]
         if not per_series:
-            return _evidence(found, None)
+            return self._evidence(ctx, window, found, None)
         if self.aggregation is GaugeAggregation.MAX:
             value = max(per_series)
         elif self.aggregation is GaugeAggregation.MIN:
             value = min(per_series)
         else:
             value = math.fsum(per_series) / len(per_series)
-        return _evidence(found, value)
+        return self._evidence(ctx, window, found, value)
 
 
 @dataclass(frozen=True, slots=True)
-class PromQL:
+class PromQL(_Reading):
     """A raw PromQL expression (Prometheus backend only); ``$window`` becomes the window's
     range, e.g. ``sum(rate(x_total[$window]))``. It must return a single value."""
 
     expr: str
 
-    def metric_names(self) -> set[str]:
-        return set()
+    def reads(self) -> tuple[tuple[Selector, str], ...]:
+        return ()
 
     def promql(self, window: str) -> str:
         return self.expr.replace("$window", window)
@@ -332,8 +372,15 @@ Slo = Objective | Recovery | OnAir
 
 def metric_names(slo: Slo) -> set[str]:
     """Every metric an SLO reads (raw PromQL reads what it likes and is not checked)."""
-    if isinstance(slo, Recovery):
-        return set().union(*(c.indicator.metric_names() for c in slo.conditions))
     if isinstance(slo, OnAir):
         return {slo.metric}
-    return slo.indicator.metric_names()
+    return set().union(*(indicator.metric_names() for indicator in indicators(slo)))
+
+
+def indicators(slo: Slo) -> list[Indicator]:
+    """The indicators an SLO measures (an on-air SLO reads the harness's own gauge)."""
+    if isinstance(slo, Recovery):
+        return [c.indicator for c in slo.conditions]
+    if isinstance(slo, OnAir):
+        return []
+    return [slo.indicator]

@@ -106,27 +106,10 @@ class ControlPlane:
     async def broadcast(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         """Keep the room's mix forwarded to the packager; keep the Janus session alive."""
         bridge = AudioBridge(http, self.args.janus)
-        host, _, port = self.args.forward.rpartition(":")
         ticks = 0
         while not stop.is_set():
             try:
-                listed = await bridge.request({"request": "listforwarders", "room": self.args.room})
-                forwarders = listed.get("rtp_forwarders", [])
-                ours = [
-                    f for f in forwarders if str(f.get("ip")) == host and str(f.get("port")) == port
-                ]
-                if not ours:
-                    await bridge.request(
-                        {
-                            "request": "rtp_forward",
-                            "room": self.args.room,
-                            "host": host,
-                            "port": int(port),
-                            "codec": "opus",
-                            "ptype": 111,
-                            "always_on": True,
-                        }
-                    )
+                if await bridge.forward_mix(self.args.room, self.args.forward):
                     self.forwarders_made += 1
                     log.info("room %s forwards its mix to %s", self.args.room, self.args.forward)
                 self.forwarding = True

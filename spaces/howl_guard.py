@@ -151,28 +151,10 @@ class HowlGuard(asyncio.DatagramProtocol):
 
     async def forward(self, bridge: AudioBridge, stop: asyncio.Event) -> None:
         """Keep an RTP forwarder of the room's mix pointed at the guard."""
-        host, _, port = self.args.rtp.rpartition(":")
         ticks = 0
         while not stop.is_set():
             try:
-                listed = await bridge.request({"request": "listforwarders", "room": self.args.room})
-                mine = [
-                    f
-                    for f in listed.get("rtp_forwarders", [])
-                    if str(f.get("ip")) == host and str(f.get("port")) == port
-                ]
-                if not mine:
-                    await bridge.request(
-                        {
-                            "request": "rtp_forward",
-                            "room": self.args.room,
-                            "host": host,
-                            "port": int(port),
-                            "codec": "opus",
-                            "ptype": 111,
-                            "always_on": True,
-                        }
-                    )
+                if await bridge.forward_mix(self.args.room, self.args.rtp):
                     log.info("the room's mix is forwarded to the guard at %s", self.args.rtp)
                 self.stats.forwarding = True
                 ticks += 1

@@ -56,6 +56,30 @@ class AudioBridge:
             return data
         raise AssertionError("unreachable")
 
+    async def forward_mix(self, room: str, address: str) -> bool:
+        """Make sure the room's mix is RTP-forwarded (Opus) to ``address`` (``host:port``):
+        Janus forgets forwarders when it restarts, so whoever needs the mix checks for its own
+        now and then. True when one had to be made."""
+        host, _, port = address.rpartition(":")
+        listed = await self.request({"request": "listforwarders", "room": room})
+        if any(
+            str(f.get("ip")) == host and str(f.get("port")) == port
+            for f in listed.get("rtp_forwarders", [])
+        ):
+            return False
+        await self.request(
+            {
+                "request": "rtp_forward",
+                "room": room,
+                "host": host,
+                "port": int(port),
+                "codec": "opus",
+                "ptype": 111,
+                "always_on": True,
+            }
+        )
+        return True
+
     async def keepalive(self) -> None:
         """Keep the session from timing out (Janus drops it after 60 s of silence)."""
         if self._handle_url is not None:

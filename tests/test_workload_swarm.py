@@ -60,7 +60,9 @@ async def test_dropped_listeners_reconnect_after_every_drop(server: str) -> None
     # Each join plays 1 s and is dropped; a join that played resets the attempt count, so
     # max_attempts never stops them: ~1.2 s cycles in 5 s.
     assert stats.join_attempts >= 2 * 3
-    assert stats.drops["closed"] == stats.reconnects == stats.join_attempts - 2
+    assert stats.drops["closed"] == stats.reconnects
+    # every attempt after each first is a reconnect, but the run's end may overtake the last
+    assert stats.join_attempts - 2 <= stats.reconnects <= stats.join_attempts
     assert stats.joins_ok >= stats.join_attempts - 2  # the run's end may cut each last one short
     assert sum(len(s["attempts"]) for s in result.summaries) == stats.join_attempts
     assert any(s.connected == 2 for s in snapshots)  # live gauges while streaming

@@ -1,9 +1,10 @@
 """What cohorts cost the harness per listener: the same storm with and without a control cohort.
 
 A cohort doubles the proxies, not the harness's work per listener: the audience is split into
-two swarms (control and experiment, one worker each instead of one swarm of two workers), every
-attempt is recorded for the differential SLOs, and the listener metrics are rendered once per
-cohort with a ``cohort`` label. This benchmark runs one storm of LISTENERS against a stand-in
+two crowds of one swarm (control and experiment, sharing its two workers, as a run's audience
+does), every attempt is recorded for the differential SLOs, each worker keeps and reports
+totals per cohort, and the listener metrics are rendered once per cohort with a ``cohort``
+label. This benchmark runs one storm of LISTENERS against a stand-in
 progressive server (benchmarks/swarm.py's: Icecast's answers, 64 kb/s MP3, accepts at once),
 alternately without and with cohorts, ROUNDS times each, in one run, and measures the CPU of
 the swarm workers (reaped children's rusage) plus the parent's rendering of the listener
@@ -33,7 +34,8 @@ from swarm import stand_in
 from chaos.workload.arrivals import Storm, build_schedule
 from chaos.workload.cohorts import Cohort, cohort_schedule, split_audience
 from chaos.workload.metrics import CohortCollector, ListenerCollector
-from chaos.workload.swarm import ListenerConfig, Swarm
+from chaos.workload.stats import ListenerStats
+from chaos.workload.swarm import ListenerConfig, Swarm, mixed
 
 GOAL = 1.10
 
@@ -67,32 +69,33 @@ async def one_run(url: str, listeners: int, seconds: float, cohorts: bool) -> tu
     registry = CollectorRegistry()
     if cohorts:
         split = split_audience(whole, 0.5, 1)
-        swarms = {
-            str(cohort): Swarm(
-                cohort_schedule(whole, indices, 0.5), config, seed=n, duration=seconds,
-                workers=1, sample=0, start_at=start_at, attempts=True,
-            )
-            for n, (cohort, indices) in enumerate(
-                [(Cohort.CONTROL, split.control), (Cohort.EXPERIMENT, split.experiment)]
-            )
-        }  # fmt: skip
-        registry.register(CohortCollector(lambda: {k: s.stats() for k, s in swarms.items()}))
+        schedule, crowds = mixed(
+            [(cohort_schedule(whole, indices, 0.5), config)
+             for indices in (split.control, split.experiment)]
+        )  # fmt: skip
+        swarm = Swarm(
+            schedule, crowds, seed=1, duration=seconds, workers=2, sample=0, start_at=start_at,
+            attempts=True,
+        )  # fmt: skip
+        names = (str(Cohort.CONTROL), str(Cohort.EXPERIMENT))
+
+        def by_cohort() -> dict[str, ListenerStats]:
+            return dict(zip(names, swarm.crowd_stats(), strict=True))
+
+        registry.register(CohortCollector(by_cohort))
     else:
-        swarms = {
-            "all": Swarm(
-                whole, config, seed=1, duration=seconds, workers=2, sample=0, start_at=start_at
-            )
-        }
-        registry.register(ListenerCollector(lambda: swarms["all"].stats()))
+        swarm = Swarm(
+            whole, config, seed=1, duration=seconds, workers=2, sample=0, start_at=start_at
+        )
+        registry.register(ListenerCollector(swarm.stats))
     children = _children_cpu()
-    running = asyncio.ensure_future(asyncio.gather(*(s.run() for s in swarms.values())))
+    running = asyncio.ensure_future(swarm.run())
     parent = await _scrape(lambda: generate_latest(registry), running)
-    results = await running
+    result = await running
     workers = _children_cpu() - children
-    heard = sum(r.stats.joins_ok for r in results)
+    heard = result.stats.joins_ok
     if cohorts:
-        attempts = sum(len(r.attempts) for r in results)
-        assert attempts >= heard, (attempts, heard)
+        assert len(result.attempts) >= heard, (len(result.attempts), heard)
     return workers + parent, heard
 
 

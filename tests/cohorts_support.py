@@ -88,11 +88,11 @@ async def run_cohorts(
 
 
 def _started(game: GameDay) -> bool:
-    """T0 has come and every swarm of the audience is running."""
+    """T0 has come and the audience's swarm is running."""
     if game.t0_mono is None or time.monotonic() < game.t0_mono:
         return False
-    swarms = game.audience.swarms if isinstance(game.audience, Audience) else []
-    return all(swarm.ready_at is not None for swarm in swarms)
+    swarm = game.audience.swarm if isinstance(game.audience, Audience) else None
+    return swarm is None or swarm.ready_at is not None
 
 
 def records(outcome: RunOutcome, kind: str) -> list[dict[str, Any]]:

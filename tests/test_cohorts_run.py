@@ -69,7 +69,7 @@ def test_a_latency_on_the_listener_link_costs_the_experiment_cohort_only(
 def test_t0_waits_for_the_listeners_load_generator_however_slow_it_is_to_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What a starved machine does to the load generator, made deterministic: every swarm's
+    """What a starved machine does to the load generator, made deterministic: the swarm's
     workers take longer to be ready than the whole run lasts. T0 is fixed only once they are
     (the countdown waits for the load, as it waits for the stack), so both cohorts' listeners
     all join and the differential SLOs judge a whole audience, not a late one or none."""

@@ -10,8 +10,16 @@ from experiment_helpers import BASE, load
 from chaos.errors import InvalidInput
 from chaos.experiment.errors import ExperimentError
 from chaos.experiment.loader import builtin_stacks, load_stack_spec
-from chaos.runner.audience import JoinPlan, audience_problems, listener_config, stack_for
+from chaos.runner.audience import (
+    Audience,
+    CohortPlan,
+    JoinPlan,
+    audience_problems,
+    listener_config,
+    stack_for,
+)
 from chaos.runner.load_engine import Engine, LoadOptions
+from chaos.workload.cohorts import Cohort
 
 
 def _spec(tmp_path: Path, audience: str) -> Path:
@@ -105,3 +113,44 @@ def test_the_locust_engine_refuses_listeners_who_must_join_first(tmp_path: Path)
         locust.check(loaded.experiment, loaded.stack)  # as `gameday run` does, before a start
     assert "--load-engine native" in str(caught.value.fix)
     LoadOptions().check(loaded.experiment, loaded.stack)  # the native swarm joins
+
+
+def test_cohorts_share_the_swarms_workers_each_dialling_its_own_proxies(tmp_path: Path) -> None:
+    """One swarm for the whole audience: each (cohort, edge) is a crowd, every worker carries
+    listeners of both cohorts (a loaded machine's scheduling then reaches them alike), control
+    listeners dial the `~control` proxies, and each cohort's totals stay its own."""
+    document = dict(
+        BASE, workload={"speakers": 1, "listeners": [{"arrival": "storm", "count": 40}]}
+    )
+    loaded = load(document, tmp_path)
+    edges = ["127.0.0.1:7001", "127.0.0.1:7002"]
+    control = ["127.0.0.1:7101", "127.0.0.1:7102"]
+    audience = Audience(
+        loaded.experiment,
+        loaded.stack,
+        edges,
+        seed=3,
+        base_dir=tmp_path,
+        start_at=None,
+        duration=10.0,
+        cohorts=CohortPlan(0.5, control),
+    )
+    swarm = audience.swarm
+    assert swarm is not None and audience.count == 40
+    assert audience.cohorts == [Cohort.CONTROL] * 2 + [Cohort.EXPERIMENT] * 2
+    urls = [c.url for c in swarm.crowds.configs]
+    assert urls == [f"http://{a}/stream/1" for a in control + edges]
+    assert [c.edge for c in swarm.crowds.configs] == ["edge-1", "edge-2"] * 2
+    jobs = swarm.jobs()  # one per core
+    for job in jobs:
+        dealt = [audience.cohorts[swarm.crowds.of[i]] for i, _ in job.listeners]
+        assert dealt.count(Cohort.CONTROL) == dealt.count(Cohort.EXPERIMENT)
+    assert sum(len(job.listeners) for job in jobs) == 40 and jobs[0].listeners
+    assert set(audience.stats_by_cohort()) == {"control", "experiment"}
+    started = audience.starts()
+    assert [(s["cohort"], s["edge"], s["listeners"]) for s in started] == [
+        ("control", "edge-1", 10),
+        ("control", "edge-2", 10),
+        ("experiment", "edge-1", 10),
+        ("experiment", "edge-2", 10),
+    ]

@@ -17,6 +17,7 @@ from chaos.workload.arrivals import (
     Join,
     Paced,
     Ramp,
+    Schedule,
     Sessions,
     Storm,
     build_schedule,
@@ -220,6 +221,23 @@ def test_partition_shares_gate_limits_and_deals_every_join() -> None:
     single = partition(build_schedule([Paced(5, max_in_flight=1)], 0), 2)
     assert [len(share) for share, _ in single] == [5, 0]
     assert single[1][1] == {}
+
+
+@given(
+    st.lists(st.integers(0, 5), max_size=60),
+    st.integers(1, 4),
+)
+def test_partition_gives_every_worker_an_even_share_of_every_crowd(
+    crowds: list[int], workers: int
+) -> None:
+    """Cohorts share the workers: each crowd is dealt round-robin on its own, so no worker
+    holds more than one listener of a crowd above another worker."""
+    schedule = Schedule(tuple(Join(float(i)) for i in range(len(crowds))))
+    shares = partition(schedule, workers, crowds)
+    assert sorted(i for share, _ in shares for i, _ in share) == list(range(len(crowds)))
+    for crowd in set(crowds):
+        held = [sum(1 for i, _ in share if crowds[i] == crowd) for share, _ in shares]
+        assert max(held) - min(held) <= 1, (crowd, held)
 
 
 def test_peak_concurrency_counts_overlapping_sessions() -> None:

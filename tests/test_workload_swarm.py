@@ -12,11 +12,11 @@ import pytest
 from gap_stream import RATE, TICK, gap_stream_server
 
 from chaos.errors import InfrastructureError, InvalidInput
-from chaos.workload.arrivals import Storm, build_schedule
+from chaos.workload.arrivals import Paced, Storm, build_schedule
 from chaos.workload.limits import raise_fd_limit
 from chaos.workload.reconnect import ReconnectPolicy, RetryKind
 from chaos.workload.stats import ListenerStats
-from chaos.workload.swarm import ListenerConfig, Swarm
+from chaos.workload.swarm import ListenerConfig, Swarm, mixed
 
 
 @pytest.fixture
@@ -66,6 +66,52 @@ async def test_dropped_listeners_reconnect_after_every_drop(server: str) -> None
     assert stats.joins_ok >= stats.join_attempts - 2  # the run's end may cut each last one short
     assert sum(len(s["attempts"]) for s in result.summaries) == stats.join_attempts
     assert any(s.connected == 2 for s in snapshots)  # live gauges while streaming
+
+
+@pytest.mark.timeout(60)
+async def test_crowds_share_every_worker_and_count_apart(server: str) -> None:
+    """Two crowds in one swarm: one plays the gap stream, one dials a closed port. Every worker
+    carries listeners of both; each listener dials its own crowd's address, and each crowd's
+    totals, ears and attempts are its own."""
+    playing = ListenerConfig(f"{server}/gap", bitrate=RATE * 8, target_delay=0.3, edge="a")
+    refused = ListenerConfig("http://127.0.0.1:9/none", bitrate=RATE * 8, edge="b", ears=1)
+    schedule, crowds = mixed(
+        [(build_schedule([Storm(4)], 1), playing), (build_schedule([Storm(3)], 2), refused)]
+    )
+    assert crowds.of == (0, 0, 0, 0, 1, 1, 1)
+    swarm = Swarm(schedule, crowds, seed=1, duration=4.0, workers=2, attempts=True)
+    jobs = swarm.jobs()
+    assert len(jobs) == 2
+    for job in jobs:
+        assert {crowds.of[i] for i, _ in job.listeners} == {0, 1}
+    assert sorted(i for job in jobs for i, _ in job.listeners) == list(range(7))
+    (ears,) = {job.ears for job in jobs}
+    assert [crowds.of[i] for i in sorted(ears)] == [0, 0, 0, 0, 1]  # 4 (the default) and 1
+    result = await swarm.run()
+    assert result.workers == 2
+    good, bad = swarm.crowd_stats()
+    assert good.join_attempts == 4 and good.joins_ok == 4 and not good.failures
+    assert good.stalls == 4
+    assert bad.join_attempts == 3 and bad.joins_ok == 0 and bad.failures["refused"] == 3
+    assert set(good.ears) == {"a"} and set(bad.ears) <= {"b"}
+    assert result.stats.join_attempts == 7 and result.stats.joins_ok == 4
+    heard = {crowds.of[a[0]]: 0 for a in result.attempts}
+    for attempt in result.attempts:
+        heard[crowds.of[attempt[0]]] += attempt[4]  # joins_ok
+    assert heard == {0: 4, 1: 0}
+
+
+def test_mixed_crowds_keep_their_own_paced_gates() -> None:
+    """Each crowd's gates are renumbered, never shared: a faulted crowd's slow joins cannot hold
+    another crowd's slots."""
+    config = ListenerConfig("http://127.0.0.1:9/x")
+    first = build_schedule([Paced(4, max_in_flight=2)], 1)
+    second = build_schedule([Paced(3, max_in_flight=1), Storm(2)], 1)
+    schedule, crowds = mixed([(first, config), (second, config)])
+    assert schedule.gates == (2, 1)
+    assert [j.gate for j in schedule.joins] == [0] * 4 + [1] * 3 + [None] * 2
+    with pytest.raises(ValueError, match="crowd labels"):
+        Swarm(first, crowds, seed=1, duration=1.0)
 
 
 async def test_failed_joins_retry_until_max_attempts() -> None:

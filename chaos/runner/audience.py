@@ -3,13 +3,12 @@
 The stack spec's ``audience`` section says how people reach the stack (which link listeners
 dial, the stream path, its format; which component plays a speaker), so the runner needs no
 stack-specific code. Listeners are dealt round-robin over the link's proxies (one per target
-replica), one swarm per target sharing the run's T0, so a fault on the link reaches every
-listener whichever edge it streams from.
+replica), in one swarm on the run's T0, so a fault on the link reaches every listener whichever
+edge it streams from.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +31,7 @@ from chaos.workload.swarm import (
     StreamFormat,
     Swarm,
     SwarmResult,
-    default_workers,
+    mixed,
 )
 
 
@@ -186,12 +185,16 @@ class CohortPlan:
 
 
 class Audience:
-    """The listeners of one run: one swarm per target of the listeners' link (per cohort, when
-    the audience is split: the control cohort's swarms dial the control proxies).
+    """The listeners of one run: one swarm whose listeners dial the targets of the listeners'
+    link, dealt round-robin, and when the audience is split, each cohort its own (the control
+    cohort's listeners dial the control proxies). Each (cohort, target) is a crowd of the swarm
+    (``chaos.workload.swarm.Crowds``), and every worker process carries its share of every
+    crowd: what a loaded machine's scheduler does to a worker, it does to both cohorts alike,
+    so the difference a differential SLO judges cancels it.
 
     ``start_at`` is the run's T0 on ``time.monotonic()``, so the listeners keep the run's
     clock (a run makes its audience ``ready`` first, then fixes T0 and calls ``begin_at``);
-    None starts each swarm when its workers are (``duration`` seconds of listening, as the
+    None starts the swarm when its workers are (``duration`` seconds of listening, as the
     pytest plugin's fixture promises)."""
 
     def __init__(
@@ -211,9 +214,10 @@ class Audience:
         """``join_via``: the join link's proxies, when the stack has a join API (listeners
         are dealt over them as over the edges)."""
         entry = stack.audience.listeners
-        self.swarms: list[Swarm] = []
+        self.swarm: Swarm | None = None
         self.cohorts: list[Cohort | None] = []
-        self.results: list[SwarmResult] = []
+        """The cohort of each of the swarm's crowds."""
+        self.result: SwarmResult | None = None
         if entry is None or not experiment.workload.listeners:
             return
         if not dialled:
@@ -244,87 +248,97 @@ class Audience:
             raise InvalidInput(
                 f"link {entry.join.link} has no target", where=f"stack {stack.name}: join"
             )
-        workers = max(1, default_workers() // max(1, len(parts)))
+        crowds = []
         for n, (cohort, part, address, edge, addresses) in enumerate(parts):
             self.cohorts.append(cohort)
             join = JoinPlan(join_via[n % len(join_via)], dialled, edges) if join_via else None
-            self.swarms.append(
-                Swarm(
-                    part,
-                    listener_config(
-                        entry, address, experiment, edge, join=join, addresses=addresses
-                    ),
-                    seed=seed + n,
-                    duration=duration,
-                    workers=workers,
-                    start_at=start_at,
-                    on_heard=on_heard,
-                    attempts=cohort is not None,
-                )
+            config = listener_config(
+                entry, address, experiment, edge, join=join, addresses=addresses
             )
+            crowds.append((part, config))
+        listeners, dealt = mixed(crowds)
+        self.swarm = Swarm(
+            listeners,
+            dealt,
+            seed=seed,
+            duration=duration,
+            start_at=start_at,
+            on_heard=on_heard,
+            attempts=cohorts is not None,
+        )
 
     @property
     def count(self) -> int:
-        return sum(len(s.schedule.joins) for s in self.swarms)
+        return len(self.swarm.schedule.joins) if self.swarm is not None else 0
 
     def stats(self) -> ListenerStats:
-        total = ListenerStats()
-        for swarm in self.swarms:
-            total = total.merged(swarm.stats())
-        return total
+        return self.swarm.stats() if self.swarm is not None else ListenerStats()
 
     def stats_by_cohort(self) -> dict[str, ListenerStats]:
         """Each cohort's merged totals (the ``cohort`` label of listener metrics)."""
         out: dict[str, ListenerStats] = {}
-        for cohort, swarm in zip(self.cohorts, self.swarms, strict=True):
+        crowds = self.swarm.crowd_stats() if self.swarm is not None else []
+        for cohort, stats in zip(self.cohorts, crowds, strict=True):
             key = str(cohort) if cohort is not None else "all"
-            out[key] = out.get(key, ListenerStats()).merged(swarm.stats())
+            out[key] = out.get(key, ListenerStats()).merged(stats)
         return out
 
     def samples(self) -> CohortSamples:
-        """Every attempt of the control and experiment cohorts, once the swarms have run."""
+        """Every attempt of the cohorts, once the swarm has run, with its listener's crowd."""
         attempts: dict[Cohort, list[tuple[int, Attempt]]] = {}
-        for n, (cohort, result) in enumerate(zip(self.cohorts, self.results, strict=True)):
-            if cohort is not None:
-                attempts.setdefault(cohort, []).extend((n, a) for a in result.attempts)
+        if self.swarm is not None and self.result is not None:
+            of = self.swarm.crowds.of
+            for attempt in self.result.attempts:
+                crowd = of[attempt[0]]
+                cohort = self.cohorts[crowd]
+                if cohort is not None:
+                    attempts.setdefault(cohort, []).append((crowd, attempt))
         return CohortSamples(attempts)
 
     def stop(self) -> None:
-        for swarm in self.swarms:
-            swarm.stop()
+        if self.swarm is not None:
+            self.swarm.stop()
 
     def starts(self) -> list[dict[str, object]]:
-        """When each swarm's workers were ready, in seconds from T0 (None: never): joins due
-        before then started late, all at once, so cohorts whose swarms started apart did not
-        arrive alike (the journal's ``workload.started``)."""
+        """When the swarm's workers were ready, in seconds from T0 (None: never), for each
+        cohort and edge: joins due before then started late, all at once (the journal's
+        ``workload.started``). Cohorts share the workers, so they are ready together."""
+        swarm = self.swarm
+        if swarm is None:
+            return []
+        ready = (
+            None
+            if swarm.ready_at is None or swarm.start_at is None
+            else round(swarm.ready_at - swarm.start_at, 3)
+        )
         return [
             {
                 "cohort": str(cohort) if cohort is not None else None,
-                "edge": swarm.config.edge,
-                "listeners": len(swarm.schedule.joins),
-                "ready": None
-                if swarm.ready_at is None or swarm.start_at is None
-                else round(swarm.ready_at - swarm.start_at, 3),
+                "edge": swarm.crowds.configs[crowd].edge,
+                "listeners": swarm.crowds.of.count(crowd),
+                "ready": ready,
             }
-            for cohort, swarm in zip(self.cohorts, self.swarms, strict=True)
+            for crowd, cohort in enumerate(self.cohorts)
         ]
 
     def incomplete(self) -> str | None:
-        """Never: the run makes the swarms ``ready`` before it fixes T0, so their listeners keep
+        """Never: the run makes the swarm ``ready`` before it fixes T0, so its listeners keep
         the run's clock, and a worker that dies fails the run at once (an infrastructure
         error) instead of leaving the audience short."""
         return None
 
     async def ready(self) -> None:
-        """Every swarm's workers spawned and ready to dial (``Swarm.ready``), so that the run
+        """The swarm's workers spawned and ready to dial (``Swarm.ready``), so that the run
         fixes T0 only once its listeners can meet it."""
-        await asyncio.gather(*(s.ready() for s in self.swarms))
+        if self.swarm is not None:
+            await self.swarm.ready()
 
     def begin_at(self, t0: float) -> None:
         """The listeners' T0 (``time.monotonic()``), once the run has fixed it."""
-        for swarm in self.swarms:
-            swarm.start_at = t0
+        if self.swarm is not None:
+            self.swarm.start_at = t0
 
-    async def run(self) -> list[SwarmResult]:
-        self.results = list(await asyncio.gather(*(s.run() for s in self.swarms)))
-        return self.results
+    async def run(self) -> SwarmResult | None:
+        if self.swarm is not None:
+            self.result = await self.swarm.run()
+        return self.result

@@ -381,7 +381,7 @@ class GameDay:
                 self._failed_with(exc)
         if self.aborted_by is not None and outcome.message is None:
             outcome.message = self.aborted_by.describe()
-        if isinstance(self.audience, Audience) and self.audience.swarms:
+        if isinstance(self.audience, Audience) and self.audience.swarm is not None:
             self.journal.write("workload.started", swarms=self.audience.starts())
         incomplete = self.audience.incomplete() if self.audience is not None else None
         if incomplete is not None:

@@ -7,6 +7,8 @@ is system-wide), run their listeners' joins, leaves and reconnects, and send a `
 snapshot every interval; the parent sums the latest snapshot of each worker.
 
 Paced phases keep their in-flight limit across the swarm by splitting it between workers.
+Listeners who dial differently (a run's cohorts, each through its own proxies) are crowds of
+one swarm: every worker carries its share of each, and keeps and reports totals per crowd.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import random
 import signal
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import partial
 from multiprocessing.synchronize import Event
@@ -151,6 +153,37 @@ class ListenerConfig:
         return min(listeners, max(1, round(listeners * self.ear_share)))
 
 
+@dataclass(frozen=True, slots=True)
+class Crowds:
+    """How the listeners of one swarm dial when they do not all dial alike (a run's cohorts, each
+    through its own proxies): the schedule's ``i``-th listener dials as ``configs[of[i]]``, and
+    counts in that crowd's totals. Crowds share the swarm's worker processes, each worker
+    carrying a share of every crowd, so whatever slows a worker (a loaded machine's scheduling)
+    slows every crowd alike instead of one more than another."""
+
+    configs: tuple[ListenerConfig, ...]
+    of: tuple[int, ...]
+
+    @classmethod
+    def one(cls, config: ListenerConfig, listeners: int) -> Crowds:
+        return cls((config,), (0,) * listeners)
+
+
+def mixed(parts: Sequence[tuple[Schedule, ListenerConfig]]) -> tuple[Schedule, Crowds]:
+    """One schedule of every part's joins, part after part, each part a crowd dialling as its
+    config; each part keeps its own paced gates (renumbered), so one crowd's slow joins never
+    hold another's slots."""
+    joins: list[Join] = []
+    gates: list[int] = []
+    of: list[int] = []
+    for crowd, (schedule, _) in enumerate(parts):
+        offset = len(gates)
+        joins += [j if j.gate is None else replace(j, gate=j.gate + offset) for j in schedule.joins]
+        gates += schedule.gates
+        of += [crowd] * len(schedule.joins)
+    return Schedule(tuple(joins), tuple(gates)), Crowds(tuple(c for _, c in parts), tuple(of))
+
+
 def _framed(ear: bool) -> StreamDecoder:
     return FramedDecoder()  # an ear decodes framed payloads itself, as they play
 
@@ -159,12 +192,20 @@ def _progressive(bitrate: float | None, ear: bool) -> StreamDecoder:
     return ProgressiveDecoder(bitrate, ear=ear)
 
 
+CrowdStats = tuple[ListenerStats, ...]
+"""A worker's totals, one per crowd (``Crowds.configs``' order)."""
+
+WorkerDone = tuple[CrowdStats, list[dict[str, Any]], list[Attempt]]
+"""What a worker sends back at its end: its crowds' totals, its sampled listeners' summaries
+and every attempt it recorded."""
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerJob:
     worker: int
     listeners: tuple[tuple[int, Join], ...]
     gate_limits: dict[int, int]
-    config: ListenerConfig
+    crowds: Crowds
     seed: int
     duration: float
     sampled: frozenset[int]
@@ -202,12 +243,15 @@ class _Listener:
     """One scheduled listener across its attempts (the first join and any reconnects)."""
 
     __slots__ = (
-        "began", "connecting", "index", "join", "left", "probe", "retries", "rng", "session",
-        "summary", "w", "want",
+        "began", "connecting", "crowd", "index", "join", "left", "probe", "retries", "rng",
+        "session", "summary", "w", "want",
     )  # fmt: skip
 
-    def __init__(self, worker: _Worker, index: int, join: Join, sampled: bool) -> None:
+    def __init__(
+        self, worker: _Worker, crowd: _Crowd, index: int, join: Join, sampled: bool
+    ) -> None:
         self.w = worker
+        self.crowd = crowd
         self.index = index
         self.join = join
         self.left = False
@@ -230,7 +274,7 @@ class _Listener:
             self.w.spawn(self.attempt())
 
     async def attempt(self) -> None:
-        w = self.w
+        w, crowd = self.w, self.crowd
         gate = w.gates.get(self.join.gate) if self.join.gate is not None else None
         if gate is not None:
             await gate.acquire()
@@ -238,7 +282,7 @@ class _Listener:
             now = w.loop.time()
             if self.left or now >= w.end:
                 return
-            ear = w.ear(self.index)
+            ear = w.ear(self)
             if ear is not None and not self.began:
                 # The load generator's own lateness (workers still starting at T0, a loaded
                 # machine): the on-air delay leaves it out, it is not the stack's.
@@ -248,20 +292,20 @@ class _Listener:
                 w.wanting.add(self)
             self.began = True
             probe = Probe(
-                w.adapter.decoder(ear is not None),
+                crowd.adapter.decoder(ear is not None),
                 requested_at=now,
-                target_delay=w.cfg.target_delay,
+                target_delay=crowd.cfg.target_delay,
                 on_play=ear,
                 wall_offset=w.wall_offset,
             )
             self.probe = probe
             w.active.add(self)
-            w.stats.join_attempts += 1
+            crowd.stats.join_attempts += 1
             task = asyncio.current_task()
             self.connecting = task  # the sweep cancels it past join_timeout
             try:
-                session = await w.adapter.open(
-                    probe, self.on_events, w.source(self.index), f"{w.job.seed}-{self.index}"
+                session = await crowd.adapter.open(
+                    probe, self.on_events, crowd.source(self.index), f"{w.job.seed}-{self.index}"
                 )
             except OSError as exc:
                 self.on_events(probe.fail(w.loop.time(), connect_failure(exc), str(exc)))
@@ -278,7 +322,7 @@ class _Listener:
                 gate.release()
 
     def on_events(self, events: Events) -> None:
-        stats = self.w.stats
+        stats = self.crowd.stats
         for event in events:
             stats.record_event(event)
             if isinstance(event, FirstAudio):
@@ -302,7 +346,7 @@ class _Listener:
             ear.finish()
             w.heard(ear)
         ended = probe.ended_at if probe.ended_at is not None else w.loop.time()
-        w.stats.add_playout(probe, ended)
+        self.crowd.stats.add_playout(probe, ended)
         if self.want is not None:
             self.want.attempt_ended(probe.playout.played_seconds)
         if w.attempts is not None:
@@ -323,9 +367,9 @@ class _Listener:
         self.retries += 1
         if self.rng is None:
             self.rng = random.Random(f"{w.job.seed}:reconnect:{self.index}")
-        delay = w.cfg.reconnect.next_delay(self.retries, self.rng)
+        delay = self.crowd.cfg.reconnect.next_delay(self.retries, self.rng)
         if delay is not None:
-            w.stats.reconnects += 1
+            self.crowd.stats.reconnects += 1
             w.loop.call_later(max(delay, at_least), self.begin)
         else:
             self.stop_wanting()  # the policy gave up: this listener went away unheard
@@ -342,7 +386,32 @@ class _Listener:
         w = self.w
         if self.want is not None and self in w.wanting:
             w.wanting.discard(self)
-            w.stats.add_wanted(self.want, min(w.loop.time(), w.end))
+            self.crowd.stats.add_wanted(self.want, min(w.loop.time(), w.end))
+
+
+class _Crowd:
+    """One crowd's share of a worker: how its listeners dial, and what they counted."""
+
+    __slots__ = ("adapter", "cfg", "segments", "spreads", "stats")
+
+    def __init__(self, config: ListenerConfig) -> None:
+        self.cfg = config
+        self.adapter = config.adapter()
+        self.stats = ListenerStats()
+        self.segments = EdgeSegments()  # its edge's decoded HLS segments, shared by its ears
+        self.spreads = spreads_sources(Target.parse(config.url).host)
+
+    def source(self, index: int) -> str | None:
+        return source_address(index) if self.spreads else None
+
+    def snapshot(self, probes: list[Probe], wanting: list[_Listener], now: float) -> ListenerStats:
+        """Its totals, with the gauges of its attempts going on (``probes``) and of its
+        listeners that still want audio."""
+        out = self.stats.snapshot(probes, now)
+        for listener in wanting:
+            if listener.want is not None:
+                out.add_wanting(listener.want, listener.probe, now)
+        return out
 
 
 class _Worker:
@@ -350,28 +419,24 @@ class _Worker:
 
     def __init__(self, job: WorkerJob, start_at: float, stop: Event | None) -> None:
         self.job = job
-        self.cfg = job.config
-        self.adapter = job.config.adapter()
+        self.crowds = [_Crowd(config) for config in job.crowds.configs]
         self.loop = asyncio.get_running_loop()
         self.base = self.loop.time() + (start_at - time.monotonic())
         self.wall_offset = time.time() - self.loop.time()
         self.end = self.base + job.duration
         self.stop = stop
-        self.stats = ListenerStats()
         self.active: set[_Listener] = set()
         self.wanting: set[_Listener] = set()
         """Listeners that have tried to join and still want audio (attempting or waiting)."""
         self.gates = {g: asyncio.Semaphore(n) for g, n in job.gate_limits.items()}
         self.tasks: set[asyncio.Task[None]] = set()
-        self._spread_sources = spreads_sources(Target.parse(job.config.url).host)
-        self.segments = EdgeSegments()  # this edge's decoded HLS segments, shared by its ears
         self.heard_records: list[dict[str, Any]] = []
         self.attempts: list[Attempt] | None = [] if job.attempts else None
 
-    def ear(self, index: int) -> Ear | None:
-        if index not in self.job.ears:
+    def ear(self, listener: _Listener) -> Ear | None:
+        if listener.index not in self.job.ears:
             return None
-        return Ear(self.cfg.edge, index, self.segments)
+        return Ear(listener.crowd.cfg.edge, listener.index, listener.crowd.segments)
 
     def heard(self, ear: Ear) -> None:
         """Collect what ``ear`` heard since last asked, for the journal."""
@@ -382,12 +447,10 @@ class _Worker:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def source(self, index: int) -> str | None:
-        return source_address(index) if self._spread_sources else None
-
-    async def run(self, report: Callable[[ListenerStats], None]) -> list[dict[str, Any]]:
+    async def run(self, report: Callable[[CrowdStats], None]) -> list[dict[str, Any]]:
+        of = self.job.crowds.of
         listeners = [
-            _Listener(self, index, join, index in self.job.sampled)
+            _Listener(self, self.crowds[of[index]], index, join, index in self.job.sampled)
             for index, join in self.job.listeners
         ]
         for listener in listeners:
@@ -406,14 +469,15 @@ class _Worker:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         return [listener.summary for listener in listeners if listener.summary is not None]
 
-    def sweep(self) -> ListenerStats:
-        """Fail joins past their timeout, run every playout clock, and snapshot the totals."""
+    def sweep(self) -> CrowdStats:
+        """Fail joins past their timeout, run every playout clock, and snapshot each crowd's
+        totals."""
         now = self.loop.time()
-        timeout = self.cfg.join_timeout
         for listener in list(self.active):
             probe = listener.probe
             if probe is None:
                 continue
+            timeout = listener.crowd.cfg.join_timeout
             reason = probe.overdue(now, timeout)
             if reason is not None:
                 connecting = listener.connecting
@@ -423,14 +487,22 @@ class _Worker:
                 if connecting is not None:
                     connecting.cancel()
             else:
-                self.stats.sample(probe, now)
+                listener.crowd.stats.sample(probe, now)
                 if isinstance(probe.playout.on_play, Ear):
                     self.heard(probe.playout.on_play)
-        out = self.stats.snapshot((x.probe for x in self.active if x.probe is not None), now)
+        gauges: dict[_Crowd, tuple[list[Probe], list[_Listener]]] = {
+            crowd: ([], []) for crowd in self.crowds
+        }
+        for listener in self.active:
+            if listener.probe is not None:
+                gauges[listener.crowd][0].append(listener.probe)
         for listener in self.wanting:
-            if listener.want is not None:
-                out.add_wanting(listener.want, listener.probe, now)
-        return out
+            gauges[listener.crowd][1].append(listener)
+        return tuple(crowd.snapshot(*gauges[crowd], now) for crowd in self.crowds)
+
+    def totals(self) -> CrowdStats:
+        """Each crowd's totals, once every listener has left."""
+        return tuple(crowd.stats for crowd in self.crowds)
 
     def take_heard(self) -> list[dict[str, Any]]:
         records, self.heard_records = self.heard_records, []
@@ -472,17 +544,17 @@ def ear_record(ear: Ear, event: EarEvent, wall_offset: float) -> dict[str, Any]:
 def run_worker(
     job: WorkerJob,
     start_at: float,
-    report: Callable[[ListenerStats], None],
+    report: Callable[[CrowdStats], None],
     stop: Event | None = None,
     heard: EarSink | None = None,
-) -> tuple[ListenerStats, list[dict[str, Any]], list[Attempt]]:
+) -> WorkerDone:
     """Run one worker's share on a fresh event loop (uvloop when installed); blocking.
     ``heard`` receives what the worker's ears heard, with each report and at the end."""
 
-    async def main() -> tuple[ListenerStats, list[dict[str, Any]], list[Attempt]]:
+    async def main() -> WorkerDone:
         worker = _Worker(job, start_at, stop)
 
-        def reported(stats: ListenerStats) -> None:
+        def reported(stats: CrowdStats) -> None:
             records = worker.take_heard()
             if records and heard is not None:
                 heard(records)
@@ -494,7 +566,7 @@ def run_worker(
             heard(records)
         for summary in summaries:
             summary["worker"] = job.worker
-        return worker.stats, summaries, worker.attempts or []
+        return worker.totals(), summaries, worker.attempts or []
 
     try:
         import uvloop
@@ -525,18 +597,22 @@ def _worker_process(job: WorkerJob, messages: Any, go: Event, start: Any, stop: 
 
 
 def partition(
-    schedule: Schedule, workers: int
+    schedule: Schedule, workers: int, crowds: Sequence[int] = ()
 ) -> list[tuple[list[tuple[int, Join]], dict[int, int]]]:
-    """Deal joins to workers; a gate's limit is shared by at most that many workers."""
+    """Deal joins to workers; a gate's limit is shared by at most that many workers. With
+    ``crowds`` (the crowd of each join), each crowd is dealt round-robin on its own from the
+    first worker, so every worker carries an even share of every crowd, and crowds of one size
+    (a run's cohorts) the same share."""
     shares: list[tuple[list[tuple[int, Join]], dict[int, int]]] = [([], {}) for _ in range(workers)]
     for gate, limit in enumerate(schedule.gates):
         used = min(workers, limit)
         for w in range(used):
             shares[w][1][gate] = limit // used + (1 if w < limit % used else 0)
-    dealt: dict[int | None, int] = {}
+    dealt: dict[tuple[int, int | None], int] = {}
     for index, join in enumerate(schedule.joins):
-        n = dealt.get(join.gate, 0)
-        dealt[join.gate] = n + 1
+        crowd = crowds[index] if crowds else 0
+        n = dealt.get((crowd, join.gate), 0)
+        dealt[(crowd, join.gate)] = n + 1
         span = workers if join.gate is None else len([s for s in shares if join.gate in s[1]])
         shares[n % span][0].append((index, join))
     return shares
@@ -561,12 +637,13 @@ def default_workers() -> int:
 
 
 class Swarm:
-    """Runs a schedule of listeners against a stream for ``duration`` seconds from T0."""
+    """Runs a schedule of listeners against a stream for ``duration`` seconds from T0: every
+    listener dials as ``config``, or as its crowd's (``Crowds``, ``mixed``)."""
 
     def __init__(
         self,
         schedule: Schedule,
-        config: ListenerConfig,
+        config: ListenerConfig | Crowds,
         *,
         seed: int,
         duration: float,
@@ -583,9 +660,13 @@ class Swarm:
         are ready start at once."""
         if duration <= 0:
             raise InvalidInput(f"workload duration must be > 0, got {duration}", where="workload")
-        config.adapter()  # validates the URL before anything starts
+        crowds = config if isinstance(config, Crowds) else Crowds.one(config, len(schedule.joins))
+        if len(crowds.of) != len(schedule.joins):
+            raise ValueError(f"{len(crowds.of)} crowd labels for {len(schedule.joins)} listeners")
+        for each in crowds.configs:
+            each.adapter()  # validates the URL before anything starts
         self.schedule = schedule
-        self.config = config
+        self.crowds = crowds
         self.seed = seed
         self.duration = duration
         self.workers = max(1, min(workers or default_workers(), len(schedule.joins) or 1))
@@ -595,7 +676,7 @@ class Swarm:
         self.on_heard = on_heard
         self.start_at = start_at
         self.attempts = attempts
-        self._latest: dict[int, ListenerStats] = {}
+        self._latest: dict[int, CrowdStats] = {}
         self._ctx = multiprocessing.get_context("spawn")
         self._stop = self._ctx.Event()
         self.ready_at: float | None = None
@@ -605,9 +686,16 @@ class Swarm:
     def stats(self) -> ListenerStats:
         """The latest merged totals (what ``ListenerCollector`` renders)."""
         total = ListenerStats()
-        for snapshot in list(self._latest.values()):
-            total = total.merged(snapshot)
+        for crowd in self.crowd_stats():
+            total = total.merged(crowd)
         return total
+
+    def crowd_stats(self) -> list[ListenerStats]:
+        """The latest totals of each crowd, merged over the workers."""
+        totals = [ListenerStats() for _ in self.crowds.configs]
+        for snapshot in list(self._latest.values()):
+            totals = [total.merged(crowd) for total, crowd in zip(totals, snapshot, strict=True)]
+        return totals
 
     def stop(self) -> None:
         """Ask every worker to end now (their listeners leave); ``run`` then returns."""
@@ -618,14 +706,14 @@ class Swarm:
         sampled = frozenset(
             random.Random(f"{self.seed}:sample").sample(range(n), min(n, self.sample))
         )
-        shares = partition(self.schedule, self.workers)
+        shares = partition(self.schedule, self.workers, self.crowds.of)
         ears = self._ears(shares)
         return [
             WorkerJob(
                 worker=w,
                 listeners=tuple(share),
                 gate_limits=gates,
-                config=self.config,
+                crowds=self.crowds,
                 seed=self.seed,
                 duration=self.duration,
                 sampled=sampled,
@@ -637,17 +725,22 @@ class Swarm:
         ]
 
     def _ears(self, shares: list[tuple[list[tuple[int, Join]], dict[int, int]]]) -> frozenset[int]:
-        """A seeded choice of ears, from the first worker's listeners first: ears of one worker
-        share its decoded segments, so the edge pays one decode per segment. Few listeners
-        are ears because decoding costs ~1 % of a core each, against ~0.01 % for a listener."""
-        wanted = self.config.ear_count(len(self.schedule.joins))
+        """A seeded choice of each crowd's ears, from the first worker's listeners first: ears
+        of one crowd on one worker share its decoded segments, so the edge pays one decode per
+        segment. Few listeners are ears because decoding costs ~1 % of a core each, against
+        ~0.01 % for a listener."""
         rng = random.Random(f"{self.seed}:ears")
+        of = self.crowds.of
         chosen: list[int] = []
-        for share, _ in shares:
-            indices = [index for index, _ in share]
-            chosen += rng.sample(indices, min(len(indices), wanted - len(chosen)))
-            if len(chosen) >= wanted:
-                break
+        for crowd, config in enumerate(self.crowds.configs):
+            wanted = config.ear_count(of.count(crowd))
+            mine: list[int] = []
+            for share, _ in shares:
+                indices = [index for index, _ in share if of[index] == crowd]
+                mine += rng.sample(indices, min(len(indices), wanted - len(mine)))
+                if len(mine) >= wanted:
+                    break
+            chosen += mine
         return frozenset(chosen)
 
     async def ready(self) -> None:
@@ -707,8 +800,9 @@ class Swarm:
         stats = ListenerStats()
         summaries: list[dict[str, Any]] = []
         attempts: list[Attempt] = []
-        for worker_stats, worker_summaries, worker_attempts in results:
-            stats = stats.merged(worker_stats)
+        for crowd_stats, worker_summaries, worker_attempts in results:
+            for crowd in crowd_stats:
+                stats = stats.merged(crowd)
             summaries.extend(worker_summaries)
             attempts.extend(worker_attempts)
         summaries.sort(key=lambda s: s["listener"])
@@ -746,10 +840,8 @@ class Swarm:
                 )
             ready += kind == "ready"
 
-    async def _collect(
-        self, messages: Any, procs: list[Any]
-    ) -> list[tuple[ListenerStats, list[dict[str, Any]], list[Attempt]]]:
-        done: dict[int, tuple[ListenerStats, list[dict[str, Any]], list[Attempt]]] = {}
+    async def _collect(self, messages: Any, procs: list[Any]) -> list[WorkerDone]:
+        done: dict[int, WorkerDone] = {}
         # Workers report every interval from the start, so a long quiet spell is a hung worker
         # (a blocked loop), however long the run.
         silence = max(_SILENCE_TIMEOUT, 10 * self.snapshot_interval)

@@ -122,7 +122,7 @@ NOOP = """
 title: a fault that costs nothing
 seed: {seed}
 stack: soundstage
-baseline: 5s
+baseline: 3s
 recovery: 1s
 workload:
   speakers: 1
@@ -130,7 +130,7 @@ workload:
     - {{arrival: storm, count: 40, at: 1s, spread: 2s}}
 cohorts: {{control: 50%}}
 faults:
-  - {{name: noop, at: 0s, for: 10s, link: listener->edge, direction: upstream, latency: 0ms}}
+  - {{name: noop, at: 0s, for: 6s, link: listener->edge, direction: upstream, latency: 0ms}}
 slos:
   - {{name: differential, p50: gameday_listener_time_to_first_audio_seconds,
      worse_by_at_most: {bound}}}
@@ -167,6 +167,8 @@ class NoopRuns:
 
     judged: int = 0
     differential: int = 0
+    blamed: int = 0
+    """Runs whose differential verdict failed: it blamed the noop for a cost."""
     absolute: int = 0
     bound: float = 0.0
     threshold: float = 0.0
@@ -185,8 +187,8 @@ class NoopRuns:
             )
         return (
             f"judged {self.judged} of {runs}; bound {self.bound * 1000:.0f} ms, absolute "
-            f"threshold {self.threshold * 1000:.0f} ms; differential passes {self.differential}, "
-            f"absolute passes {self.absolute}{moved}"
+            f"threshold {self.threshold * 1000:.0f} ms; differential passes {self.differential} "
+            f"(fails {self.blamed}), absolute passes {self.absolute}{moved}"
         )
 
 
@@ -229,6 +231,7 @@ def _noop_runs(tmp_path: Path, runs: int) -> NoopRuns:
         whole = _p50(heard)
         counts.judged += 1
         counts.differential += result.status is Status.PASS
+        counts.blamed += result.status is Status.FAIL
         counts.absolute += whole <= counts.threshold
         counts.levels.append(whole)
         if result.value is not None:
@@ -240,15 +243,42 @@ def _noop_runs(tmp_path: Path, runs: int) -> NoopRuns:
     return counts
 
 
-@pytest.mark.timeout(400)
+# Why the absolute threshold's flapping is counted and printed, not asserted (the tests below):
+# the test's own load does not make it flap on a quiet machine, so an assertion would fail there
+# (or, tuned to pass, would be rigged). Measured on the 2-core lab VM (kernel 6.18, EEVDF),
+# cohorts sharing the swarm's workers, 40 to 800 listeners, alternate runs under 4 to 16
+# spinning processes:
+#
+# - quiet machine: the spinners move the whole audience's p50 time to first audio by 5-50 ms
+#   (460 -> 470-520 ms), because the scheduler runs the stack's and the swarm's mostly-sleeping
+#   processes ahead of CPU-bound ones, and 0.4 s of the 0.45 s is the jitter buffer filling in
+#   real time. Bursty spinners (2 ms on, 2 ms off), interpreters started in a loop and spinners
+#   in sessions of their own did no more. Nothing flaps there: not the absolute, not the
+#   differential.
+# - a machine the neighbours load (three other test suites, load average 9-18): the absolute
+#   p50 moved 475 -> 520-1030 ms from run to run, with or without our spinners, and flapped.
+# - 400 listeners and 8 spinners saturate the stack and the swarm: the p50 moved +380 to
+#   +530 ms in every loaded run, so the absolute threshold fails; but each cohort's times then
+#   spread from 0.45 to 10 s, and the bootstrap interval of the difference widened with them
+#   (+-50 to +-450 ms), so the differential turned inconclusive in about half of those runs.
+#
+# In every configuration the difference stayed put while the absolute moved: the run-to-run
+# standard deviation of the difference was 4-46 ms, the absolute p50's 7-269 ms, the two close
+# only where the load moved nothing. With one swarm per cohort (before the cohorts shared worker
+# processes) the difference moved as much as the absolute p50 (73 and 39 ms against 51 and 35 ms
+# in two twenty-run runs of this test).
+
+
+@pytest.mark.timeout(300)
 def test_a_noop_fault_passes_the_differential_slo_in_loaded_runs(tmp_path: Path) -> None:
-    """The differential verdict holds in every judged run, loaded or not; the absolute
-    threshold as tight is counted and printed (four runs are too few to show it flap: the long
-    test counts twenty)."""
+    """A noop fault, four runs, two under spinners: the differential verdict never blames the
+    noop and passes in every judged run but one; the absolute threshold as tight, and how much
+    each value moved from run to run, are counted and printed (the comment above)."""
     counts = _noop_runs(tmp_path, 4)
     print("\n".join(counts.lines))
     print(counts.summary(4))
-    assert counts.judged >= 2 and counts.differential == counts.judged, counts.lines
+    assert counts.judged >= 2 and counts.blamed == 0, counts.lines
+    assert counts.differential >= counts.judged - 1, counts.lines
 
 
 @pytest.mark.long
@@ -257,16 +287,11 @@ def test_a_noop_fault_passes_the_differential_slo_in_19_of_20_loaded_runs(
     tmp_path: Path,
 ) -> None:
     """The issue's test: the differential verdict passes in at least 19 of 20 runs (all judged
-    runs but one); the absolute threshold as tight is counted in the same runs and printed,
-    with how much each value moved from run to run.
-
-    That the absolute one flaps is not asserted, because it does not hold here: two runs of
-    this test gave absolute passes in 13 of 14 and 20 of 20 judged runs, and the difference
-    moved from run to run as much as the absolute p50 did (standard deviations 73 and 39 ms
-    against 51 and 35 ms). The native swarm runs each cohort in worker processes of its own,
-    so a loaded machine's scheduling reaches the cohorts unequally (+147 ms in one unloaded
-    run) instead of cancelling out; cohorts sharing worker processes would let it cancel."""
+    runs but one) and never blames the noop; the absolute threshold as tight is counted in the
+    same runs and printed, with how much each value moved from run to run
+    (the comment above says why its flapping is not asserted)."""
     counts = _noop_runs(tmp_path, 20)
     print("\n".join(counts.lines))
     print(counts.summary(20))
-    assert counts.judged >= 10 and counts.differential >= counts.judged - 1, counts.lines
+    assert counts.judged >= 10 and counts.blamed == 0, counts.lines
+    assert counts.differential >= counts.judged - 1, counts.lines

@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -60,6 +61,33 @@ def test_a_signal_says_which_and_an_exit_the_harness_caused_is_not_told(tmp_path
     [found] = watch.check()
     assert found.replica == "theirs" and found.how == "killed by SIGKILL"
     assert found.to_record()["signal"] == signal.SIGKILL
+
+
+LEADER_LEAVES_FIRST = """
+import ctypes, threading, time
+threading.Thread(target=time.sleep, args=(60,)).start()
+time.sleep(0.2)
+ctypes.CDLL(None, use_errno=True).syscall(60, 0)  # SYS_exit: only the leader thread ends
+"""
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="SYS_exit is 60 on x86_64 only")
+def test_a_leader_gone_before_its_threads_is_not_told_until_its_signal_is_known(
+    tmp_path: Path,
+) -> None:
+    """A multithreaded component SIGKILLed shows its leader as a zombie while the other
+    threads still exit, and waitpid cannot give the status yet: told then, the exit said
+    "exited". Here the leader leaves by itself, so that window lasts until the kill."""
+    ref = processes.spawn(
+        "threads", [sys.executable, "-c", LEADER_LEAVES_FIRST], tmp_path / "t.log"
+    )
+    watch = ExitWatch(lambda: [ref], {}, now=lambda: 1.0)
+    _until(lambda: processes._state(ref.pid) == "Z")  # the leader is gone, its thread runs
+    assert processes.alive(ref) and watch.check() == []
+    os.kill(ref.pid, signal.SIGKILL)
+    _until(lambda: not processes.alive(ref))
+    [found] = watch.check()
+    assert found.how == "killed by SIGKILL" and found.returncode == -signal.SIGKILL
 
 
 def _journal_with_an_exit(path: Path) -> None:

@@ -28,6 +28,7 @@ from chaos.stack.capabilities import BACKENDS, unsupported
 from chaos.stack.docker_engine import probe_engine
 from chaos.stack.netns_probe import probe_netns
 from chaos.stack.netns_topology import PREFIX, run_key
+from tests.docker_support import labelled
 from tests.experiment_helpers import BASE, issues, load, with_
 from tests.runner_support import DATA, gameday
 
@@ -244,8 +245,6 @@ def test_sigint_during_a_capacity_fault_rolls_it_back_out_of_the_kernel(tmp_path
 @pytest.mark.timeout(900)  # the first test of a worker to ask for the image may build it
 @pytest.mark.usefixtures("image")  # the run's default image is this tree's
 def test_a_partition_runs_on_docker_and_leaves_no_container(tmp_path: Path) -> None:
-    from tests.test_stack_docker import _labelled
-
     path = _experiment(tmp_path, "{name: cut, at: 0s, for: 2s, partition: web}")
     done = gameday("run", path, "--backend", "docker", "--out", tmp_path / "run", timeout=110)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -254,7 +253,7 @@ def test_a_partition_runs_on_docker_and_leaves_no_container(tmp_path: Path) -> N
     (end,) = journal.of_kind("fault.end")
     assert (start["type"], start["replicas"]) == ("partition", ["web"])
     assert end["problems"] == [] and end["mono"] - start["mono"] > 1.5
-    assert journal.run_id is not None and _labelled(journal.run_id) == []
+    assert journal.run_id is not None and labelled(journal.run_id) == []
 
 
 def test_every_backend_lists_what_it_can_make() -> None:

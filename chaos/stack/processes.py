@@ -60,18 +60,21 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def alive(ref: ProcessRef) -> bool:
-    """True while the very process ``ref`` names runs (not a zombie, not a reused pid)."""
+    """True while the very process ``ref`` names runs: our own child until it is reaped, any
+    other process until it is a zombie or its pid is reused."""
     child = _children.get(ref.pid)
     if child is not None:
-        if child.poll() is not None:
+        # Our own child is alive until it is reaped: a multithreaded leader shows as a zombie
+        # while its other threads still exit, and then waitpid cannot give its status yet (an
+        # exit told then would say "exited" instead of "killed by SIGKILL"). Its pid cannot be
+        # reused before we reap it.
+        return child.poll() is None
+    try:
+        finished, _ = os.waitpid(ref.pid, os.WNOHANG)
+        if finished == ref.pid:
             return False
-    else:
-        try:
-            finished, _ = os.waitpid(ref.pid, os.WNOHANG)
-            if finished == ref.pid:
-                return False
-        except ChildProcessError:
-            pass  # not our child (a `stack down` from another shell): look at /proc instead
+    except ChildProcessError:
+        pass  # not our child (a `stack down` from another shell): look at /proc instead
     state = _state(ref.pid)
     if state is None or state in ("Z", "X"):
         return False

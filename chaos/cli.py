@@ -215,6 +215,15 @@ def run(
             help="How long the stack may take to become ready (default 20s; 60s on docker).",
         ),
     ] = None,
+    images: Annotated[
+        list[str],
+        typer.Option(
+            "--image",
+            metavar="COMPONENT=IMAGE",
+            help="On docker, run this component from your own image (repeatable); "
+            "$GAMEDAY_IMAGE names one for every component and the fault proxy.",
+        ),
+    ] = [],  # noqa: B006 - typer reads the default, it is never mutated
     repeat: Annotated[
         int,
         typer.Option(
@@ -259,6 +268,7 @@ def run(
         health_timeout=None
         if health_timeout is None
         else cli_options.positive_duration_seconds(health_timeout, "--health-timeout"),
+        images=cli_options.pairs(images, "--image", "COMPONENT=IMAGE, e.g. api=myorg/api:1.4"),
     ).pointed_at(chosen_url(toxiproxy))
     raise typer.Exit(
         run_command(experiment, options, dry_run=dry_run, console=out_console, repeat=repeat)

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import typer
 
+from chaos.errors import InvalidInput
 from chaos.experiment.units import Duration, Ratio, Scale, UnitError, parse_count
 
 T = TypeVar("T")
@@ -92,6 +93,17 @@ def people_per_listener(text: str, option: str | None = "--scale") -> Scale:
         raise typer.BadParameter(
             f"{text!r} is not a scale; write 1:N, e.g. 1:5000", param_hint=option
         )
+    return found
+
+
+def pairs(items: list[str], option: str, form: str) -> dict[str, str]:
+    """Repeated ``KEY=VALUE`` options (``--image api=myorg/api:1.4``) as a mapping."""
+    found: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise InvalidInput(f"{option} {item!r}", fix=f"write {form}")
+        found[key] = value
     return found
 
 

@@ -37,16 +37,20 @@ def tiny_experiment(where: Path, *, length: str = "3s", extra: str = "") -> Path
 
 
 def gameday(
-    *args: str | Path, timeout: float = 120, cwd: Path | None = None
+    *args: str | Path,
+    timeout: float = 120,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`gameday ARGS` in a subprocess, as a user or a CI job runs it (not a TTY)."""
+    """`gameday ARGS` in a subprocess, as a user or a CI job runs it (not a TTY); ``env``
+    adds to the environment."""
     return subprocess.run(
         [sys.executable, "-m", "chaos.cli", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
 

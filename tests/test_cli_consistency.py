@@ -15,6 +15,7 @@ import typer
 from experiment_helpers import BASE, load
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from runner_support import gameday
 from typer.testing import CliRunner
 
 from chaos import __version__, cli_options
@@ -169,6 +170,26 @@ def test_run_dry_run_takes_the_yaml_scale_form() -> None:
     assert refused.exit_code == 2 and "--scale" in plain(refused.output)
 
 
+def test_run_takes_images_as_stack_up_does_and_checks_them_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    """The Docker backend's "no image" error tells a run to give --image: run takes it, and
+    a component the stack lacks, or --image off docker, is refused even by a dry run."""
+    experiment = EXPERIMENTS / "edge-outage.yaml"
+    assert "COMPONENT=IMAGE" in plain(invoke("run", "--help").output)
+    docker = ("run", experiment, "--dry-run", "--backend", "docker", "--image")
+    good = gameday(*docker, "api=x:1")
+    assert good.returncode == 0, good.stdout + good.stderr
+    unknown = gameday(*docker, "apii=x")
+    assert unknown.returncode == 2 and "unknown components ['apii']" in plain(unknown.stderr)
+    assert "components: api, origin" in plain(unknown.stderr)
+    local = gameday("run", experiment, "--image", "api=x:1", "--out", tmp_path / "run")
+    assert local.returncode == 2 and "add --backend docker" in plain(local.stderr)
+    assert not (tmp_path / "run").exists()  # refused before the run directory is made
+    malformed = gameday(*docker, "api")
+    assert malformed.returncode == 2 and "COMPONENT=IMAGE" in plain(malformed.stderr)
+
+
 def test_import_writes_the_same_experiment_for_out_and_output(tmp_path: Path) -> None:
     source = DATA / "replay" / "launch.csv"
     if not source.exists():
@@ -188,6 +209,12 @@ def test_slo_export_out_and_its_older_spelling(tmp_path: Path) -> None:
     assert invoke("slo", "export", experiment, "--out", new).exit_code == 0
     assert invoke("slo", "export", experiment, "--output", old).exit_code == 0
     assert new.read_text() == old.read_text() != ""
+
+
+def test_stack_up_waits_as_long_as_its_backend_does_unless_told() -> None:
+    """`stack up --backend docker` waited 20 s, the local default, while run waits 60 s."""
+    help_text = plain(invoke("stack", "up", "--help").output)
+    assert "default 20s; 60s on docker" in help_text
 
 
 def test_stack_durations_carry_units() -> None:

@@ -243,10 +243,14 @@ def test_sigint_during_a_capacity_fault_rolls_it_back_out_of_the_kernel(tmp_path
 @pytest.mark.skipif(not probe_engine().ok, reason=f"docker: {probe_engine().reason}")
 @pytest.mark.xdist_group("docker")
 @pytest.mark.timeout(900)  # the first test of a worker to ask for the image may build it
-@pytest.mark.usefixtures("image")  # the run's default image is this tree's
-def test_a_partition_runs_on_docker_and_leaves_no_container(tmp_path: Path) -> None:
+def test_a_partition_runs_on_docker_and_leaves_no_container(tmp_path: Path, image: str) -> None:
     path = _experiment(tmp_path, "{name: cut, at: 0s, for: 2s, partition: web}")
-    done = gameday("run", path, "--backend", "docker", "--out", tmp_path / "run", timeout=110)
+    # the tiny stack is Python only, as soundstage is: its image serves (as a user's own would)
+    done = gameday(
+        *("run", path, "--backend", "docker", "--out", tmp_path / "run"),
+        env={"GAMEDAY_IMAGE": image},
+        timeout=110,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     journal = read_journal(tmp_path / "run" / "journal.jsonl")
     (start,) = journal.of_kind("fault.start")

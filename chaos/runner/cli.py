@@ -23,6 +23,7 @@ from chaos.runner.repeat import repeat_junit, repeat_seed, repeated_verdict, tal
 from chaos.runner.run import GameDay, RunOptions, RunOutcome, plan_for
 from chaos.runner.toxics import check_supported
 from chaos.runner.verdict import Verdict
+from chaos.stack.backend import require_images
 
 _STYLE = {
     Verdict.PASS: "bold green",
@@ -43,6 +44,7 @@ def run_command(
         raise InvalidInput(f"--scale {options.scale:g}", fix="write 1:N, e.g. --scale 1:500")
     loaded = load_experiment(path, options.backend)
     options.load.check(loaded.experiment, loaded.stack)
+    require_images(options.backend, loaded.stack, options.images)
     if dry_run:
         timeline = plan_for(loaded, options.scale, options.backend)
         console.print(f"[bold]{loaded.experiment.title}[/] ({path}), {timeline.total:g}s in all:")

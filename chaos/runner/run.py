@@ -159,6 +159,8 @@ class RunOptions:
     """``--control 50%``: split the audience into cohorts (overrides the file's ``cohorts``)."""
     health_timeout: float | None = None
     """Seconds the stack may take to become ready (``--health-timeout``; None: the backend's)."""
+    images: dict[str, str] = field(default_factory=dict)
+    """``--image COMPONENT=IMAGE``: the user's own images on the Docker backend."""
 
     def pointed_at(self, chosen: ChosenUrl | None) -> RunOptions:
         """These options with the fault proxy a command was pointed at (None: the embedded)."""
@@ -445,6 +447,7 @@ class GameDay:
             fault_kinds=backend_kinds(self.experiment),
             params=self.experiment.stack_params,
             health_timeout=self.options.health_timeout,
+            images=self.options.images,
         )
         url = self.options.toxiproxy
         if url is None and hasattr(self.backend, "start_proxy"):

@@ -110,6 +110,22 @@ def link_proxies(
     ]
 
 
+def require_images(name: str, spec: StackSpec, images: Mapping[str, str]) -> None:
+    """``--image COMPONENT=IMAGE`` names components of ``spec``, on the Docker backend only:
+    checked before anything starts (`run` and `run --dry-run` too, not only `stack up`)."""
+    if images and name != "docker":
+        raise InvalidInput(
+            f"--image applies to the docker backend, not {name}", fix="add --backend docker"
+        )
+    unknown = sorted(set(images) - set(spec.components))
+    if unknown:
+        raise InvalidInput(
+            f"images given for unknown components {unknown}",
+            where="--image",
+            fix=f"components: {', '.join(spec.components)}",
+        )
+
+
 def make_backend(
     name: str,
     spec: StackSpec,
@@ -130,11 +146,8 @@ def make_backend(
     ``params``: values for the spec's `params` (its defaults otherwise).
     """
     require(name, fault_kinds)
+    require_images(name, spec, images or {})
     listed = ledger_path(run_id) if tied else None  # what `stack down --run-id` finds
-    if images and name != "docker":
-        raise InvalidInput(
-            f"--image applies to the docker backend, not {name}", fix="add --backend docker"
-        )
     if name == "docker":
         from chaos.stack.docker import DockerBackend
 

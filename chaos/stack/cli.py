@@ -12,7 +12,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from chaos.cli_options import alias, duration_seconds, positive_duration_seconds
+from chaos.cli_options import alias, duration_seconds, pairs, positive_duration_seconds
 from chaos.errors import InfrastructureError, InvalidInput
 from chaos.experiment.loader import load_stack_spec
 from chaos.report.journal import new_run_id
@@ -55,8 +55,12 @@ def up(
     run_dir: Annotated[Path | None, typer.Option(hidden=True)] = None,
     state_file: Annotated[Path, typer.Option("--state", help="State file.")] = state.DEFAULT_STATE,
     timeout: Annotated[
-        str, typer.Option(metavar="DURATION", help="How long to wait for health, e.g. 30s.")
-    ] = "20s",
+        str | None,
+        typer.Option(
+            metavar="DURATION",
+            help="How long to wait for health, e.g. 30s (default 20s; 60s on docker).",
+        ),
+    ] = None,
     backend_name: Annotated[
         str, typer.Option("--backend", help="local, docker or netns (see `gameday backends`).")
     ] = "local",
@@ -79,7 +83,7 @@ def up(
       gameday stack up spaces --param cache_lock=off
       gameday stack up --timeout 1m --out .gameday/stacks/mine
     """
-    health_timeout = positive_duration_seconds(timeout, "--timeout")
+    health_timeout = None if timeout is None else positive_duration_seconds(timeout, "--timeout")
     logs = alias(out, run_dir, name="--out", old_name="--run-dir")
     listed = state.read_processes(state_file)
     if listed and any(processes.alive(p) for p in listed):
@@ -98,24 +102,14 @@ def up(
         directory.resolve(),
         run_id,
         health_timeout=health_timeout,
-        images=_pairs(images, "--image", "COMPONENT=IMAGE, e.g. api=myorg/api:1.4"),
-        params=_pairs(params, "--param", "NAME=VALUE, e.g. cache_lock=off"),
+        images=pairs(images, "--image", "COMPONENT=IMAGE, e.g. api=myorg/api:1.4"),
+        params=pairs(params, "--param", "NAME=VALUE, e.g. cache_lock=off"),
     )
     stack = asyncio.run(backend.start())
     state.write(state_file, stack, backend=backend_name, run_id=run_id)
     _print(stack, state_file)
     if backend_name != "local":
         console.print(f"{backend_name} run id: {run_id}")
-
-
-def _pairs(items: list[str], option: str, form: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise InvalidInput(f"{option} {item!r}", fix=f"write {form}")
-        pairs[key] = value
-    return pairs
 
 
 def _print(stack: RunningStack, state_file: Path) -> None:

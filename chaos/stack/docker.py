@@ -70,13 +70,6 @@ class DockerBackend:
         self.key = run_key(run_id)
         self.image = image
         self.images = dict(images or {})
-        unknown = sorted(set(self.images) - set(spec.components))
-        if unknown:
-            raise InvalidInput(
-                f"images given for unknown components {unknown}",
-                where="--image",
-                fix=f"components: {', '.join(spec.components)}",
-            )
         self.health_timeout = health_timeout
         self.grace = grace
         self._engine: Any = None
@@ -211,7 +204,7 @@ class DockerBackend:
                 part="stack",
                 what=f"no image {image!r} for {name}",
                 fix=f"run `gameday images build --stack {self.spec.name}` (or the spec file's "
-                "path), or give your own image (--image COMPONENT=IMAGE)",
+                "path), or give your own: --image COMPONENT=IMAGE, or $GAMEDAY_IMAGE for all",
             ) from None
         container = self.engine.containers.get(created["Id"])
         self._containers[name] = container

@@ -40,6 +40,14 @@ class ProxyProcess:
             return None
         return processes.exit_of(self._ref) or "exited"
 
+    async def exit_within(self, seconds: float) -> str | None:
+        """How the proxy ended, waiting up to ``seconds`` for its status: a refused connection
+        can come before a killed multithreaded process can be reaped."""
+        deadline = time.monotonic() + seconds
+        while (ended := self.exit()) is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return ended
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"

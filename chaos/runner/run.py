@@ -118,6 +118,10 @@ PROXY_SILENCE = 6.0
 """Seconds without any answer after which the fault proxy counts as hung (SIGSTOPped, wedged):
 three missed looks in a row, so a slow answer on a loaded machine is not taken for a hang."""
 
+EXIT_STATUS_WAIT = 5.0
+"""Seconds to wait for an embedded proxy's exit status once its API refuses: the report says
+how it ended (``killed by SIGKILL``), not only that it is gone."""
+
 ROLLBACK_TIMEOUT_WHEN_LOST = 2.0
 """Seconds each rollback call may take once the fault proxy is known lost (still tried)."""
 
@@ -938,6 +942,11 @@ class GameDay:
                             "(stopped or hung)"
                         ) from None
                 except ToxiproxyUnreachable as exc:
+                    ended = await embedded.exit_within(EXIT_STATUS_WAIT) if embedded else None
+                    if embedded is not None and ended is not None:
+                        raise self._lost_proxy(
+                            f"the embedded fault proxy (pid {embedded.pid}) {ended}"
+                        ) from None
                     raise self._lost_proxy(
                         f"the fault proxy at {url} is gone: {exc.reason}"
                     ) from None

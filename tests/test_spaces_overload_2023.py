@@ -54,8 +54,10 @@ def test_as_launched_the_storm_meets_the_door_and_listeners_hear_the_howl(tmp_pa
     slos = _slos(journal)
     assert slos["join-success"] == "fail", slos
     assert slos["edges-up"] == "pass" and slos["heard"] == "pass", slos
-    # the ring stands out of the host's voice some 30 s into the loop, so how long listeners
-    # hear it before the run ends varies (4-7 s here); that they hear it does not
+    # the ring stands out of the host's voice 30-50 s into the loop (the growth from the voice's
+    # own 1 kHz content varies run to run), so 70 s of feedback: with 50 s, one run in a suite
+    # heard the first howl only after the device was off, another none. How long listeners hear
+    # it varies (1-15 s an episode); that they hear it does not
     longest = next(e for e in journal if e["kind"] == "slo" and e["name"] == "longest-howl")
     print(f"as launched, the longest howl a listener heard: {longest['value']} s")
     assert [e for e in journal if e["kind"] == "ear.howl"], "no listener heard the howl"

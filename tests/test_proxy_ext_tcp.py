@@ -91,7 +91,9 @@ def _onsets(delays: list[float], threshold: float) -> int:
 @pytest.mark.timeout(60)
 def test_tcp_loss_stalls_for_the_rto_and_never_loses_or_reorders(client: ToxiproxyClient) -> None:
     delays = _delays_through(client, LossAttributes(probability=0.05, rto=int(RTO * 1000)))
-    assert sum(d < 0.01 for d in delays) >= 0.4 * MESSAGES  # most pass at once...
+    # most pass at once: well under a stall, though a loaded machine adds ms to many (in CI
+    # only 118 of 400 came within 10 ms)...
+    assert sum(d < RTO / 2 for d in delays) >= 0.4 * MESSAGES
     assert 8 <= _onsets(delays, 0.9 * RTO) <= 40  # ...~20 losses, each stalling for the RTO
     assert RTO * 0.9 <= max(delays) < 20 * RTO
 

@@ -49,11 +49,12 @@ def _howls_through_real_servers(path: Path) -> bool:
 
 def test_seed_runs_are_short() -> None:
     """≤ 30 s of run each (baseline to the end of recovery), so the library can run in CI; a
-    feedback replay on spaces ≤ 65 s: its loop builds through Janus, ffmpeg's packager and an
-    nginx edge, about 8 s a trip, and the ring stands out of the voice some 30 s in."""
+    feedback replay on spaces ≤ 85 s: its loop builds through Janus, ffmpeg's packager and an
+    nginx edge, about 8 s a trip, and the ring stands out of the voice 30-50 s in, so such a
+    replay holds 70 s of feedback."""
     for path in EXPERIMENTS:
         total = plan_for(load_experiment(path), 1.0).total
-        assert total <= (65 if _howls_through_real_servers(path) else 30), f"{path}: {total}s"
+        assert total <= (85 if _howls_through_real_servers(path) else 30), f"{path}: {total}s"
 
 
 def _run(path: Path, out: Path) -> tuple[int, str]:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -247,7 +248,10 @@ async def test_a_tone_sent_is_a_tone_heard_with_its_end_to_end_delay(tmp_path: P
     print(f"end-to-end delay speaker -> listener: {[round(d, 2) for d in delays]} s")
     assert all(0 < d < BEEP_PERIOD for d in delays), delays
     frequencies = [hz for _, hz in beeps]
-    assert all(abs(hz - 1000) <= 20 for hz in frequencies), sorted(set(frequencies))
+    # a 20 ms window resolves 50 Hz (zero padding only interpolates): a window where a loaded
+    # machine made the tone skip peaks a bin or so off (970 Hz seen); the tone itself is 1 kHz
+    assert all(abs(hz - 1000) <= 50 for hz in frequencies), sorted(set(frequencies))
+    assert abs(statistics.median(frequencies) - 1000) <= 10, sorted(set(frequencies))
     longest = max(length for length, _ in beeps)
     assert 0.8 <= longest <= 1.2, longest  # a second of tone, heard as a second
     assert ordered[len(ordered) // 2] < 8.0  # 2 s segments: a few of them, not more

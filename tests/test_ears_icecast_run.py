@@ -37,7 +37,9 @@ def test_a_run_on_an_icecast_mp3_mount_reports_howling_and_silence_from_decoded_
     howls = list(journal.of_kind("ear.howl"))
     ears = {e["listener"] for e in silences}
     assert len(ears) == 3 and {e["listener"] for e in howls} == ears  # every ear heard both
-    for silence in silences:
-        assert silence["seconds"] == pytest.approx(3.0, abs=0.2)  # the programme's 3 s gap
+    # the programme's 3 s gap, heard whole at least once in 45 s of listening; one that the
+    # listening's start or end cuts is shorter (1.46 s seen), never longer
+    assert any(s["seconds"] == pytest.approx(3.0, abs=0.2) for s in silences), silences
+    assert all(s["seconds"] <= 3.2 for s in silences), silences
     assert all(h["frequency_hz"] == pytest.approx(1000, abs=50) for h in howls)
     assert "fail     no-feedback" in done.stdout and "fail     no-dead-air" in done.stdout

@@ -60,9 +60,11 @@ def test_locust_workers_split_the_audience_into_cohorts_judged_by_their_differen
     # Locust starts a tick's users at one instant, all in the same phase of the edge's frame
     # bursts, so 300 ms of latency costs a quantised 0.3-0.6 s here (the native swarm's
     # spread joins average it out to 300 ms; seen here: +325, +430, +578 ms): the cost is
-    # seen, its interval wholly above zero
-    low, _ = ttfa.differential["interval"]
-    assert low > 0 and 0.15 < ttfa.value < 1.0, ttfa.detail
+    # seen, its interval wholly above zero and holding that cost. Not the point estimate
+    # alone: on a loaded CI machine both cohorts took ~1 s to first audio and the estimate was
+    # +108 ms, its interval +17 to +428 ms
+    low, high = ttfa.differential["interval"]
+    assert low > 0 and low <= 0.6 and high >= 0.3 and ttfa.value < 1.0, ttfa.detail
     joined = _last_harness_sample(outcome, "gameday_listener_joins_ok_total")
     assert set(joined) >= {"control", "experiment"}, joined
     assert joined["control"] > 0 and joined["experiment"] > 0

@@ -929,9 +929,8 @@ class GameDay:
             answered = time.monotonic()
             while True:
                 await asyncio.sleep(PROXY_CHECK_EVERY)
-                ended = embedded.exit() if embedded is not None else None
-                if embedded is not None and ended is not None:
-                    raise self._lost_proxy(f"the embedded fault proxy (pid {embedded.pid}) {ended}")
+                if embedded is not None and (ended := embedded.exit()) is not None:
+                    raise self._lost_embedded(embedded, ended)
                 try:
                     await probe.version()
                 except ToxiproxyTimeout:
@@ -942,16 +941,18 @@ class GameDay:
                             "(stopped or hung)"
                         ) from None
                 except ToxiproxyUnreachable as exc:
-                    ended = await embedded.exit_within(EXIT_STATUS_WAIT) if embedded else None
-                    if embedded is not None and ended is not None:
-                        raise self._lost_proxy(
-                            f"the embedded fault proxy (pid {embedded.pid}) {ended}"
-                        ) from None
+                    if embedded is not None and (
+                        ended := await embedded.exit_within(EXIT_STATUS_WAIT)
+                    ):
+                        raise self._lost_embedded(embedded, ended) from None
                     raise self._lost_proxy(
                         f"the fault proxy at {url} is gone: {exc.reason}"
                     ) from None
                 else:
                     answered = time.monotonic()
+
+    def _lost_embedded(self, embedded: ProxyProcess, ended: str) -> HarnessFailed:
+        return self._lost_proxy(f"the embedded fault proxy (pid {embedded.pid}) {ended}")
 
     def _lost_proxy(self, what: str) -> HarnessFailed:
         """The fault proxy is lost: rollback still tries every step, with short timeouts."""

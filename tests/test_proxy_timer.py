@@ -114,6 +114,67 @@ def test_many_chunks_due_together_cost_one_timer() -> None:
     assert run(LOOPS["uvloop"], scenario()) == (1000, 0)
 
 
+class _RecordingAlarm:
+    """Stands in for the timer's alarm: records when it is asked to ring, rings on demand."""
+
+    def __init__(self) -> None:
+        self.rings: list[float] = []
+
+    def arm(self, at: float) -> None:
+        self.rings.append(at)
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_alarm_rings_a_lead_early_and_the_wake_up_spins_to_the_deadline() -> None:
+    """Woken ``SPIN_LEAD`` early, the timer releases nothing before the deadline and everything
+    at it, in that one wake-up; once a second's spin budget is spent the alarm rings at the
+    deadline itself (an early ring would otherwise find nothing due and ring again)."""
+
+    async def scenario() -> None:
+        precise = timer.PreciseTimer(asyncio.get_running_loop(), None)
+        alarm = _RecordingAlarm()
+        precise._alarm = alarm  # type: ignore[assignment]
+        released: list[float] = []
+        deadline = time.monotonic() + 0.05
+        precise.call_at(deadline, lambda: released.append(time.monotonic()))
+        assert alarm.rings == [pytest.approx(deadline - timer.SPIN_LEAD, abs=1e-9)]
+        while time.monotonic() < alarm.rings[-1]:
+            await asyncio.sleep(0.001)
+        precise._fire()  # the early ring: spins the rest of the lead, then releases
+        assert len(released) == 1 and released[0] >= deadline
+        precise._budget = timer.SpinBudget(0.0)  # as if this second's spinning were spent
+        later = time.monotonic() + 0.05
+        precise.call_at(later, lambda: released.append(time.monotonic()))
+        assert alarm.rings[-1] == later
+        precise.close()
+
+    run(LOOPS["asyncio"], scenario())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    wakes=st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=0.2), st.floats(min_value=0.0, max_value=0.0003)
+        ),
+        max_size=400,
+    )
+)
+def test_spinning_takes_at_most_its_share_of_any_second(wakes: list[tuple[float, float]]) -> None:
+    """Wake-ups at any pace, each spinning up to a lead when allowed: what is spun within one
+    second of the clock stays under the share plus one lead."""
+    budget = timer.SpinBudget(timer.SPIN_SHARE)
+    now, spun_by_second = 1000.0, {}
+    for gap, spin in wakes:
+        now += gap
+        if budget.allows(now):
+            budget.spend(spin)
+            spun_by_second[int(now)] = spun_by_second.get(int(now), 0.0) + spin
+    assert all(v <= timer.SPIN_SHARE + 0.0003 + 1e-12 for v in spun_by_second.values())
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     steps=st.lists(

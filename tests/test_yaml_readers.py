@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from chaos.experiment import yamldoc, yamlexact
 from chaos.experiment.loader import parse_experiment
+from chaos.experiment.yamldoc import YamlSyntaxError
 from chaos.experiment.yamlexact import read_exact
 from chaos.experiment.yamlfast import Refused, read_fast
 from chaos.experiment.yamlspots import Spots
@@ -249,6 +250,19 @@ def test_the_generated_documents_are_mostly_read_fast() -> None:
 )
 def test_yaml_1_2_as_parse_yaml_reads_it(text: str, meant: Any) -> None:
     assert yamldoc.parse_yaml(text, Path("x.yaml")).data == {"seed": meant}
+
+
+@pytest.mark.parametrize("spelled", ["-_", "+_", "0x_", "._"])
+def test_a_number_that_is_none_is_refused_at_its_place_by_both_readers(spelled: str) -> None:
+    """ruamel.yaml's resolver takes these for numbers and its constructor fails inside (an
+    IndexError, found by the random-text property above): a located error with the fix."""
+    text = f"title: t\nseed: {spelled}\n"
+    with pytest.raises(Refused):
+        read_fast(text)
+    with pytest.raises(
+        YamlSyntaxError, match=r"x\.yaml:2:7: .*spelled as a YAML 1\.2 number.*quote"
+    ):
+        yamldoc.parse_yaml(text, Path("x.yaml"))
 
 
 def test_an_empty_value_is_placed_after_its_colon(tmp_path: Path) -> None:

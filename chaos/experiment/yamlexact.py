@@ -13,14 +13,46 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.nodes import ScalarNode
 
 from chaos.experiment.yamlspots import Spots
+
+
+def not_a_number(text: str) -> str:
+    return (
+        f"{text!r} is spelled as a YAML 1.2 number but is none; quote it ('{text}') to mean "
+        "the text, or write the number"
+    )
+
+
+class _Constructor(RoundTripConstructor):
+    """ruamel.yaml's round-trip constructor, with a located error for a plain scalar its
+    resolver takes for a number and its constructor cannot make one of (``-_``, ``0o``): an
+    IndexError from inside ruamel otherwise."""
+
+    def construct_yaml_int(self, node: ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_int(node)
+        except (IndexError, ValueError):
+            raise ConstructorError(None, None, not_a_number(node.value), node.start_mark) from None
+
+    def construct_yaml_float(self, node: ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_float(node)
+        except (IndexError, ValueError):
+            raise ConstructorError(None, None, not_a_number(node.value), node.start_mark) from None
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:int", _Constructor.construct_yaml_int)
+_Constructor.add_constructor("tag:yaml.org,2002:float", _Constructor.construct_yaml_float)
 
 
 def round_trip(text: str) -> Any:
     """The round-trip tree of one YAML 1.2 document; raises ruamel's errors."""
     yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
     yaml.version = (1, 2)
     yaml.allow_duplicate_keys = False
     return _load_separated_by_tabs(yaml, text)

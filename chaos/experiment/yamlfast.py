@@ -26,6 +26,7 @@ import re
 from typing import Any
 
 import yaml
+from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.resolver import implicit_resolvers
 from yaml._yaml import CParser
 from yaml.events import (
@@ -93,8 +94,17 @@ def _meaning(text: str) -> Any:
     if tag == "float" and _SIMPLE_FLOAT.fullmatch(text):
         return float(text)
     if tag in ("int", "float", "timestamp"):
-        return yamlexact.plain_scalar(text)
+        try:
+            return yamlexact.plain_scalar(text)
+        except MarkedYAMLError:  # spelled as a number, none (``-_``): the exact reader says so
+            return _UNREAD
     return _UNREAD
+
+
+def _unread(text: str) -> str:
+    if text in ("<<", "="):
+        return f"a plain {text!r} outside a mapping key"
+    return yamlexact.not_a_number(text)
 
 
 _NAME_END = frozenset("?:%@`")
@@ -153,7 +163,7 @@ def _build(parser: Any, text: str) -> tuple[Any, tuple[int, int, Spots]]:
                 if is_map and key is _NO_KEY and value == "<<":
                     value = _MERGE
                 elif (value := _meaning(value)) is _UNREAD:
-                    raise Refused(f"a plain {event.value!r} outside a mapping key", line, column)
+                    raise Refused(_unread(event.value), line, column)
             if event.anchor is not None:
                 _check_name(text, mark, event.anchor)
                 anchors[event.anchor] = (value, line, column, None)

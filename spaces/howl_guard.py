@@ -2,12 +2,15 @@
 speaker whose microphone closed a feedback loop, through Janus's AudioBridge API.
 
 It asks the room for an RTP forwarder of its own (as the control plane does for the packager),
-decodes the Opus mix (PyAV) to 16 kHz and runs a streaming howl detector on it (``MixDetector``):
-a narrow peak with no partials that persists at one frequency with a steady or growing level,
-where speech moves its pitch syllable by syllable and pauses. It hears the mix before the
-packager does, so it acts seconds before any listener could hear the howl.
+decodes the Opus mix (PyAV) to 16 kHz and listens for two things. The loop itself
+(``spaces.loop_detector``): a microphone that hears the Space puts the mix back into the mix one
+trip late, so some band's envelope repeats itself at one lag; that is heard about one trip after
+the loop closes, before it rings. And the howl (``MixDetector``): a narrow peak with no partials
+that persists at one frequency with a steady or growing level, where speech moves its pitch
+syllable by syllable and pauses, for a ring the loop detector missed. It hears the mix before
+the packager does, so it acts seconds before any listener could hear either.
 
-When the mix howls, the guard mutes the offenders (``mute`` on the room): the unmuted
+When the mix loops or howls, the guard mutes the offenders (``mute`` on the room): the unmuted
 participants Janus flags as talking (the room's audio-level events, from the speakers'
 ssrc-audio-level RTP extension), or, when none is flagged, every unmuted one. It unmutes them
 after ``hold_s``; a loop still closed rings again and is muted again. With ``--mode watch`` it
@@ -39,6 +42,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from chaos.audio.howl import HowlConfig, HowlDetector, HowlOnset
 from spaces.janus_api import AudioBridge, JanusUnavailable
+from spaces.loop_detector import LoopDetector
 from spaces.service import metrics_route, serve
 
 log = logging.getLogger("spaces.howl_guard")
@@ -117,6 +121,7 @@ class OpusMix:
 @dataclass
 class GuardStats:
     packets: int = 0
+    loops: int = 0
     howls: int = 0
     mutes: int = 0
     unmutes: int = 0
@@ -126,7 +131,7 @@ class GuardStats:
     muted: dict[int, float] = field(default_factory=dict)
     """Participant id → when the guard unmutes it (monotonic)."""
     first_mute_after: float | None = None
-    """Seconds from the last howl onset in the mix to the guard's mute taking effect."""
+    """Seconds from the last loop or howl heard in the mix to the guard's mute taking effect."""
 
 
 class HowlGuard(asyncio.DatagramProtocol):
@@ -134,20 +139,32 @@ class HowlGuard(asyncio.DatagramProtocol):
         self.args = args
         self.stats = GuardStats()
         self.detector = MixDetector(HowlConfig(min_level_dbfs=args.min_level))
+        self.loop = LoopDetector(RATE)
         self.mix = OpusMix()
-        self.howls: asyncio.Queue[float] = asyncio.Queue()
+        self.alarms: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
+        """When the mix looped or howled, and which."""
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         payload = rtp_payload(data)
         if payload is None:
             return
         self.stats.packets += 1
+        samples = self.mix.decode(payload)
+        if (loop := self.loop.feed(samples)) is not None:
+            self.stats.loops += 1
+            log.warning(
+                "the mix repeats itself %.2f s late around %.0f Hz (r=%.2f): a feedback loop",
+                loop.lag_s,
+                loop.band_hz,
+                loop.correlation,
+            )
+            self.alarms.put_nowait((time.monotonic(), "looped"))
         before = self.detector.onsets
-        self.stats.howling = self.detector.feed(self.mix.decode(payload))
+        self.stats.howling = self.detector.feed(samples)
         if self.detector.onsets > before:
             self.stats.howls += 1
             log.warning("the mix howls at %.0f dBFS", self.detector.level_dbfs)
-            self.howls.put_nowait(time.monotonic())
+            self.alarms.put_nowait((time.monotonic(), "howled"))
 
     async def forward(self, bridge: AudioBridge, stop: asyncio.Event) -> None:
         """Keep an RTP forwarder of the room's mix pointed at the guard."""
@@ -168,19 +185,23 @@ class HowlGuard(asyncio.DatagramProtocol):
                 await asyncio.wait_for(stop.wait(), 1.0)
 
     async def act(self, bridge: AudioBridge, stop: asyncio.Event) -> None:
-        """Mute the offenders of each howl (mode mute); unmute them after the hold."""
+        """Mute the offenders of each loop or howl (mode mute); unmute them after the hold.
+        The loop detector starts afresh at each mute: what it heard before is the past of a
+        mix without the offender, and a loop still closed after the hold is heard anew (in
+        mode watch it reports a loop once)."""
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                onset = await asyncio.wait_for(self.howls.get(), 0.5)
+                onset, what = await asyncio.wait_for(self.alarms.get(), 0.5)
                 if self.args.mode == "mute":
-                    await self._mute_offenders(bridge, onset)
+                    await self._mute_offenders(bridge, onset, what)
+                    self.loop.reset()
             await self._release(bridge)
 
     async def _participants(self, bridge: AudioBridge) -> list[dict[str, Any]]:
         listed = await bridge.request({"request": "listparticipants", "room": self.args.room})
         return list(listed.get("participants", []))
 
-    async def _mute_offenders(self, bridge: AudioBridge, onset: float) -> None:
+    async def _mute_offenders(self, bridge: AudioBridge, onset: float, what: str) -> None:
         try:
             people = [p for p in await self._participants(bridge) if not p.get("muted")]
         except JanusUnavailable as exc:
@@ -199,10 +220,11 @@ class HowlGuard(asyncio.DatagramProtocol):
             self.stats.muted[int(person["id"])] = time.monotonic() + self.args.hold
             self.stats.first_mute_after = time.monotonic() - onset
             log.warning(
-                "muted %s (%s) for %.0f s: the mix howled",
+                "muted %s (%s) for %.0f s: the mix %s",
                 person.get("display"),
                 "talking" if talking else "unmuted",
                 self.args.hold,
+                what,
             )
 
     async def _release(self, bridge: AudioBridge) -> None:
@@ -249,6 +271,11 @@ class GuardCollector(Collector):
             value=1.0 if s.howling else 0.0,
         )
         yield CounterMetricFamily(
+            "spaces_howl_guard_loops",
+            "Feedback loops the guard heard in the mix (the mix repeating itself a trip late).",
+            value=s.loops,
+        )
+        yield CounterMetricFamily(
             "spaces_howl_guard_howls", "Howls the guard heard in the mix.", value=s.howls
         )
         yield CounterMetricFamily(
@@ -264,7 +291,7 @@ class GuardCollector(Collector):
         )
         yield GaugeMetricFamily(
             "spaces_howl_guard_reaction_seconds",
-            "From the last howl the guard heard to its mute (NaN before any).",
+            "From the last loop or howl the guard heard to its mute (NaN before any).",
             value=float("nan") if s.first_mute_after is None else s.first_mute_after,
         )
 

@@ -9,6 +9,7 @@ failed) and carries on from the one it is given.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -178,3 +180,33 @@ def run_experiment(
         env={**os.environ, "COLUMNS": "200"},
         timeout=timeout,
     )
+
+
+def replay(
+    experiment: Path, out: Path, timeout: float = 220
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    """Run a seed on spaces and read its journal. A machine so loaded that the stack or the
+    swarm starves is the harness's to say: the verdict is then infrastructure (exit 3), and the
+    test skips with the reason the run gave, rather than judge a stack that never saw its
+    audience."""
+    require_binaries()
+    done = run_experiment(experiment, out, timeout=timeout)
+    if done.returncode == 3:
+        reason = [line for line in done.stdout.splitlines() if "infrastructure" in line]
+        pytest.skip(f"the loaded machine starved the run, nothing judged: {reason[-3:]}")
+    journal = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
+    return done, journal
+
+
+def slo_statuses(journal: list[dict[str, Any]]) -> dict[str, str]:
+    return {e["name"]: e["status"] for e in journal if e["kind"] == "slo"}
+
+
+def last_sample(journal: list[dict[str, Any]], name: str, **labels: str) -> float:
+    """The last scraped value of a series (0 when never scraped)."""
+    found = 0.0
+    for event in journal:
+        for sample in event.get("samples", []) if event["kind"] == "metrics" else []:
+            if sample[0] == name and all(sample[1].get(k) == v for k, v in labels.items()):
+                found = float(sample[2])
+    return found

@@ -8,8 +8,9 @@ APT_PACKAGES ?= icecast2 ffmpeg prometheus iperf3 chromium debootstrap nftables 
   janus prometheus-nginx-exporter
 PYTEST_ARGS ?=
 # Workers of pytest-xdist: most slow tests wait on real time (a live stream, a demo run), so
-# more workers than cores pays; groups keep what shares an engine or a fixture on one worker.
-TEST_WORKERS ?= 4
+# more workers than cores pays (4 workers kept 2 cores about half busy, 12 min quiet); groups
+# keep what shares an engine or a fixture on one worker.
+TEST_WORKERS ?= 5
 # --dist loadfile, not loadgroup: under pytest 9 an item's node id is read from Node._id, so
 # xdist 3.8's loadgroup (which rewrites _nodeid) groups nothing; a file is the unit instead.
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile

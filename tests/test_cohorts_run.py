@@ -25,6 +25,8 @@ from chaos.slo.differential import QuantileStat
 from chaos.slo.evaluate import Status
 from chaos.workload.swarm import Swarm
 
+pytestmark = pytest.mark.slow  # first in the queue: see conftest
+
 
 def test_a_latency_on_the_listener_link_costs_the_experiment_cohort_only(
     tmp_path: Path,

@@ -27,6 +27,9 @@ LOOP_SECONDS = 8.0
 HOWL_DEADLINE = 40.0
 
 
+pytestmark = pytest.mark.slow  # first in the queue: see conftest
+
+
 def harness_metrics(registry: CollectorRegistry) -> dict[str, float]:
     text = generate_latest(registry).decode()
     return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}

@@ -28,7 +28,7 @@ from chaos.workload.arrivals import Storm, build_schedule
 from chaos.workload.stats import ListenerStats
 from chaos.workload.swarm import ListenerConfig, StreamFormat, Swarm, SwarmResult
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")

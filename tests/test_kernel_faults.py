@@ -36,6 +36,9 @@ FAULT: TypeAdapter[Fault] = TypeAdapter(Fault)
 WINDOW = {"at": "5s", "for": "10s"}
 
 
+pytestmark = pytest.mark.slow  # first in the queue: see conftest
+
+
 def _fault(**fields: Any) -> Fault:
     return FAULT.validate_python({"name": "f", **WINDOW, **fields})
 

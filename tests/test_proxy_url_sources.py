@@ -19,6 +19,9 @@ from toxiproxy_harness import embedded_toxiproxy
 pytest_plugins = ["pytester"]
 
 
+pytestmark = pytest.mark.slow  # first in the queue: see conftest
+
+
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
     with embedded_toxiproxy() as api_url:

@@ -12,6 +12,8 @@ from runner_support import gameday, popen_gameday, tiny_experiment, wait_for_no_
 
 from chaos.experiment.loader import load_experiment
 
+pytestmark = pytest.mark.slow  # first in the queue: see conftest
+
 
 @pytest.mark.timeout(120)
 def test_a_stable_stack_gives_no_failing_schedule_with_the_count_of_runs(tmp_path: Path) -> None:

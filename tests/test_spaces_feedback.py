@@ -4,8 +4,9 @@ mixer, ffmpeg's packager and an nginx edge; the listeners' ears hear it howl unl
 stack's howl guard (spaces.howl_guard) mutes the host through AudioBridge's API.
 
 Both runs are behind the `long` marker: the guard in `make test` is the 2023 seed pair's
-(`test_spaces_overload_2023*.py`, the same guard at loop gain 4). Also here, quickly: the echo device's setting and playlist parsing, and the guard's detector
-and RTP parsing, which are pure code."""
+(`test_spaces_overload_2023*.py`, the same guard at loop gain 4). Also here, quickly: the echo
+device's setting and playlist parsing, and the guard's detector and RTP parsing, which are
+pure code."""
 
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ from tests.spaces_support import poll
 
 ENGINE = probe_engine()
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not ENGINE.ok, reason=f"docker: {ENGINE.reason}"),
     pytest.mark.xdist_group("docker"),  # one engine, its containers and networks
 ]

@@ -85,6 +85,23 @@ def test_junit_has_one_case_per_slo_with_its_statement() -> None:
     assert out is not None and out.text == "pass in 3 of 3"
 
 
+def test_a_failed_case_says_what_each_failing_run_measured_and_why_listeners_failed() -> None:
+    runs = [[_result("a", v)] for v in (0.5, 1.5, 1.6)]
+    tallies = tally(runs)
+    why = ["", "why listeners failed:\n  join failed, protocol ×3\n    no icy-br", ""]
+    suite = ElementTree.fromstring(repeat_junit("t", tallies, Verdict.FAIL, runs=runs, why=why))
+    case = next(suite.iter("testcase"))
+    failure = case.find("failure")
+    assert failure is not None and failure.text is not None
+    assert failure.text.splitlines() == [
+        "run 2: fail 1.5 (must be below 1)",
+        "run 3: fail 1.6 (must be below 1)",
+    ]
+    out = case.find("system-out")
+    assert out is not None and out.text is not None
+    assert out.text.startswith("run 2: why listeners failed:") and "no icy-br" in out.text
+
+
 def test_gameday_run_repeat_3_on_a_stable_experiment(tmp_path: Path) -> None:
     path = tiny_experiment(tmp_path, length="1s")
     junit = tmp_path / "junit.xml"

@@ -15,7 +15,7 @@ from chaos.errors import InvalidInput
 from chaos.experiment.loader import LoadedExperiment, load_experiment
 from chaos.faults.client import ToxiproxyClient
 from chaos.faults.client.errors import ToxiproxyUnreachable
-from chaos.report.failures import describe, failure_rows
+from chaos.report.failures import describe, detail_text, failure_rows
 from chaos.report.files import FORMATS, append_step_summary, write_reports
 from chaos.report.journal import new_run_id, read_journal
 from chaos.runner.audience import stack_for
@@ -106,7 +106,14 @@ def repeat_runs(
     console.print(f"verdict: [{_STYLE[verdict]}]{verdict.value}[/] (exit {code})")
     for problem in problems:
         console.print(f"  the harness failed, not the stack: {problem}", markup=False)
-    junit = repeat_junit(loaded.experiment.title, tallies, verdict, problems)
+    junit = repeat_junit(
+        loaded.experiment.title,
+        tallies,
+        verdict,
+        problems,
+        runs=[o.results for o in outcomes],
+        why=[_listener_failures(o) for o in outcomes],
+    )
     base.mkdir(parents=True, exist_ok=True)
     (base / "junit.xml").write_bytes(junit)
     (base / "repeat.json").write_text(
@@ -188,6 +195,13 @@ def write_run_reports(outcome: RunOutcome, report_dir: Path | None, console: Con
     append_step_summary(journal)
     for path in written:
         console.print(f"report:  {path}", markup=False, highlight=False)
+
+
+def _listener_failures(outcome: RunOutcome) -> str:
+    """Why listeners failed in one run, every reason with its details ("" if none failed)."""
+    if not outcome.journal.exists():
+        return ""
+    return detail_text(failure_rows(read_journal(outcome.journal)))
 
 
 def _print_outcome(outcome: RunOutcome, console: Console) -> None:

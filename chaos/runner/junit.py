@@ -17,14 +17,16 @@ from chaos.report.failures import FailureRow, detail_text
 from chaos.slo.evaluate import SloResult, Status
 
 
+def measured(result: SloResult) -> str:
+    """`0.82 (must be above 0.995)`: the value against the threshold."""
+    return f"{result.shown} (must be {result.threshold.describe()})"
+
+
 def failure_message(result: SloResult, t0: float) -> str:
     """`0.82 (must be above 0.995) in run [-10.0s, 75.0s]`: value vs threshold and window."""
     window = result.evidence.window
     span = f"[{window.start - t0:+.1f}s, {window.end - t0:+.1f}s]"
-    value = result.shown
-    return (
-        f"{value} (must be {result.threshold.describe()}) in window {span} from T0; {result.detail}"
-    )
+    return f"{measured(result)} in window {span} from T0; {result.detail}"
 
 
 def junit_xml(

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
+from chaos.runner.junit import measured
 from chaos.runner.verdict import Verdict
 from chaos.slo.evaluate import SloResult, Status
 
@@ -159,11 +160,31 @@ def repeated_verdict(verdicts: Sequence[Verdict], tallies: Sequence[SloTally]) -
 
 
 def repeat_junit(
-    suite: str, tallies: Sequence[SloTally], verdict: Verdict, problems: Sequence[str] = ()
+    suite: str,
+    tallies: Sequence[SloTally],
+    verdict: Verdict,
+    problems: Sequence[str] = (),
+    *,
+    runs: Sequence[Sequence[SloResult]] = (),
+    why: Sequence[str] = (),
 ) -> bytes:
     """JUnit of a repeat series: one case per SLO whose message is its stability statement
     (a failure unless the SLO's verdict is pass); ``problems`` (harness-side failures of any
-    repeat) are error cases, and the SLOs are then skipped: they did not judge the stack."""
+    repeat) are error cases, and the SLOs are then skipped: they did not judge the stack.
+
+    A failed case says what each run that did not pass measured (from ``runs``, the runs'
+    results in order) and, as its ``system-out``, why listeners failed in each run (``why``:
+    one text per run, "" where none failed), as a single run's JUnit does."""
+    missed = {
+        t.name: [
+            f"run {n}: {r.status.value} {measured(r)}{f'; {r.detail}' if r.detail else ''}"
+            for n, results in enumerate(runs, start=1)
+            for r in results
+            if r.name == t.name and r.status is not Status.PASS
+        ]
+        for t in tallies
+    }
+    listeners = "\n".join(f"run {n}: {text}" for n, text in enumerate(why, start=1) if text)
     cases = ElementTree.Element("testsuite", name=suite)
     failures = errors = skipped = 0
     infrastructure = verdict is Verdict.INFRASTRUCTURE
@@ -180,7 +201,10 @@ def repeat_junit(
             kind = {Status.INCONCLUSIVE: "inconclusive", Status.NO_DATA: "no-data"}.get(
                 t.status, "slo-violated"
             )
-            ElementTree.SubElement(case, "failure", message=text, type=kind)
+            node = ElementTree.SubElement(case, "failure", message=text, type=kind)
+            node.text = "\n".join(missed[t.name]) or None
+            if listeners:
+                ElementTree.SubElement(case, "system-out").text = listeners
     for n, what in enumerate(problems, start=1):
         errors += 1
         case = ElementTree.SubElement(

@@ -13,7 +13,9 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 5
 # --dist loadfile, not loadgroup: under pytest 9 an item's node id is read from Node._id, so
 # xdist 3.8's loadgroup (which rewrites _nodeid) groups nothing; a file is the unit instead.
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+# --no-loadscope-reorder: xdist otherwise queues the files with the most tests first (unit
+# files of many quick cases), not the collection order tests/conftest.py gives (slow files first).
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test test-loaded test-long lint typecheck bench venv apt clean
 

@@ -100,9 +100,10 @@ def _shares_a_wide_fixture(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """First, so that xdist's own hook (which puts the group in each node id) sees the groups.
 
-    Files with a slow test go first: xdist hands files out in collection order, so a file of
-    two minutes drawn last kept its worker busy while the others had finished (the longest
-    first is the classic rule for spreading jobs over machines); a file's own order is kept."""
+    Files with a slow test go first: with ``--no-loadscope-reorder`` (the Makefile's) xdist
+    hands files out in collection order, so a file of two minutes drawn last would keep its
+    worker busy while the others had finished (the longest first is the classic rule for
+    spreading jobs over machines); a file's own order is kept."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
     items.sort(key=lambda item: item.path not in slow_files)  # stable: files stay whole
     for item in items:

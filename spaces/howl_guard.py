@@ -4,16 +4,17 @@ speaker whose microphone closed a feedback loop, through Janus's AudioBridge API
 It asks the room for an RTP forwarder of its own (as the control plane does for the packager),
 decodes the Opus mix (PyAV) to 16 kHz and listens for two things. The loop itself
 (``spaces.loop_detector``): a microphone that hears the Space puts the mix back into the mix one
-trip late, so some band's envelope repeats itself at one lag; that is heard about one trip after
-the loop closes, before it rings. And the howl (``MixDetector``): a narrow peak with no partials
-that persists at one frequency with a steady or growing level, where speech moves its pitch
-syllable by syllable and pauses, for a ring the loop detector missed. It hears the mix before
-the packager does, so it acts seconds before any listener could hear either.
+trip late, so some band's envelope repeats itself at one lag; that is heard one to four trips
+after the loop closes (the louder, the sooner), before it rings. And the howl (``MixDetector``):
+a narrow peak with no partials that persists at one frequency with a steady or growing level,
+where speech moves its pitch syllable by syllable and pauses, for a ring the loop detector
+missed. It hears the mix before the packager does, so it acts seconds before any listener
+could hear either.
 
 When the mix loops or howls, the guard mutes the offenders (``mute`` on the room): the unmuted
 participants Janus flags as talking (the room's audio-level events, from the speakers'
 ssrc-audio-level RTP extension), or, when none is flagged, every unmuted one. It unmutes them
-after ``hold_s``; a loop still closed rings again and is muted again. With ``--mode watch`` it
+after ``hold_s``; a loop still closed is heard again and muted again. With ``--mode watch`` it
 only detects and counts (the stack's guard switched off). It never touches the media path.
 
     python -m spaces.howl_guard --janus http://127.0.0.1:8088/janus --room 1234 \\

@@ -68,7 +68,10 @@ class LoopDetector:
         freqs = np.fft.rfftfreq(self._frame, 1 / self.rate)
         edges = [e for e in BAND_EDGES_HZ if e < self.rate / 2]
         self._bands = list(itertools.pairwise(edges))
-        self._masks = np.array([(freqs >= lo) & (freqs < hi) for lo, hi in self._bands])
+        masks = np.array([(freqs >= lo) & (freqs < hi) for lo, hi in self._bands])
+        # made once: feed runs for every RTP packet of the mix (50 a second)
+        self._band_sum = masks.T.astype(np.float64) / (self._frame**2 * 32768.0**2)
+        self._taper = np.hanning(self._frame)
         self._window = round(self.config.window_s / FRAME_S)
         self._min_lag = round(self.config.min_lag_s / FRAME_S)
         self._max_lag = round(self.config.max_lag_s / FRAME_S)
@@ -92,8 +95,8 @@ class LoopDetector:
         if frames == 0:
             return None
         blocks = joined[: frames * self._frame].reshape(frames, self._frame)
-        power = np.abs(np.fft.rfft(blocks * np.hanning(self._frame), axis=1)) ** 2
-        bands = power @ self._masks.T.astype(np.float64) / (self._frame**2 * 32768.0**2)
+        power = np.abs(np.fft.rfft(blocks * self._taper, axis=1)) ** 2
+        bands = power @ self._band_sum
         levels = 10 * np.log10(np.maximum(bands.T, 10 ** (FLOOR_DB / 10)))
         self._envelope = np.concatenate([self._envelope, levels], axis=1)[:, -self._keep :]
         self._since_check += frames
